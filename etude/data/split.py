@@ -1,0 +1,65 @@
+"""Train / validation / test splits that keep related items together.
+
+Splitting by group (a drum, a speaker, a piece) rather than by item keeps the test set honest: a model that has heard
+four strikes of a drum in training has not learned to size an unseen drum from the fifth.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ['SPLIT_NAMES', 'split_by_column', 'split_by_groups']
+
+SPLIT_NAMES = ('train', 'validation', 'test')
+
+
+def split_by_groups(groups: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+    """Shuffle the distinct groups with `seed` and deal them out by `fractions` (train, validation, test).
+
+    Args:
+        groups: `(size,)` group id per item.
+        fractions: three non-negative numbers summing to 1; they apply to groups, so item counts follow closely when
+            groups are of similar size.
+    Returns:
+        {'train', 'validation', 'test'} → sorted `(n,)` int64 item indices; every group lies in exactly one split.
+    """
+    groups = np.asarray(groups)
+    unique_groups = np.unique(groups)
+    shuffled = np.random.default_rng(seed).permutation(unique_groups)
+    counts = _group_counts(len(unique_groups), fractions)
+    boundaries = np.cumsum([0, *counts])
+    split: dict[str, np.ndarray] = {}
+    for name, start, stop in zip(SPLIT_NAMES, boundaries[:-1], boundaries[1:]):
+        members = np.isin(groups, shuffled[start:stop])
+        split[name] = np.flatnonzero(members).astype(np.int64)
+    return split
+
+
+def split_by_column(values: Sequence[str], names: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Use a dataset's own split column (MAESTRO's `split`: train / validation / test).
+
+    `names` maps the column's values onto etude's split names when they differ (e.g. {'valid': 'validation'}).
+    """
+    names = names or {}
+    column = np.array([names.get(value, value) for value in values])
+    unknown = sorted(set(column) - set(SPLIT_NAMES))
+    if unknown:
+        raise ConfigError(f'Split column has values {unknown} that are not train/validation/test; map them with names=')
+    return {name: np.flatnonzero(column == name).astype(np.int64) for name in SPLIT_NAMES}
+
+
+def _group_counts(number_of_groups: int, fractions: Sequence[float]) -> list[int]:
+    """Largest-remainder rounding, then make sure every requested split gets at least one group if possible."""
+    raw = np.asarray(fractions, dtype=float) * number_of_groups
+    counts = np.floor(raw).astype(int)
+    for index in np.argsort(-(raw - counts))[: number_of_groups - counts.sum()]:
+        counts[index] += 1
+    for index in range(len(counts)):
+        if fractions[index] > 0 and counts[index] == 0:
+            donor = int(np.argmax(counts))
+            if counts[donor] > 1:
+                counts[donor] -= 1
+                counts[index] += 1
+    return counts.tolist()

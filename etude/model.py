@@ -1,0 +1,109 @@
+"""The template every etude network fills in.
+
+A model is a `torch.nn.Module` built from its typed hyperparameters alone, so an export can rebuild it from the file.
+For ordinary supervised learning a model supplies its layers, `forward` and `loss`; the default `training_step` does
+zero_grad / backward / clipping / step with optimisers the routine builds from the hyperparameters. A model that needs
+more (several optimisers, teacher forcing, a GAN) overrides `configure_optimisers` and `training_step` and may do
+anything in them: this one replaceable step is the whole extension surface, instead of many hooks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from .parameters import Parameters
+
+__all__ = ['Batch', 'Model', 'build_optimiser']
+
+# What a DataLoader yields: `(inputs, targets)` for supervised data, or any structure of tensors a model understands.
+Batch = Any
+
+
+class Model(ABC, torch.nn.Module):
+    """Subclass, set `Parameters` to your hyperparameter dataclass, and implement `forward` (and `loss`)."""
+
+    Parameters: ClassVar[type[Parameters]] = Parameters
+
+    def __init__(self, hyperparameters: Parameters) -> None:
+        super().__init__()
+        if not isinstance(hyperparameters, self.Parameters):
+            raise TypeError(f'{type(self).__name__} needs {self.Parameters.__qualname__}, got {type(hyperparameters).__qualname__}')
+        self.hyperparameters = hyperparameters
+        self.optimisers: list[torch.optim.Optimizer] = []
+
+    @abstractmethod
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """torch.nn.Module.forward."""
+
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training objective, a scalar. Override for anything but the default mean squared error."""
+        return torch.nn.functional.mse_loss(predictions, targets)
+
+    def metrics(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Extra scalars reported on the validation and test splits (batch means; the routine averages them)."""
+        return {}
+
+    def configure_optimisers(self) -> list[torch.optim.Optimizer]:
+        """Optimisers built from the hyperparameters; override to use several, or per-layer settings."""
+        return [build_optimiser(self.parameters(), self.hyperparameters)]
+
+    def training_step(self, batch: Batch) -> dict[str, float | torch.Tensor]:
+        """One optimisation step on a batch; returns at least {'loss': ...} for logging.
+
+        The default is supervised: `batch` is `(inputs, targets)`. Losses are returned as tensors and only turned
+        into Python floats once per epoch, so the step never waits for the device.
+        """
+        inputs, targets = batch
+        (optimiser,) = self.optimisers
+        optimiser.zero_grad(set_to_none=True)
+        loss = self.loss(self(inputs), targets)
+        loss.backward()
+        if self.hyperparameters.gradient_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), self.hyperparameters.gradient_clip)
+        optimiser.step()
+        return {'loss': loss.detach()}
+
+    @torch.no_grad()
+    def evaluation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Loss plus `metrics` on one batch, in eval mode. A routine can pass its own function to `train` instead."""
+        inputs, targets = batch
+        predictions = self(inputs)
+        return {'loss': self.loss(predictions, targets), **self.metrics(predictions, targets)}
+
+    @classmethod
+    def class_path(cls) -> str:
+        """`module.QualifiedName`, the import path an export records so `load_model` can rebuild the model."""
+        return f'{cls.__module__}.{cls.__qualname__}'
+
+
+def build_optimiser(parameters: Any, hyperparameters: Parameters) -> torch.optim.Optimizer:
+    """The optimiser named by `hyperparameters.optimiser`, with its learning rate and weight decay."""
+    optimisers: dict[str, type[torch.optim.Optimizer]] = {'adam': torch.optim.Adam, 'adamw': torch.optim.AdamW, 'sgd': torch.optim.SGD}
+    optimiser_class = optimisers[hyperparameters.optimiser]
+    return optimiser_class(parameters, lr=hyperparameters.learning_rate, weight_decay=hyperparameters.weight_decay)
+
+
+def batch_size_of(batch: Batch) -> int:
+    """The number of examples in a batch of any nesting, read from its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, dict):
+        return batch_size_of(next(iter(batch.values())))
+    if isinstance(batch, Sequence):
+        return batch_size_of(batch[0])
+    raise TypeError(f'cannot find a tensor in a batch of type {type(batch).__name__}')
+
+
+def move_to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move every tensor in a batch (tensor, tuple, list or dict, nested) to `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: move_to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(value, device) for value in batch)
+    return batch

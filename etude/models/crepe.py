@@ -1,0 +1,79 @@
+"""A CRePE-style convolutional network on raw audio (Kim et al., 2018, https://doi.org/10.48550/arXiv.1802.06182).
+
+CRePE estimates pitch from 1024 samples of raw audio with six strided 1-D convolutions; kac_prediction found the same
+stack, ending in a linear layer, sizes drums from their sound. `depth` scales the channel counts as CRePE's model
+capacities do, trading accuracy for speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from ..errors import ConfigError
+from ..model import Model
+from ..parameters import Parameters
+
+__all__ = ['CRePE']
+
+CAPACITY = {'tiny': 4, 'small': 8, 'medium': 16, 'large': 24, 'full': 32}
+FILTERS = (32, 4, 4, 4, 8, 16)
+WIDTHS = (512, 64, 64, 64, 64, 64)
+STRIDES = (4, 1, 1, 1, 1, 1)
+
+
+class ConvolutionBlock(torch.nn.Module):
+    """Same-padded 1-D convolution → ReLU → batch norm → max-pool by 2 → dropout, as in CRePE."""
+
+    def __init__(self, in_channels: int, filters: int, width: int, stride: int, dropout: float) -> None:
+        super().__init__()
+        self.pad = torch.nn.ConstantPad1d(((width - 1) // 2, width - 1 - (width - 1) // 2), 0.0)
+        self.convolution = torch.nn.Conv1d(in_channels, filters, width, stride)
+        self.normalisation = torch.nn.BatchNorm1d(filters)
+        self.pool = torch.nn.MaxPool1d(2)
+        self.dropout = torch.nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, time) → (batch, filters, time / stride / 2)."""
+        return self.dropout(self.pool(self.normalisation(torch.relu(self.convolution(self.pad(x))))))
+
+
+class CRePE(Model):
+    """Raw audio `(batch, input_length)` → `(batch, outputs)`; loss is mean squared error by default."""
+
+    @dataclass(kw_only=True)
+    class Parameters(Parameters):
+        depth: Literal['tiny', 'small', 'medium', 'large', 'full'] = 'tiny'
+        dropout: float = 0.25
+        outputs: int = 1
+        input_length: int = 1024
+
+        def validate(self) -> None:
+            super().validate()
+            if not 0.0 <= self.dropout < 1.0:
+                raise ConfigError(f'dropout must be in [0, 1), got {self.dropout}')
+            if self.outputs < 1:
+                raise ConfigError(f'outputs must be at least 1, got {self.outputs}')
+            if self.input_length < 256:
+                raise ConfigError(f'input_length must be at least 256 samples, got {self.input_length}')
+
+    hyperparameters: CRePE.Parameters
+
+    def __init__(self, hyperparameters: CRePE.Parameters) -> None:
+        super().__init__(hyperparameters)
+        capacity = CAPACITY[hyperparameters.depth]
+        channels = [1] + [n * capacity for n in FILTERS]
+        self.blocks = torch.nn.Sequential(*(
+            ConvolutionBlock(channels[i], channels[i + 1], WIDTHS[i], STRIDES[i], hyperparameters.dropout) for i in range(len(FILTERS))
+        ))
+        with torch.no_grad():
+            flattened = self.blocks(torch.zeros(1, 1, hyperparameters.input_length)).numel()
+        self.linear = torch.nn.Linear(flattened, hyperparameters.outputs)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch, input_length) float audio → (batch, outputs)."""
+        if inputs.dim() != 2 or inputs.shape[1] != self.hyperparameters.input_length:
+            raise ValueError(f'CRePE expects (batch, {self.hyperparameters.input_length}) audio, got {tuple(inputs.shape)}')
+        return self.linear(self.blocks(inputs.unsqueeze(1)).flatten(1))

@@ -1,0 +1,34 @@
+"""Packaging for etude. Ranges are chosen so pip can never resolve a torch/torchaudio pair that fails to
+import: torchaudio 2.11 wheels load only against CUDA builds of torch 2.11-2.14, and the CPU-only 2.13 wheel
+some machines keep locally is excluded by the lower bound."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version_namespace: dict[str, str] = {}
+exec((Path(__file__).parent / 'etude' / 'version.py').read_text(), version_namespace)
+
+setup(
+    name='etude',
+    version=version_namespace['__version__'],
+    description='A PyTorch toolkit for audio and music machine-learning research.',
+    long_description=(Path(__file__).parent / 'README.md').read_text() if (Path(__file__).parent / 'README.md').exists() else '',
+    long_description_content_type='text/markdown',
+    python_requires='>=3.11',
+    packages=find_packages(include=['etude', 'etude.*']),
+    package_data={'etude': ['py.typed']},
+    install_requires=[
+        'torch>=2.14,<2.15',
+        'torchaudio>=2.11,<2.12',
+        'numpy>=1.26',
+        'scipy>=1.11',
+        'pyyaml>=6.0',
+        'soundfile>=0.12',
+        'soxr>=0.3',
+        'pretty_midi>=0.2.10',
+        'music21>=9.1',
+        'tqdm>=4.66',
+        'wandb>=0.17',
+    ],
+)
