@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -124,7 +125,7 @@ def parse_overrides(overrides: Iterable[str], types_by_name: Mapping[str, Any], 
             parsed[key] = raw_value
             continue
         try:
-            parsed[key] = yaml.safe_load(raw_value) if raw_value.strip() else raw_value
+            parsed[key] = yaml.load(raw_value, Loader=_TupleTolerantSafeLoader) if raw_value.strip() else raw_value
         except yaml.YAMLError:
             parsed[key] = raw_value
     return parsed
@@ -159,6 +160,13 @@ class _TupleTolerantSafeLoader(yaml.SafeLoader):
     """The safe loader plus `!!python/tuple`, constructed as a list (no arbitrary objects)."""
 
 
+# PyYAML follows YAML 1.1, where `1e-3` is a string; researchers write learning rates that way, so resolve YAML 1.2
+# floats (optional dot, signed exponent) as floats.
+_TupleTolerantSafeLoader.add_implicit_resolver(
+    'tag:yaml.org,2002:float',
+    re.compile(r'^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$'),
+    list('-+0123456789'),
+)
 _TupleTolerantSafeLoader.add_constructor(
     'tag:yaml.org,2002:python/tuple',
     lambda loader, node: loader.construct_sequence(node, deep=True),  # type: ignore[arg-type]

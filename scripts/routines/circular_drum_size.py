@@ -25,11 +25,11 @@ from etude.models import CRePE
 class CircularDrumSize(CRePE.Parameters):
     dataset: str = 'generated'  # or 5000-circular-drums-of-varying-size (kac_drumset, downloaded on first use)
     data_directory: str = 'data'
-    number_of_drums: int = 400
+    number_of_drums: int = 240
     strikes_per_drum: int = 5
 
 
-DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3, num_of_epochs=40, patience=6, dropout=0.1)
+DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3, num_of_epochs=12, patience=4, dropout=0.1)
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
 
 

@@ -1,0 +1,341 @@
+"""Download, verify and safely unpack an official dataset into `<target_dir>/<name>/`.
+
+Datasets are large and hosts are flaky, so the installer is built around three promises. A broken connection costs
+nothing: bytes land in `<target_dir>/.<name>.part` and the next run resumes it with an HTTP Range request. A bad
+download never looks installed: the checksum (when published), the size (when known) and the archive structure are
+checked, and the dataset folder appears only by an atomic rename of a fully extracted sibling. Nothing the user owns is
+touched: an archive entry that would escape its folder is refused, an existing install is never overwritten, and the
+only files ever deleted are the installer's own temporary ones.
+
+Tests and mirrors can redirect a dataset with `ETUDE_DATASET_URL_<NAME>` (name upper-cased, non-alphanumerics turned
+into `_`) and pin the exact bytes expected with `ETUDE_DATASET_CHECKSUM_<NAME>` (`md5:...` or `sha256:...`).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import hashlib
+import importlib
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import IO, Any
+
+from etude.data.registry import (
+    OfficialDataset,
+    describe_official_datasets,
+    get_official_dataset,
+)
+from etude.errors import DatasetError, DownloadError, EtudeError
+
+__all__ = ['download_file', 'env_key', 'extract_archive', 'install_dataset', 'main', 'verify_download']
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60.0
+_RECORD_NAME = 'etude-install.json'
+
+
+def env_key(name: str) -> str:
+    """The suffix of the override variables for a dataset: `5000-circular...` -> `5000_CIRCULAR...`."""
+    return re.sub(r'[^A-Za-z0-9]', '_', name).upper()
+
+
+def _open_progress(total: int | None, initial: int, label: str, enabled: bool) -> Any:
+    """A tqdm bar when asked for and available; a progress bar must never be the reason an install fails."""
+    if not enabled:
+        return None
+    try:
+        tqdm = importlib.import_module('tqdm').tqdm  # optional, and typed loosely on purpose
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024, desc=label, leave=False)
+
+
+def _content_range_total(header: str | None) -> int | None:
+    """The full size from a `Content-Range: bytes a-b/N` (or `bytes */N`) header, if the server gave one."""
+    match = re.search(r'/(\d+)\s*$', header or '')
+    return int(match.group(1)) if match else None
+
+
+def download_file(url: str, part: Path, *, label: str, progress: bool = True) -> None:
+    """Fetch `url` into `part`, resuming whatever bytes `part` already holds.
+
+    A 206 answer appends; a 200 answer means the server ignored the Range header, so the file restarts from zero
+    rather than being corrupted by appending a second copy; a 416 whose total equals what we hold means the previous
+    run had already finished. A connection that ends early raises and keeps `part`, so the next run resumes.
+    """
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={'User-Agent': 'etude-dataset-installer'})
+    if have:
+        request.add_header('Range', f'bytes={have}-')
+    try:
+        response = urllib.request.urlopen(request, timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and have:
+            total = _content_range_total(error.headers.get('Content-Range'))
+            error.close()
+            if total == have:
+                return
+            # Our partial file is longer than the resource (it changed upstream): it is ours, so start over.
+            part.unlink()
+            return download_file(url, part, label=label, progress=progress)
+        raise DownloadError(f'could not download {label}: the server answered HTTP {error.code} for {url}') from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, 'reason', error)
+        raise DownloadError(f'could not download {label}: {reason} ({url}); check the network and run again') from None
+    with response:
+        start = have if response.status == 206 else 0
+        offset = re.match(r'bytes (\d+)-', response.headers.get('Content-Range', ''))
+        if start and (offset is None or int(offset.group(1)) != have):
+            # A range we did not ask for cannot be appended safely; the partial file is ours, so start over.
+            response.close()
+            part.unlink()
+            return download_file(url, part, label=label, progress=progress)
+        length = response.headers.get('Content-Length')
+        expected = start + int(length) if length is not None and length.isdigit() else None
+        received = start
+        bar = _open_progress(expected, start, label, progress)
+        try:
+            with part.open('ab' if start else 'wb') as sink:  # an OSError here is the disk's, not the network's
+                while True:
+                    try:
+                        chunk = response.read1(_CHUNK)  # whatever has arrived, so little is lost
+                    except OSError as error:
+                        raise DownloadError(
+                            f'download of {label} was interrupted after {received} bytes ({error}); '
+                            'run the same command again to resume'
+                        ) from None
+                    if not chunk:
+                        break
+                    sink.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        except OSError as error:
+            raise DownloadError(
+                f'could not write {part}: {error.strerror or error}; free space or fix permissions, then run again'
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    if expected is not None and received < expected:
+        raise DownloadError(
+            f'download of {label} was cut off after {received} of {expected} bytes; '
+            'run the same command again to resume'
+        )
+
+
+def _hash_file(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open('rb') as source:
+        for chunk in iter(lambda: source.read(_CHUNK), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_all(stream: IO[bytes]) -> None:
+    while stream.read(_CHUNK):
+        pass
+
+
+def verify_download(path: Path, entry: OfficialDataset) -> bool:
+    """Check size, checksum and archive structure; return whether a checksum was verified.
+
+    The archive is always read end to end, because hosts that publish no checksum (GitHub tag archives) still
+    deserve a guarantee that a truncated or damaged file is caught here rather than half-way through training.
+    """
+    label = entry.name
+    size = path.stat().st_size
+    if entry.size_bytes is not None and size != entry.size_bytes:
+        raise DownloadError(f'download of {label} is corrupt: {size} bytes instead of {entry.size_bytes}')
+    if entry.checksum is not None:
+        algorithm, expected = entry.checksum.split(':', 1)
+        actual = _hash_file(path, algorithm)
+        if actual != expected.lower():
+            raise DownloadError(
+                f'download of {label} is corrupt: {algorithm} checksum {actual} does not match the expected {expected}'
+            )
+    try:
+        if entry.archive_format == 'zip':
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                raise DownloadError(f'download of {label} is corrupt: archive member {bad!r} fails its CRC check')
+        else:
+            with tarfile.open(path, 'r:gz') as archive:
+                for member in archive:
+                    if member.isfile():
+                        extracted = archive.extractfile(member)
+                        if extracted is not None:
+                            _read_all(extracted)
+    except NotImplementedError as error:
+        raise DownloadError(f'cannot unpack {label}: {error}') from None
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as error:
+        kind = entry.archive_format
+        raise DownloadError(f'download of {label} is corrupt: not a readable {kind} archive ({error})') from None
+    return entry.checksum is not None
+
+
+def _check_member_name(name: str, label: str) -> None:
+    """Refuse names that are absolute or climb out, under both POSIX and Windows rules, before anything is written."""
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith(('/', '\\')):
+        raise DownloadError(f'refusing to install {label}: archive entry {name!r} has an absolute path')
+    if '..' in posix.parts or '..' in windows.parts:
+        raise DownloadError(f'refusing to install {label}: archive entry {name!r} points outside the dataset folder')
+
+
+def extract_archive(archive_path: Path, archive_format: str, destination: Path, *, label: str) -> None:
+    """Unpack into `destination`, validating every entry first so a hostile archive writes nothing at all."""
+    if archive_format == 'zip':
+        with zipfile.ZipFile(archive_path) as archive:
+            for info in archive.infolist():
+                _check_member_name(info.filename, label)
+                kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip records no Unix file type
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    raise DownloadError(
+                        f'refusing to install {label}: archive entry {info.filename!r} is a link or device file'
+                    )
+            archive.extractall(destination)
+        return
+    with tarfile.open(archive_path, 'r:gz') as archive:
+        members = archive.getmembers()
+        for member in members:
+            _check_member_name(member.name, label)
+            try:
+                tarfile.data_filter(member, str(destination))
+            except tarfile.FilterError as error:
+                raise DownloadError(f'refusing to install {label}: {error}') from None
+        archive.extractall(destination, members=members, filter='data')
+
+
+def _resolve_entry(name_or_entry: str | OfficialDataset, url: str | None) -> OfficialDataset:
+    """Apply the url and checksum overrides; a pinned checksum replaces the registry size, since it is stronger."""
+    entry = name_or_entry if isinstance(name_or_entry, OfficialDataset) else get_official_dataset(name_or_entry)
+    key = env_key(entry.name)
+    url = url or os.environ.get(f'ETUDE_DATASET_URL_{key}') or entry.url
+    checksum = os.environ.get(f'ETUDE_DATASET_CHECKSUM_{key}')
+    changes: dict[str, Any] = {'url': url}
+    if checksum:
+        changes.update(checksum=checksum.strip().lower(), size_bytes=None)
+    try:
+        return dataclasses.replace(entry, **changes)
+    except ValueError as error:
+        raise DatasetError(f'bad override for {entry.name}: {error}') from None
+
+
+def install_dataset(
+    name_or_entry: str | OfficialDataset, target_dir: str | os.PathLike[str], *, url: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Install an official dataset into `<target_dir>/<name>/` and return that folder.
+
+    Raises `DatasetError` for an unknown name, a manual-only dataset or an existing install, and `DownloadError` when
+    the download cannot be fetched, verified or safely unpacked. Interrupting keeps the `.part` file for resuming.
+    """
+    entry = _resolve_entry(name_or_entry, url)
+    target = Path(target_dir)
+    final = target / entry.name
+    if entry.url is None:
+        raise DatasetError(str(entry.manual_instructions).replace('{target}', str(final)))
+    if final.exists() or final.is_symlink():
+        raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
+    created = not target.exists()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(f'cannot create the dataset folder {target}: {error.strerror}') from None
+    try:
+        return _download_and_unpack(entry, target, final, progress)
+    except BaseException:
+        if created and not any(target.iterdir()):
+            target.rmdir()  # only a folder this call created and left empty
+        raise
+
+
+def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, progress: bool) -> Path:
+    """The fallible part of `install_dataset`: download, verify, extract beside `final`, then rename into place."""
+    assert entry.url is not None
+    part = target / f'.{entry.name}.part'
+    download_file(entry.url, part, label=entry.name, progress=progress)
+    try:
+        verified = verify_download(part, entry)
+    except DownloadError as error:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f'{error}; the bad download was removed, run the same command again') from None
+    staging = Path(tempfile.mkdtemp(prefix=f'.{entry.name}.extracting-', dir=target))
+    try:
+        root = staging / entry.subdirectory if entry.subdirectory else staging
+        try:
+            extract_archive(part, entry.archive_format, staging, label=entry.name)
+            if not root.is_dir():
+                raise DownloadError(f'archive of {entry.name} has no folder {entry.subdirectory!r}; its layout changed')
+        except DownloadError:
+            part.unlink()  # a hostile or misshapen archive is useless to keep: only a new download can fix it
+            raise
+        except OSError as error:
+            raise DownloadError(
+                f'could not unpack {entry.name} into {target}: {error.strerror or error}; '
+                'the download is kept, fix this and run the same command again'
+            ) from None
+        record = {
+            'name': entry.name, 'url': entry.url, 'checksum': entry.checksum, 'checksum_verified': verified,
+            'licence': entry.licence, 'layout': entry.layout,
+            'installed_at': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        }
+        (root / _RECORD_NAME).write_text(json.dumps(record, indent=2) + '\n')
+        if final.exists() or final.is_symlink():
+            raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
+        try:
+            os.rename(root, final)
+        except OSError as error:
+            raise DownloadError(f'could not move {entry.name} into {final}: {error.strerror}') from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    part.unlink(missing_ok=True)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: `python -m etude.data.download NAME [DIR]`; user mistakes become one `error:` line and exit 2."""
+    parser = argparse.ArgumentParser(
+        prog='install-dataset', description='Download, verify and unpack an official etude dataset into DIR/NAME.',
+    )
+    parser.add_argument('name', nargs='?', help='dataset name (see --list)')
+    parser.add_argument('dir', nargs='?', default='data', help='folder to install into (default: data)')
+    parser.add_argument('--list', action='store_true', help='list the official datasets and exit')
+    parser.add_argument('--url', help='download from this URL instead (a mirror serving the same archive)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+    if args.list:
+        print(describe_official_datasets())
+        return 0
+    if not args.name:
+        parser.error('a dataset NAME is required (see --list)')
+    part = Path(args.dir) / f'.{args.name}.part'
+    try:
+        folder = install_dataset(args.name, args.dir, url=args.url, progress=not args.quiet and sys.stderr.isatty())
+    except EtudeError as error:
+        print(f'error: {" ".join(str(error).split())}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'interrupted: the partial download is kept in {part}; run the same command to resume', file=sys.stderr)
+        return 130
+    record = json.loads((folder / _RECORD_NAME).read_text())
+    check = 'checksum verified' if record['checksum_verified'] else 'archive verified, no published checksum'
+    print(f'installed {args.name} in {folder} ({check})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

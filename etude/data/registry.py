@@ -1,0 +1,211 @@
+"""The official datasets etude knows how to install, as typed, immutable records.
+
+Keeping the facts about each dataset (where it lives, how big it is, how to check it, what licence binds it, how its
+archive is laid out) in one table means the installer, the `--list` output and the dataset loaders all agree, and a
+wrong or moved URL is fixed in exactly one place. A checksum or size is only recorded when it was published by the
+host or checked by us: an invented value would make every honest download fail, so unknown values stay `None` and
+`approx_size_bytes` carries a size that is only good for telling a user how much disk to free.
+"""
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from etude.errors import DatasetError
+
+__all__ = [
+    'OFFICIAL_DATASETS', 'ArchiveFormat', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset',
+]
+
+ArchiveFormat = Literal['zip', 'tar.gz']
+
+_CHECKSUM_PATTERN = re.compile(r'^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})$')
+
+
+@dataclass(frozen=True)
+class OfficialDataset:
+    """Everything needed to fetch, verify, unpack and credit one dataset.
+
+    `subdirectory` names the folder inside the archive whose *contents* become `<target>/<name>/`, so every dataset
+    is installed without the host's wrapper folders. `url` is None for datasets that cannot be fetched without an
+    account; `manual_instructions` then says how to get them (`{target}` is replaced by the folder to fill).
+    """
+
+    name: str
+    url: str | None
+    size_bytes: int | None
+    checksum: str | None
+    licence: str
+    citation: str
+    archive_format: ArchiveFormat
+    layout: str
+    subdirectory: str | None
+    description: str
+    approx_size_bytes: int | None = None
+    manual_instructions: str | None = None
+
+    def __post_init__(self) -> None:
+        # Catching a malformed entry at import time is far cheaper than a user discovering it after a 100 GB download.
+        if self.archive_format not in ('zip', 'tar.gz'):
+            raise ValueError(f'{self.name}: unsupported archive format {self.archive_format!r}')
+        if self.checksum is not None and not _CHECKSUM_PATTERN.match(self.checksum):
+            raise ValueError(f'{self.name}: checksum must look like md5:<32 hex> or sha256:<64 hex>')
+        if self.url is None and not self.manual_instructions:
+            raise ValueError(f'{self.name}: an entry without a url needs manual_instructions')
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether the installer can fetch this dataset by itself."""
+        return self.url is not None
+
+
+_KAC_RECORD = 'https://zenodo.org/records/7274474/files'
+_KAC_CITATION = (
+    'Lewis Wolstanholme. kac_drumset: A dataset generator for arbitrarily shaped drums. Zenodo, 2022. '
+    'https://doi.org/10.5281/zenodo.7274474'
+)
+# The kac_drumset project declares CC-BY; the Zenodo record itself could not be consulted when this was written.
+_KAC_LICENCE = 'CC-BY (as declared by the kac_drumset project; confirm on the Zenodo record)'
+
+
+def _kac(name: str, description: str) -> OfficialDataset:
+    """Build one of the three kac_drumset entries, which differ only in name and description."""
+    return OfficialDataset(
+        name=name,
+        url=f'{_KAC_RECORD}/{name}.zip?download=1',
+        size_bytes=None,
+        checksum=None,
+        licence=_KAC_LICENCE,
+        citation=_KAC_CITATION,
+        archive_format='zip',
+        layout='kac_drumset',
+        # The archive holds `<name>/data/` with metadata.json next to the .wav files; installing that folder's
+        # contents makes `<target>/<name>/` directly loadable.
+        subdirectory=f'{name}/data',
+        description=description,
+    )
+
+
+_FSDD_TAG = '1.0.10'
+
+_ENTRIES: tuple[OfficialDataset, ...] = (
+    _kac(
+        '2000-convex-polygonal-drums-of-varying-size',
+        'kac_drumset: 2000 simulated strikes of convex polygonal drums of varying size.',
+    ),
+    _kac(
+        '5000-circular-drums-of-varying-size',
+        'kac_drumset: 5000 simulated strikes of circular drums of varying size.',
+    ),
+    _kac(
+        '5000-rectangular-drums-of-varying-dimension',
+        'kac_drumset: 5000 simulated strikes of rectangular drums of varying dimension.',
+    ),
+    OfficialDataset(
+        name='free-spoken-digit-dataset',
+        url=f'https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v{_FSDD_TAG}.tar.gz',
+        # GitHub builds tag archives on demand and does not promise identical bytes, so no checksum is pinned;
+        # the archive is still verified structurally. 3000 recordings, about 21 MB of files uncompressed.
+        size_bytes=None,
+        checksum=None,
+        licence='CC BY-SA 4.0',
+        citation=(
+            'Zohar Jackson et al. Free Spoken Digit Dataset (FSDD), v1.0.10. '
+            'https://github.com/Jakobovski/free-spoken-digit-dataset'
+        ),
+        archive_format='tar.gz',
+        layout='fsdd',
+        subdirectory=f'free-spoken-digit-dataset-{_FSDD_TAG}',
+        description='Spoken digits 0-9, 8 kHz mono wav, 6 speakers: recordings/{digit}_{speaker}_{index}.wav.',
+        approx_size_bytes=15_000_000,
+    ),
+    OfficialDataset(
+        name='maestro-v3',
+        url='https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0.zip',
+        size_bytes=None,
+        checksum=None,
+        licence='CC BY-NC-SA 4.0',
+        citation=(
+            'Curtis Hawthorne et al. Enabling Factorized Piano Music Modeling and Generation with the MAESTRO '
+            'Dataset. ICLR 2019.'
+        ),
+        archive_format='zip',
+        layout='maestro',
+        subdirectory='maestro-v3.0.0',
+        description='MAESTRO v3.0.0: ~200 h of piano audio with aligned MIDI; maestro-v3.0.0.csv has a split column.',
+        approx_size_bytes=101_000_000_000,
+    ),
+    OfficialDataset(
+        name='maestro-v3-midi',
+        url='https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip',
+        size_bytes=None,
+        checksum=None,
+        licence='CC BY-NC-SA 4.0',
+        citation=(
+            'Curtis Hawthorne et al. Enabling Factorized Piano Music Modeling and Generation with the MAESTRO '
+            'Dataset. ICLR 2019.'
+        ),
+        archive_format='zip',
+        layout='maestro',
+        subdirectory='maestro-v3.0.0',
+        description='MAESTRO v3.0.0, MIDI and metadata only (no audio); maestro-v3.0.0.csv has a split column.',
+        approx_size_bytes=57_000_000,
+    ),
+    OfficialDataset(
+        name='classical-music-midi',
+        url=None,
+        size_bytes=None,
+        checksum=None,
+        licence='unverified: check the Kaggle dataset page before use',
+        citation='soumikrakshit. Classical Music MIDI. Kaggle. https://www.kaggle.com/datasets/soumikrakshit/classical-music-midi',
+        archive_format='zip',
+        layout='midi_collection',
+        subdirectory=None,
+        description='Classical piano MIDI files in one folder per composer (the collection used by seed 002).',
+        manual_instructions=(
+            'classical-music-midi needs a Kaggle account, so it cannot be downloaded automatically: sign in at '
+            'https://www.kaggle.com/datasets/soumikrakshit/classical-music-midi, click Download, and unzip the '
+            'archive so that its composer folders sit directly in {target}'
+        ),
+    ),
+)
+
+OFFICIAL_DATASETS: dict[str, OfficialDataset] = {entry.name: entry for entry in _ENTRIES}
+
+
+def get_official_dataset(name: str) -> OfficialDataset:
+    """Look up an official dataset, turning a typo into an actionable message instead of a KeyError."""
+    try:
+        return OFFICIAL_DATASETS[name]
+    except KeyError:
+        pass
+    nearest = difflib.get_close_matches(name, OFFICIAL_DATASETS, n=1, cutoff=0.0)
+    hint = f'did you mean {nearest[0]!r}? ' if nearest else ''
+    raise DatasetError(
+        f'unknown dataset {name!r}: {hint}run bin/install-dataset.sh --list to see the official datasets'
+    )
+
+
+def _format_size(entry: OfficialDataset) -> str:
+    """Human-readable size; a leading `~` marks an approximate figure that the installer never checks against."""
+    exact, prefix = (entry.size_bytes, '') if entry.size_bytes else (entry.approx_size_bytes, '~')
+    if not exact:
+        return 'unknown'
+    size = float(exact)
+    for unit in ('B', 'KB', 'MB', 'GB'):
+        if size < 1000:
+            return f'{prefix}{size:.0f} {unit}' if unit == 'B' else f'{prefix}{size:.1f} {unit}'
+        size /= 1000
+    return f'{prefix}{size:.1f} TB'
+
+
+def describe_official_datasets() -> str:
+    """The `--list` text: name, size, licence and source of every dataset, so users can check terms before fetching."""
+    blocks = []
+    for entry in OFFICIAL_DATASETS.values():
+        source = entry.url or 'manual download (needs an account)'
+        blocks.append(
+            f'{entry.name}\n    size: {_format_size(entry)}\n    licence: {entry.licence}\n    source: {source}'
+        )
+    return '\n'.join(blocks)

@@ -1,0 +1,357 @@
+"""Scores (MusicXML, Humdrum, ABC, MEI, MIDI) as note arrays, and their alignment to performances.
+
+`read_score` returns a numpy structured array of dtype `SCORE_DTYPE`, one row per sounding pitch (chords expanded,
+tied notes merged, grace notes and unpitched percussion left out), sorted by onset, then pitch, then part:
+
+    pitch             int16    MIDI note number
+    onset_beats       float64  onset in quarter notes from the start of the score, across measures
+    duration_beats    float64  written duration in quarter notes (ties merged)
+    part              int16    index of the part (staff) in the score, from 0
+    voice             int16    voice within the measure, from 1; 0 when the measure has a single voice
+    measure           int32    measure number as printed (0 for a pickup measure)
+    beat              float64  position in the measure in beats, from 1
+    beat_strength     float32  metrical weight from the time signature: 1 downbeat, 0.5, 0.25 ... weaker beats
+    key_sharps        int8     sharps (> 0) or flats (< 0) of the key signature in effect
+    key_tonic         int8     pitch class 0-11 of the key in effect, -1 when only a signature is known
+    key_mode          int8     0 major, 1 minor, -1 unknown or another mode
+    time_numerator    int16    time signature in effect, 0/0 when there is none
+    time_denominator  int16
+    dynamic           <U6      last dynamic mark at or before the note in its part ('pp', 'mf', 'sfz' ...), ''
+    dynamic_level     float32  music21's loudness for that mark, 0-1 (pp 0.25, mf 0.55, ff 0.85), NaN when none
+    articulations     int32    bitmask over `ARTICULATIONS`: bit i is set when the note carries ARTICULATIONS[i]
+
+`align_score_to_performance` pairs these rows with the notes of a performance (`etude.data.midi` note arrays).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFileError
+
+__all__ = [
+    'ARTICULATIONS',
+    'SCORE_DTYPE',
+    'SCORE_EXTENSIONS',
+    'Alignment',
+    'align_score_to_performance',
+    'articulation_names',
+    'read_score',
+]
+
+SCORE_EXTENSIONS = ('musicxml', 'xml', 'mxl', 'krn', 'abc', 'mei', 'mid', 'midi')
+ARTICULATIONS = (
+    'staccato', 'staccatissimo', 'spiccato', 'accent', 'strong_accent', 'tenuto', 'detached_legato', 'stress',
+    'fermata', 'other',
+)
+_ARTICULATION_CLASSES = {
+    'Staccato': 'staccato', 'Staccatissimo': 'staccatissimo', 'Spiccato': 'spiccato', 'Accent': 'accent',
+    'StrongAccent': 'strong_accent', 'Tenuto': 'tenuto', 'DetachedLegato': 'detached_legato', 'Stress': 'stress',
+}
+SCORE_DTYPE = np.dtype([
+    ('pitch', np.int16),
+    ('onset_beats', np.float64),
+    ('duration_beats', np.float64),
+    ('part', np.int16),
+    ('voice', np.int16),
+    ('measure', np.int32),
+    ('beat', np.float64),
+    ('beat_strength', np.float32),
+    ('key_sharps', np.int8),
+    ('key_tonic', np.int8),
+    ('key_mode', np.int8),
+    ('time_numerator', np.int16),
+    ('time_denominator', np.int16),
+    ('dynamic', 'U6'),
+    ('dynamic_level', np.float32),
+    ('articulations', np.int32),
+])
+
+
+def articulation_names(mask: int) -> list[str]:
+    """The names in `ARTICULATIONS` set in an `articulations` bitmask, e.g. `5 -> ['staccato', 'spiccato']`."""
+    return [name for bit, name in enumerate(ARTICULATIONS) if int(mask) >> bit & 1]
+
+
+def _parse(path: Path):
+    """Parse a score file with music21, turning every failure into a `DataFileError` naming it."""
+    from music21 import converter, stream
+
+    if not path.exists():
+        raise DataFileError(f'{path}: no such file')
+    if not path.is_file():
+        raise DataFileError(f'{path}: not a file')
+    extension = path.suffix.lower().lstrip('.')
+    if extension not in SCORE_EXTENSIONS:
+        raise DataFileError(
+            f"{path}: not a score file (unsupported format '{extension}'); supported: {', '.join(SCORE_EXTENSIONS)}"
+        )
+    if path.stat().st_size == 0:
+        raise DataFileError(f'{path}: empty file (0 bytes)')
+    try:
+        # parse a file path, never a string (music21 would read a bad path as tinyNotation), and write no pickle
+        # cache into music21's scratch directory
+        parsed = converter.parse(path, forceSource=True, storePickle=False)
+    except Exception as error:  # music21's parsers raise anything from ParseError to IndexError on bad files
+        reason = f'{type(error).__name__}: {error}'.splitlines()[0][:200]
+        raise DataFileError(f'{path}: corrupt or unreadable {extension} score ({reason})') from None
+    if isinstance(parsed, stream.Opus):
+        scores = list(parsed.scores)
+        if not scores:
+            raise DataFileError(f'{path}: the file holds no score')
+        parsed = scores[0]
+    return parsed
+
+
+def _timeline(parts, classes: str) -> list[tuple[np.ndarray, list]]:
+    """Per part, the offsets (quarter notes) and objects of one kind of context mark, in order."""
+    timelines = []
+    for part in parts:
+        marks = sorted(
+            ((mark.getOffsetInHierarchy(part), i, mark) for i, mark in enumerate(part.recurse().getElementsByClass(classes))),
+            key=lambda item: item[:2],
+        )
+        timelines.append((np.array([offset for offset, _, _ in marks], dtype=np.float64), [m for _, _, m in marks]))
+    # a part without any such mark (key and time signatures are often given once) borrows from the first that has
+    fallback = next((timeline for timeline in timelines if timeline[1]), (np.zeros(0), []))
+    return [timeline if timeline[1] else fallback for timeline in timelines]
+
+
+def _in_effect(timeline: tuple[np.ndarray, list], onset: float):
+    offsets, marks = timeline
+    index = int(np.searchsorted(offsets, onset + 1e-9, side='right')) - 1
+    return marks[index] if index >= 0 else None
+
+
+def _articulation_mask(element) -> int:
+    mask = 0
+    for articulation in element.articulations:
+        name = _ARTICULATION_CLASSES.get(type(articulation).__name__, 'other')
+        mask |= 1 << ARTICULATIONS.index(name)
+    if any(type(expression).__name__ == 'Fermata' for expression in element.expressions):
+        mask |= 1 << ARTICULATIONS.index('fermata')
+    return mask
+
+
+def read_score(source, *, include_grace: bool = False, analyze_key: bool = False) -> np.ndarray:
+    """Read a score into a note array with score features (see the module docstring for the fields).
+
+    Args:
+        source: a score file (.musicxml, .xml, .mxl, .krn, .abc, .mei, .mid, .midi; the first score of a
+            multi-score file) or an already parsed music21 `Score` or `Part`.
+        include_grace: keep grace notes (with `duration_beats` 0). Off by default: they take no metrical time
+            and most MIDI renderings of a score leave them out.
+        analyze_key: where the notation gives a key signature but no mode (MusicXML often has only
+            `<fifths>`), fill `key_tonic`/`key_mode` from music21's key analysis of the whole score.
+
+    Returns:
+        `(n_notes,)` structured array of `SCORE_DTYPE`.
+
+    Raises:
+        DataFileError: the file is missing, empty, of an unsupported format, unparsable, or holds no pitched notes.
+    """
+    from music21 import chord, key, meter, note, stream
+
+    name = 'score'
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        source = _parse(Path(source))
+    score = source.stripTies(inPlace=False)
+    parts = list(score.parts) if isinstance(score, stream.Score) else [score]
+    if isinstance(score, stream.Score) and not parts:
+        parts = [score]
+    analysed = score.analyze('key') if analyze_key and any(True for _ in score.recurse().notes) else None
+    keys = _timeline(parts, 'KeySignature')
+    meters = _timeline(parts, 'TimeSignature')
+    dynamics = _timeline(parts, 'Dynamic')
+    rows = []
+    for index, part in enumerate(parts):
+        for element in part.recurse().notes:
+            if not isinstance(element, (note.Note, chord.Chord)):  # unpitched and percussion chords are neither
+                continue
+            if element.duration.isGrace and not include_grace:
+                continue
+            onset = float(element.getOffsetInHierarchy(part))
+            site = element.activeSite
+            voice = 0
+            if isinstance(site, stream.Voice):
+                voice = int(site.id) if str(site.id).isdigit() else 1 + list(site.activeSite.voices).index(site)
+            signature = _in_effect(keys[index], onset)
+            tonality = signature if isinstance(signature, key.Key) else analysed
+            time_signature = _in_effect(meters[index], onset)
+            dynamic = _in_effect(dynamics[index], onset)
+            shared = (
+                float(element.duration.quarterLength),
+                index,
+                voice,
+                element.measureNumber or 0,
+                float(element.beat) if time_signature is not None else np.nan,
+                float(element.beatStrength) if time_signature is not None else np.nan,
+                signature.sharps if signature is not None else 0,
+                tonality.tonic.pitchClass if tonality is not None else -1,
+                {'major': 0, 'minor': 1}.get(tonality.mode, -1) if tonality is not None else -1,
+                time_signature.numerator if isinstance(time_signature, meter.TimeSignature) else 0,
+                time_signature.denominator if isinstance(time_signature, meter.TimeSignature) else 0,
+                str(dynamic.value) if dynamic is not None else '',
+                dynamic.volumeScalar if dynamic is not None else np.nan,
+                _articulation_mask(element),
+            )
+            for pitch in element.pitches:
+                rows.append((pitch.midi, onset, *shared))
+    if not rows:
+        raise DataFileError(f'{name}: score contains no pitched notes')
+    notes = np.array(rows, dtype=SCORE_DTYPE)
+    return notes[np.lexsort((notes['part'], notes['pitch'], notes['onset_beats']))]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Which score note each performance note plays.
+
+    Attributes:
+        score_to_performance: `(n_score,)` int64, the matched performance row of each score row, -1 if unmatched
+            (a note the performer left out, or could not be matched).
+        performance_to_score: `(n_performance,)` int64, the matched score row of each performance row, -1 if
+            unmatched (an extra, wrong or ornamental note).
+        pairs: `(n_rows, 2)` int64 `(score_index, performance_index)`: every match, then `(s, -1)` for each
+            unmatched score note and `(-1, p)` for each unmatched performance note.
+        match_rate: matched score notes / score notes (0 when the score is empty).
+        performance_match_rate: matched performance notes / performance notes.
+        time_map: `(n_anchors, 2)` float64 `(onset_beats, seconds)`, the smoothed tempo map the match used.
+    """
+
+    score_to_performance: np.ndarray
+    performance_to_score: np.ndarray
+    pairs: np.ndarray
+    match_rate: float
+    performance_match_rate: float
+    time_map: np.ndarray
+
+
+def _match_pitch(predicted: np.ndarray, actual: np.ndarray, tolerance: float) -> list[tuple[int, int]]:
+    """Order-preserving matching of one pitch's score and performance occurrences (both sorted by time).
+
+    Maximises the sum over matches of `1 - |predicted - actual| / tolerance`, matches beyond `tolerance` being
+    forbidden: the classic alignment recurrence with free gaps, `F[i, j] = max(F[i-1, j], F[i, j-1],
+    F[i-1, j-1] + reward)`, computed a row at a time (the `F[i, j-1]` term is a running maximum along the row).
+    """
+    reward = 1.0 - np.abs(predicted[:, None] - actual[None, :]) / tolerance
+    reward[reward <= 0] = -np.inf
+    table = np.zeros((len(predicted) + 1, len(actual) + 1))
+    for i in range(1, len(predicted) + 1):
+        candidates = np.maximum(table[i - 1, 1:], table[i - 1, :-1] + reward[i - 1])
+        table[i, 1:] = np.maximum.accumulate(candidates)
+    matches = []
+    i, j = len(predicted), len(actual)
+    while i > 0 and j > 0:
+        if table[i, j] == table[i - 1, j]:
+            i -= 1
+        elif table[i, j] == table[i, j - 1]:
+            j -= 1
+        else:
+            matches.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+    return matches
+
+
+def _fit_time_map(beats: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """A monotone `(n, 2)` map from matched pairs: median time per score onset, a running median over 5 onsets
+    to drop isolated wrong matches, then a running maximum so time never goes backwards."""
+    onsets, inverse = np.unique(beats, return_inverse=True)
+    times = np.array([np.median(seconds[inverse == k]) for k in range(len(onsets))])
+    if len(times) >= 5:
+        padded = np.pad(times, 2, mode='edge')
+        times = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)
+    return np.stack([onsets, np.maximum.accumulate(times)], axis=1)
+
+
+def _apply_time_map(time_map: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Interpolate the map, extending it past both ends at its average tempo."""
+    x, y = time_map[:, 0], time_map[:, 1]
+    if len(x) == 1:
+        return np.full(len(beats), y[0])
+    slope = (y[-1] - y[0]) / (x[-1] - x[0]) if x[-1] > x[0] else 0.0
+    result = np.interp(beats, x, y)
+    result = np.where(beats < x[0], y[0] + (beats - x[0]) * slope, result)
+    return np.where(beats > x[-1], y[-1] + (beats - x[-1]) * slope, result)
+
+
+def align_score_to_performance(
+    score_notes: np.ndarray,
+    performance_notes: np.ndarray,
+    *,
+    tolerance_seconds: float = 0.3,
+) -> Alignment:
+    """Match the notes of a score to the notes of a performance of it.
+
+    Method: pitch-wise matching under a tempo map that is refined in three passes.
+      1. Map score onsets (beats) linearly onto the performance's first to last onset (seconds).
+      2. For each pitch separately, align the score's occurrences to the performance's in time order, maximising
+         the number of matches and preferring small timing errors, matches being allowed only within a tolerance
+         of the mapped time (`_match_pitch`). Working per pitch makes the order of notes in a chord, which a
+         performance scrambles, irrelevant.
+      3. Fit a new tempo map through the matches (median per onset, median-smoothed, monotone) and repeat with a
+         tighter tolerance: the whole performance, then `4 * tolerance_seconds`, then `tolerance_seconds`.
+
+    Limits: the performance must follow the score without jumps (expand repeats in the score first); a tempo
+    change sharper than the smoothing (about 5 onsets) or an asynchrony over `tolerance_seconds` leaves notes
+    unmatched; trills and other ornaments, and wrong or octave-displaced notes, stay unmatched; a wrong note of the
+    right pitch within the tolerance of a left-out note is matched to it.
+
+    Args:
+        score_notes: structured array with `pitch` and `onset_beats` (from `read_score`) or `start` (a note array
+            from `etude.data.midi`, for score-like MIDI).
+        performance_notes: note array from `etude.data.midi.midi_to_notes`, with `pitch` and `start` in seconds.
+        tolerance_seconds: the largest timing error a match may have once the tempo map is known.
+
+    Returns:
+        An `Alignment` (row indices refer to the arrays as passed in, whatever their order).
+    """
+    score_times = np.asarray(
+        score_notes['onset_beats' if 'onset_beats' in score_notes.dtype.names else 'start'], dtype=np.float64
+    )
+    score_pitch = np.asarray(score_notes['pitch'], dtype=np.int64)
+    performance_times = np.asarray(performance_notes['start'], dtype=np.float64)
+    performance_pitch = np.asarray(performance_notes['pitch'], dtype=np.int64)
+    score_to_performance = np.full(len(score_times), -1, dtype=np.int64)
+    time_map = np.zeros((0, 2))
+    if len(score_times) and len(performance_times):
+        span = performance_times.max() - performance_times.min()
+        time_map = np.array([[score_times.min(), performance_times.min()], [score_times.max(), performance_times.max()]])
+        if time_map[1, 0] == time_map[0, 0]:
+            time_map = time_map[:1]
+        for tolerance in (span + tolerance_seconds, 4 * tolerance_seconds, tolerance_seconds):
+            predicted = _apply_time_map(time_map, score_times)
+            score_to_performance[:] = -1
+            for pitch in np.intersect1d(score_pitch, performance_pitch):
+                score_rows = np.flatnonzero(score_pitch == pitch)
+                score_rows = score_rows[np.argsort(predicted[score_rows], kind='stable')]
+                performance_rows = np.flatnonzero(performance_pitch == pitch)
+                performance_rows = performance_rows[np.argsort(performance_times[performance_rows], kind='stable')]
+                for i, j in _match_pitch(predicted[score_rows], performance_times[performance_rows], tolerance):
+                    score_to_performance[score_rows[i]] = performance_rows[j]
+            matched = np.flatnonzero(score_to_performance >= 0)
+            if len(matched):
+                time_map = _fit_time_map(score_times[matched], performance_times[score_to_performance[matched]])
+    performance_to_score = np.full(len(performance_times), -1, dtype=np.int64)
+    matched = np.flatnonzero(score_to_performance >= 0)
+    performance_to_score[score_to_performance[matched]] = matched
+    unmatched_score = np.flatnonzero(score_to_performance < 0)
+    unmatched_performance = np.flatnonzero(performance_to_score < 0)
+    pairs = np.concatenate([
+        np.stack([matched, score_to_performance[matched]], axis=1),
+        np.stack([unmatched_score, np.full(len(unmatched_score), -1)], axis=1),
+        np.stack([np.full(len(unmatched_performance), -1), unmatched_performance], axis=1),
+    ]).astype(np.int64)
+    return Alignment(
+        score_to_performance=score_to_performance,
+        performance_to_score=performance_to_score,
+        pairs=pairs,
+        match_rate=len(matched) / len(score_times) if len(score_times) else 0.0,
+        performance_match_rate=len(matched) / len(performance_times) if len(performance_times) else 0.0,
+        time_map=time_map,
+    )

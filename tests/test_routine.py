@@ -1,0 +1,89 @@
+"""The Routine end to end in-process: reproducibility, exact resume, early stopping, exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from etude import Routine, load_model
+from etude.data import read_dataset
+from etude.errors import RoutineError
+from etude.export import load_export
+from etude.models import CRePE
+
+OVERRIDES = ['batch_size=8', 'dropout=0.2', 'dataset_split=[0.5, 0.25, 0.25]', 'device=cpu', 'patience=50']
+
+
+def train_drums(runs: Path, data: Path, overrides: list[str], resume: Path | None = None) -> tuple[Routine, dict[str, Any]]:
+    routine = Routine(runs_directory=runs, resume=resume, verbose=False)
+    parameters = routine.set_parameters(CRePE.Parameters(), overrides=[*OVERRIDES, *overrides])
+    dataset = routine.set_dataset(read_dataset(data))
+    routine.set_model(CRePE(parameters))
+    inputs = torch.from_numpy(np.array(dataset.inputs[:, :1024]))
+    targets = torch.from_numpy(np.array(dataset.labels['diameter'])).reshape(-1, 1)
+    return routine, routine.train(TensorDataset(inputs, targets))
+
+
+def losses(run: Path) -> list[tuple[float, float]]:
+    return [(line['training_loss'], line['validation_loss']) for line in map(json.loads, (run / 'metrics.jsonl').read_text().splitlines())]
+
+
+def test_same_seed_gives_identical_losses_and_run_directory(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    first, summary = train_drums(tmp_path / 'a', drum_dataset_directory, ['num_of_epochs=2'])
+    second, _ = train_drums(tmp_path / 'b', drum_dataset_directory, ['num_of_epochs=2'])
+    assert losses(first.run.path) == losses(second.run.path)
+    assert len(losses(first.run.path)) == 2
+    for name in ('config.yaml', 'split.json', 'metrics.jsonl', 'summary.json', 'checkpoints/best.pt', 'checkpoints/last.pt'):
+        assert (first.run.path / name).is_file(), name
+    assert set(summary['test']) == {'loss'} and summary['best_epoch'] in (1, 2)
+    assert summary['versions']['torch'] == torch.__version__
+    other_seed, _ = train_drums(tmp_path / 'c', drum_dataset_directory, ['num_of_epochs=2', 'seed=1'])
+    assert losses(other_seed.run.path) != losses(first.run.path)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    straight, _ = train_drums(tmp_path / 'straight', drum_dataset_directory, ['num_of_epochs=4'])
+    halfway, _ = train_drums(tmp_path / 'resumed', drum_dataset_directory, ['num_of_epochs=2'])
+    resumed, _ = train_drums(tmp_path / 'resumed', drum_dataset_directory, ['num_of_epochs=4'], resume=halfway.run.path)
+    assert resumed.run.path == halfway.run.path
+    straight_weights = load_export(straight.run.last_checkpoint)['model_state_dict']
+    resumed_weights = load_export(resumed.run.last_checkpoint)['model_state_dict']
+    for name, tensor in straight_weights.items():
+        assert torch.equal(tensor, resumed_weights[name]), name
+    assert losses(straight.run.path) == losses(resumed.run.path)
+
+
+def test_export_reloads_with_the_same_predictions(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    routine, summary = train_drums(tmp_path, drum_dataset_directory, ['num_of_epochs=2'])
+    model = load_model(summary['paths']['best'])
+    assert not model.training and isinstance(model, CRePE)
+    best = torch.load(summary['paths']['best'], weights_only=True)
+    assert best['format'] == 'etude-model' and best['hyperparameters']['batch_size'] == 8
+    assert best['dataset']['fingerprint'] == read_dataset(drum_dataset_directory).fingerprint
+    assert best['run_info']['epoch'] == summary['best_epoch'] and best['testing_metrics'] == summary['test']
+    assert best['model']['class_path'] == 'etude.models.crepe.CRePE'
+    inputs = torch.from_numpy(np.array(read_dataset(drum_dataset_directory).inputs[:6, :1024]))
+    original = routine.model.eval()
+    with torch.no_grad():
+        assert torch.equal(original(inputs), model(inputs))
+
+
+def test_early_stopping_ends_training(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    routine, summary = train_drums(tmp_path, drum_dataset_directory, ['num_of_epochs=0', 'patience=1', 'min_delta=1e9'])
+    assert summary['stopped_early'] and summary['epochs'] == 2 and summary['best_epoch'] == 1
+
+
+def test_training_without_a_model_is_a_clear_error(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    routine = Routine(runs_directory=tmp_path, verbose=False)
+    with pytest.raises(RoutineError, match='set_parameters'):
+        routine.train(TensorDataset(torch.zeros(1)))
+    routine.set_parameters(CRePE.Parameters(), overrides=OVERRIDES)
+    routine.set_dataset(read_dataset(drum_dataset_directory))
+    with pytest.raises(RoutineError, match='no model'):
+        routine.train(TensorDataset(torch.zeros(48)))
