@@ -9,9 +9,7 @@ written to a temporary file that is renamed into place, so a crash mid-save neve
 from __future__ import annotations
 
 import importlib
-import io
 import os
-import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -95,7 +93,7 @@ def load_export(path: str | Path, *, map_location: str | torch.device = 'cpu') -
         raise CheckpointError(f'Checkpoint {path} does not exist; pass the path of a .pt file an etude run exported')
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, io.UnsupportedOperation) as error:
+    except Exception as error:  # noqa: BLE001 - the unpickler fails on arbitrary bytes with arbitrary exception types
         reason = 'is truncated or corrupt' if _looks_truncated(error) else 'is not an etude export (it could not be read safely)'
         raise CheckpointError(f'Checkpoint {path} {reason}; use another checkpoint, e.g. checkpoints/best.pt of a finished run') from None
     if not isinstance(data, dict) or data.get('format') != EXPORT_FORMAT:

@@ -103,7 +103,8 @@ class Routine:
         seed_everything(resolved.seed)
         if self.run is None:
             self.run = self.resume_from or RunDirectory.create(self.runs_directory)
-        self.run.write_config(resolved.to_dict())
+        if self.resume_from is None:
+            self.run.write_config(resolved.to_dict())  # a resumed run's config is rewritten once its checkpoint has loaded
         if self.tracker is not None:
             self.tracker.record_config(resolved.to_dict())
         self._say(f'etude: run {self.run.run_id} on {self.device} (seed {resolved.seed}), writing to {self.run.path}')
@@ -244,7 +245,7 @@ class Routine:
         run.write_summary(summary)
         if self.tracker is not None:
             self.tracker.save_checkpoint(run.best_checkpoint)
-            self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {
+            self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {'best_validation_loss': stopping.best_loss} | {
                 key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
             })
         return summary
@@ -285,6 +286,7 @@ class Routine:
         restore_rng_state(resume_state['rng'])
         epoch = last['run_info']['epoch']
         self.run.truncate_metrics(epoch)
+        self.run.write_config(self.parameters.to_dict())  # type: ignore[union-attr]
         self._say(f'etude: resuming {self.run.run_id} after epoch {epoch}')
         return epoch, float(resume_state.get('seconds', 0.0))
 

@@ -24,7 +24,12 @@ from etude.data.generators import (
     render_pairs,
     speaker_name,
 )
-from etude.errors import ConfigError, DataFileError, DatasetError, MissingDependencyError
+from etude.errors import (
+    ConfigError,
+    DataFileError,
+    DatasetError,
+    MissingDependencyError,
+)
 
 FSDD_NAME = re.compile(r'^(\d)_([a-z0-9]+)_(\d+)\.wav$')
 VOICES = ('en-us+m3', 'en+f2')

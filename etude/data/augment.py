@@ -80,7 +80,9 @@ class BatchAugmentor(torch.nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f'p={self.p}'
+        simple = (int, float, str, tuple)
+        return ', '.join(f'{k}={v!r}' for k, v in vars(self).items()
+                         if not k.startswith('_') and k != 'training' and isinstance(v, simple))
 
 
 class BatchAugmentation(torch.nn.Module):
@@ -140,9 +142,11 @@ class BatchAugmentation(torch.nn.Module):
         return inputs, targets
 
     def get_extra_state(self) -> dict[str, Any]:
-        if self._generator is None:
-            return {'seed': self.seed, 'device': '', 'state': torch.empty(0, dtype=torch.uint8)}
-        return {'seed': self.seed, 'device': self._generator.device.type, 'state': self._generator.get_state()}
+        if self._generator is not None:
+            return {'seed': self.seed, 'device': self._generator.device.type, 'state': self._generator.get_state()}
+        if self._pending_state is not None:  # loaded but not used yet
+            return dict(self._pending_state)
+        return {'seed': self.seed, 'device': '', 'state': torch.empty(0, dtype=torch.uint8)}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.seed = int(state['seed'])
@@ -170,9 +174,6 @@ class Gain(BatchAugmentor):
         db = torch.where(apply, _uniform(inputs.shape[0], self.min_db, self.max_db, generator, inputs.device), 0.0)
         return inputs * _broadcast(10.0 ** (db / 20.0), inputs).to(inputs.dtype), targets
 
-    def extra_repr(self) -> str:
-        return f'min_db={self.min_db}, max_db={self.max_db}, p={self.p}'
-
 
 class AddNoise(BatchAugmentor):
     """Adds white Gaussian noise at a signal-to-noise ratio drawn uniformly in `snr_db` decibels.
@@ -196,9 +197,6 @@ class AddNoise(BatchAugmentor):
         scale = torch.sqrt(signal_power / (noise_power * 10.0 ** (snr / 10.0)))
         scale = torch.where(apply, scale, 0.0)
         return inputs + noise * _broadcast(scale, inputs), targets
-
-    def extra_repr(self) -> str:
-        return f'snr_db={self.snr_db}, p={self.p}'
 
 
 class _Masking(BatchAugmentor):
@@ -243,10 +241,6 @@ class _Masking(BatchAugmentor):
         shape[self.axis] = inputs.shape[self.axis]
         return inputs.masked_fill(mask.view(shape), self.mask_value), targets
 
-    def extra_repr(self) -> str:
-        return (f'min_width={self.min_width}, max_width={self.max_width}, num_masks={self.num_masks}, '
-                f'mask_value={self.mask_value}, p={self.p}')
-
 
 class TimeMasking(_Masking):
     """SpecAugment time masks: sets `num_masks` bands of frames per example to `mask_value`, each band
@@ -276,11 +270,10 @@ class PitchShift(BatchAugmentor):
     applied once to the examples that drew it: a phase-vocoder time stretch by 2**(n/12) followed by a resample
     back to the original length, which multiplies every frequency by 2**(n/12). This is the recipe of
     torchaudio.functional.pitch_shift with two fixes: (1) the vocoder locks each bin's phase to its spectral
-    peak (Laroche & Dolson's identity phase locking); torchaudio's unlocked vocoder lets neighbouring bins drift
-    out of phase after any transient, which cancels up to half the amplitude of a plain sine; (2) the resampling
-    ratio is the nearest fraction with denominator <= 200 (pitch error under 1 cent), where torchaudio resamples
-    by int(sample_rate / ratio), a fraction that for 1 semitone at 16 kHz does not reduce and needs a sinc
-    kernel of about 1 GB.
+    peak (Laroche & Dolson), because torchaudio's unlocked vocoder lets neighbouring bins drift out of phase
+    after a transient and so cancels up to half the amplitude of a plain sine; (2) the resampling ratio is the
+    nearest fraction with denominator <= 200 (error under 1 cent), because torchaudio's int(sample_rate / ratio)
+    does not reduce for 1 semitone at 16 kHz and needs a sinc kernel of about 1 GB.
 
     Targets must be a dict (or None); a bare tensor raises, because whether it should move with the pitch is
     unknowable. Keys present in the dict are handled by kind, others pass through unchanged:
@@ -367,8 +360,8 @@ class PitchShift(BatchAugmentor):
             moved = value + _broadcast(shifts, value).to(value.dtype)
             return torch.where(value >= 0, moved, value)
         if key in self.hz_keys:
-            factor = 2.0 ** (_broadcast(shifts, value).to(torch.float64) / 12)
-            return (value * factor).to(value.dtype if value.is_floating_point() else torch.float32)
+            moved = value * 2.0 ** (_broadcast(shifts, value).float() / 12)
+            return moved.to(value.dtype if value.is_floating_point() else torch.float32)
         dim = self.roll_pitch_dim % value.dim()
         if dim == 0:
             raise ValueError(f'PitchShift roll {key!r} of shape {tuple(value.shape)} has no pitch axis '
@@ -379,9 +372,6 @@ class PitchShift(BatchAugmentor):
                 index = (shifts == n).nonzero().squeeze(1).to(value.device)
                 result[index] = _shift_zero_fill(value[index], n, dim)
         return result
-
-    def extra_repr(self) -> str:
-        return f'sample_rate={self.sample_rate}, semitones={self.semitones}, p={self.p}'
 
 
 def _shift_zero_fill(x: torch.Tensor, shift: int, dim: int) -> torch.Tensor:
@@ -425,9 +415,9 @@ def _phase_locked_stretch(spec: torch.Tensor, rate: float, hop: int, n_fft: int)
     owner = torch.where(use_previous, previous, following)
     relative = angle[:-1] - angle[:-1].gather(-1, owner)
     # Output frame j reads analysis frames base[j] and base[j] + 1.
-    steps = torch.arange(0, t, rate, device=spec.device, dtype=torch.float64)
-    base = steps.long()
-    alpha = (steps - base).to(magnitude.dtype).view(-1, 1, 1)
+    steps = torch.arange(0, t, rate, dtype=torch.float64)  # on the CPU: some devices lack float64
+    base = steps.long().to(spec.device)
+    alpha = (steps - steps.floor()).to(device=spec.device, dtype=magnitude.dtype).view(-1, 1, 1)
     stretched = torch.lerp(magnitude[base], magnitude[base + 1], alpha)
     advance, owner, relative = advance[base], owner[base], relative[base]
     phases = torch.empty_like(stretched)

@@ -46,7 +46,8 @@ _FLOAT_FIELDS = ('power', 'f_min', 'log_offset')
 class RepresentationSettings:
     """How to turn a mono waveform into model input. Immutable, validated on construction, JSON-serialisable.
 
-    Every field is validated whatever `kind` is, so a settings object is either valid everywhere or nowhere.
+    Every field is validated whatever `kind` is, so switching `kind` later never exposes a bad value; only the
+    cross-field rule n_mfcc <= n_mels is limited to 'mfcc', so that n_mels can be lowered for the other kinds.
 
     Attributes:
         kind: which representation; see the module docstring for the output shape of each.
@@ -128,7 +129,7 @@ class RepresentationSettings:
                 f'RepresentationSettings.f_max is {self.f_max} Hz; it must be above f_min ({self.f_min}) and at '
                 f'most sample_rate / 2 = {nyquist}, or None'
             )
-        if self.n_mfcc > self.n_mels:
+        if self.kind == 'mfcc' and self.n_mfcc > self.n_mels:
             raise ConfigError(
                 f'RepresentationSettings.n_mfcc ({self.n_mfcc}) exceeds n_mels ({self.n_mels}); '
                 'use n_mfcc <= n_mels'
@@ -312,7 +313,7 @@ def featurise(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ConfigError(f'featurise batch_size is {batch_size!r}; it must be a positive integer')
-    data = torch.from_numpy(np.asarray(waveforms)) if isinstance(waveforms, np.ndarray) else waveforms
+    data = torch.from_numpy(np.ascontiguousarray(waveforms)) if isinstance(waveforms, np.ndarray) else waveforms
     if not isinstance(data, torch.Tensor) or not data.is_floating_point():
         raise TypeError('featurise expects floating-point waveforms (tensor or numpy array) in [-1, 1]')
     if data.dim() == 1:

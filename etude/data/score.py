@@ -26,8 +26,10 @@ tied notes merged, grace notes and unpitched percussion left out), sorted by ons
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,6 +139,51 @@ def _articulation_mask(element) -> int:
     return mask
 
 
+def _walk(part, measure_class) -> Iterator[tuple[Any, float, int, float | None, int]]:
+    """Yield `(element, onset, measure number, position in the measure, voice)` for every note-like element.
+
+    Walking measure by measure gives the measure and voice of each note without music21's per-note context searches,
+    which made reading a quartet movement take seconds. The position counts from the start of a full bar, so a
+    pickup measure's notes sit at the end of it. A part without measures gives measure 0 and no position.
+    """
+    measures = list(part.recurse().getElementsByClass(measure_class))
+    if not measures:
+        for element in part.recurse().notes:
+            yield element, float(element.getOffsetInHierarchy(part)), 0, None, 0
+        return
+    for measure in measures:
+        start = float(measure.getOffsetInHierarchy(part))
+        padding = float(measure.paddingLeft)
+        for element in measure.notes:
+            offset = float(measure.elementOffset(element))
+            yield element, start + offset, measure.number, offset + padding, 0
+        for number, voice in enumerate(measure.voices, 1):
+            voice_offset = float(measure.elementOffset(voice))
+            for element in voice.notes:
+                offset = voice_offset + float(voice.elementOffset(element))
+                yield element, start + offset, measure.number, offset + padding, number
+
+
+def _metre(time_signature, position: float | None, cache: dict) -> tuple[float, float]:
+    """`(beat, beat_strength)` of a position in a measure, as music21's `Music21Object.beat`/`beatStrength`."""
+    from music21 import meter
+
+    if not isinstance(time_signature, meter.TimeSignature) or position is None:
+        return np.nan, np.nan
+    cache_key = (id(time_signature), position)
+    if cache_key not in cache:
+        bar = float(time_signature.barDuration.quarterLength)
+        wrapped = position % bar if bar and position >= bar else position
+        try:
+            cache[cache_key] = (
+                float(time_signature.getBeatProportion(wrapped)),
+                float(time_signature.getAccentWeight(wrapped, forcePositionMatch=True, permitMeterModulus=False)),
+            )
+        except Exception:  # music21 raises MeterException for positions its meter hierarchy cannot place
+            cache[cache_key] = (np.nan, np.nan)
+    return cache[cache_key]
+
+
 def read_score(source, *, include_grace: bool = False, analyze_key: bool = False) -> np.ndarray:
     """Read a score into a note array with score features (see the module docstring for the fields).
 
@@ -160,37 +207,30 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     if isinstance(source, (str, os.PathLike)):
         name = str(source)
         source = _parse(Path(source))
-    score = source.stripTies(inPlace=False)
-    parts = list(score.parts) if isinstance(score, stream.Score) else [score]
-    if isinstance(score, stream.Score) and not parts:
-        parts = [score]
-    analysed = score.analyze('key') if analyze_key and any(True for _ in score.recurse().notes) else None
+    parts = list(source.parts) if isinstance(source, stream.Score) else []
+    parts = parts or [source]
+    analysed = source.analyze('key') if analyze_key and any(True for _ in source.recurse().notes) else None
     keys = _timeline(parts, 'KeySignature')
     meters = _timeline(parts, 'TimeSignature')
     dynamics = _timeline(parts, 'Dynamic')
-    rows = []
+    metre_cache: dict[tuple[int, float], tuple[float, float]] = {}
+    rows: list[list] = []
     for index, part in enumerate(parts):
-        for element in part.recurse().notes:
+        open_ties: dict[int, list[int]] = {}  # MIDI pitch -> rows of notes whose tie is still open
+        items = sorted(_walk(part, stream.Measure), key=lambda item: item[1])
+        for element, onset, measure, position, voice in items:
             if not isinstance(element, (note.Note, chord.Chord)):  # unpitched and percussion chords are neither
                 continue
+            duration = float(element.duration.quarterLength)
             if element.duration.isGrace and not include_grace:
                 continue
-            onset = float(element.getOffsetInHierarchy(part))
-            site = element.activeSite
-            voice = 0
-            if isinstance(site, stream.Voice):
-                voice = int(site.id) if str(site.id).isdigit() else 1 + list(site.activeSite.voices).index(site)
             signature = _in_effect(keys[index], onset)
             tonality = signature if isinstance(signature, key.Key) else analysed
             time_signature = _in_effect(meters[index], onset)
             dynamic = _in_effect(dynamics[index], onset)
-            shared = (
-                float(element.duration.quarterLength),
-                index,
-                voice,
-                element.measureNumber or 0,
-                float(element.beat) if time_signature is not None else np.nan,
-                float(element.beatStrength) if time_signature is not None else np.nan,
+            beat, strength = _metre(time_signature, position, metre_cache)
+            shared = [
+                duration, index, voice, measure, beat, strength,
                 signature.sharps if signature is not None else 0,
                 tonality.tonic.pitchClass if tonality is not None else -1,
                 {'major': 0, 'minor': 1}.get(tonality.mode, -1) if tonality is not None else -1,
@@ -199,12 +239,26 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
                 str(dynamic.value) if dynamic is not None else '',
                 dynamic.volumeScalar if dynamic is not None else np.nan,
                 _articulation_mask(element),
-            )
-            for pitch in element.pitches:
-                rows.append((pitch.midi, onset, *shared))
+            ]
+            for sounding in element.notes if isinstance(element, chord.Chord) else [element]:
+                pitch = sounding.pitch.midi
+                tie = sounding.tie or element.tie
+                kind = tie.type if tie is not None else None
+                waiting = open_ties.get(pitch, [])
+                if kind in ('stop', 'continue') and waiting:
+                    # a tied continuation lengthens the note it continues instead of starting a new one: the open
+                    # note of this pitch that ends where this one starts, preferably in the same voice
+                    chosen = min(waiting, key=lambda r: (abs(rows[r][1] + rows[r][2] - onset) > 1e-6, rows[r][4] != voice))
+                    rows[chosen][2] = max(rows[chosen][2], onset + duration - rows[chosen][1])
+                    if kind == 'stop':
+                        waiting.remove(chosen)
+                    continue
+                rows.append([pitch, onset, *shared])
+                if kind in ('start', 'continue'):
+                    open_ties.setdefault(pitch, []).append(len(rows) - 1)
     if not rows:
         raise DataFileError(f'{name}: score contains no pitched notes')
-    notes = np.array(rows, dtype=SCORE_DTYPE)
+    notes = np.array([tuple(row) for row in rows], dtype=SCORE_DTYPE)
     return notes[np.lexsort((notes['part'], notes['pitch'], notes['onset_beats']))]
 
 

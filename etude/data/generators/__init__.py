@@ -8,7 +8,12 @@ package when one is missing. music21 and pretty_midi are imported only when a ge
 
 from .chorales import chorale_names, export_chorales
 from .fluidsynth_render import find_soundfont, render_midi, render_pairs
-from .spoken_digits import DEFAULT_VOICES, DIGIT_WORDS, generate_spoken_digits, speaker_name
+from .spoken_digits import (
+    DEFAULT_VOICES,
+    DIGIT_WORDS,
+    generate_spoken_digits,
+    speaker_name,
+)
 
 __all__ = [
     'DEFAULT_VOICES',

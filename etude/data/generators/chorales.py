@@ -76,7 +76,7 @@ def _export_one(name: str, directory: str, parts: Parts, write_musicxml: bool) -
             data = GeneralObjectExporter(music).parse()
             with atomic_path(xml_path) as temporary:
                 temporary.write_bytes(data)
-    except Exception as error:  # music21 raises many types on a score it cannot convert
+    except Exception as error:  # noqa: BLE001 - music21 raises many types on a score it cannot convert
         return name, f'{type(error).__name__}: {error}'.splitlines()[0]
     return str(midi_path), None
 
@@ -104,8 +104,10 @@ def export_chorales(
         parts: 'all' writes the four voices as four tracks; 'soprano' only the melody, e.g. for a melody model.
         write_musicxml: also write the MusicXML score beside each MIDI file (score/performance pairs). Its
             `<encoding-date>` is the day of export, so unlike the MIDI it is not byte-identical across days.
-        workers: processes converting at once; music21 is pure Python, so more than one needs processes. Each
-            spawned process imports etude and music21 first (a few seconds), so use 1 for a handful of chorales.
+        workers: processes converting at once; music21 is pure Python, so more than one needs processes. They are
+            spawned (the parent may hold torch's thread pools, which a forked child can deadlock on), so each
+            imports etude and music21 first (a few seconds): use 1 for a handful of chorales, and call with more
+            only from a script whose top level is guarded by `if __name__ == '__main__':`.
         progress: show a tqdm progress bar.
 
     Returns:

@@ -148,7 +148,7 @@ def render_midi(
             program, '-n', '-i', '-q', '-R', '1' if reverb else '0', '-C', '1' if chorus else '0', '-g', str(gain),
             '-r', str(_RENDER_RATE), '-O', 'float', '-T', 'wav', '-F', str(raw), str(font), str(source),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL)
         if result.returncode != 0 or not raw.is_file() or raw.stat().st_size == 0:
             output = (result.stderr + result.stdout).strip() or f'exit status {result.returncode}'
             raise DataFileError(f'{midi_path}: fluidsynth could not render it ({output.splitlines()[-1]})')

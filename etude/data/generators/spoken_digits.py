@@ -71,7 +71,7 @@ def _speakers(speakers: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
 
 def _check_voice(program: str, voice: str) -> None:
     """Fail once, with a clear message, rather than once per file for a voice espeak-ng does not have."""
-    result = subprocess.run([program, '-v', voice, '-q', 'zero'], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([program, '-v', voice, '-q', 'zero'], check=False, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         reason = (result.stderr.strip() or result.stdout.strip() or f'exit status {result.returncode}').splitlines()[-1]
         raise ConfigError(f'espeak-ng cannot use voice {voice!r} ({reason}); list voices with: espeak-ng --voices')
@@ -103,7 +103,7 @@ def _speak(program: str, voice: str, word: str, speed: int, pitch: int, path: Pa
     with tempfile.TemporaryDirectory(prefix='etude-espeak-') as temporary:
         raw = Path(temporary) / 'speech.wav'
         command = [program, '-v', voice, '-s', str(speed), '-p', str(pitch), '-w', str(raw), word]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
         if result.returncode != 0 or not raw.is_file():
             reason = (result.stderr.strip() or f'exit status {result.returncode}').splitlines()[-1]
             raise DataFileError(f'{path}: espeak-ng failed ({reason})')
@@ -207,7 +207,7 @@ def generate_spoken_digits(
 
 
 def _espeak_version(program: str) -> str:
-    result = subprocess.run([program, '--version'], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([program, '--version'], check=False, capture_output=True, text=True, timeout=60)
     return result.stdout.split('Data at')[0].strip()
 
 

@@ -1,0 +1,255 @@
+"""What the etude Routine costs: the same CRePE-tiny training by the Routine and by a plain hand-written PyTorch loop.
+
+    python benchmarks/routine_overhead.py                    # 5 runs of each, alternating, then a table
+    python benchmarks/routine_overhead.py --variant routine --data DIR --work DIR   # one timed process (the parent's job)
+
+A user waits for the whole process, imports and exit included, so each run is a separate interpreter timed from
+spawn to exit by the parent. The two variants alternate, swapping which goes first every repeat (AB BA AB ...), so
+drift in the load of a shared machine falls on both alike; the parent reports medians, minimums and their ratios.
+The dataset is generated once, before any timing. Each child also reports its own phases (imports, set-up, the
+training loop from before the first epoch to after the test), so a difference can be traced to where it arises.
+
+The plain loop seeds and shuffles exactly as the Routine does (per-epoch generators, the same grouped split), so
+both do the same arithmetic and must report the same test loss: the parent checks that, which is what makes the
+timing comparison fair. Both run single-threaded by default (`--threads`), because on a loaded 2-core machine
+torch's own threads fight the other processes and swamp any difference with noise.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()
+
+import argparse  # noqa: E402 (the clock starts before anything else is imported)
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from importlib.metadata import version  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+SPLIT = (0.7, 0.15, 0.15)
+INPUT_LENGTH = 1024
+LEARNING_RATE = 1e-3
+DROPOUT = 0.1
+VARIANTS = ('plain', 'routine')
+
+
+def run_plain(args: argparse.Namespace) -> dict[str, Any]:
+    """What a careful researcher writes by hand: seed, split by drum, Adam, train / validate / checkpoint, test best."""
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    imported = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    data = Path(args.data)
+    inputs = torch.from_numpy(np.ascontiguousarray(np.load(data / 'inputs.npy', mmap_mode='r')[:, :INPUT_LENGTH]))
+    targets = torch.from_numpy(np.load(data / 'labels' / 'diameter.npy').astype(np.float32).reshape(-1, 1))
+    groups = np.load(data / 'groups.npy')
+    drums = np.random.default_rng(args.seed).permutation(np.unique(groups))
+    train_count, validation_count = round(SPLIT[0] * len(drums)), round(SPLIT[1] * len(drums))
+    parts = np.split(drums, [train_count, train_count + validation_count])
+    train, validation, test = (TensorDataset(*(t[np.flatnonzero(np.isin(groups, part))] for t in (inputs, targets))) for part in parts)
+    torch.manual_seed(args.seed)
+
+    class ConvolutionBlock(torch.nn.Module):
+        def __init__(self, in_channels: int, filters: int, width: int, stride: int) -> None:
+            super().__init__()
+            self.pad = torch.nn.ConstantPad1d(((width - 1) // 2, width - 1 - (width - 1) // 2), 0.0)
+            self.convolution = torch.nn.Conv1d(in_channels, filters, width, stride)
+            self.normalisation = torch.nn.BatchNorm1d(filters)
+            self.pool = torch.nn.MaxPool1d(2)
+            self.dropout = torch.nn.Dropout(DROPOUT)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.dropout(self.pool(self.normalisation(torch.relu(self.convolution(self.pad(x))))))
+
+    class TinyCRePE(torch.nn.Module):
+        """CRePE at 'tiny' capacity, layer for layer as etude.models.CRePE builds it (so the weights match too)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            channels = [1, 128, 16, 16, 16, 32, 64]
+            widths, strides = (512, 64, 64, 64, 64, 64), (4, 1, 1, 1, 1, 1)
+            self.blocks = torch.nn.Sequential(*(ConvolutionBlock(channels[i], channels[i + 1], widths[i], strides[i]) for i in range(6)))
+            with torch.no_grad():
+                flattened = self.blocks(torch.zeros(1, 1, INPUT_LENGTH)).numel()
+            self.linear = torch.nn.Linear(flattened, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(self.blocks(x.unsqueeze(1)).flatten(1))
+
+    model = TinyCRePE().to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    loss_function = torch.nn.functional.mse_loss
+    loader_options = {'batch_size': args.batch_size, 'pin_memory': device.type == 'cuda'}
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def evaluate(dataset: TensorDataset) -> tuple[float, float]:
+        """Mean loss and mean absolute error (cm) over a split."""
+        model.eval()
+        loss_sum = error_sum = 0.0
+        with torch.no_grad():
+            # a generator of its own, as the Routine's loaders have, so evaluating draws nothing from dropout's global RNG
+            for x, y in DataLoader(dataset, generator=torch.Generator(), **loader_options):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                predictions = model(x)
+                loss_sum += loss_function(predictions, y).item() * len(x)
+                error_sum += (predictions - y).abs().mean().item() * 100 * len(x)
+        return loss_sum / len(dataset), error_sum / len(dataset)
+
+    loop_started = time.perf_counter()
+    best_loss = float('inf')
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        generator = torch.Generator().manual_seed(args.seed * 100_003 + epoch)  # the Routine's batch order, for equal losses
+        for x, y in DataLoader(train, shuffle=True, generator=generator, **loader_options):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_function(model(x), y)
+            loss.backward()
+            optimiser.step()
+        validation_loss, _ = evaluate(validation)
+        torch.save({'epoch': epoch, 'model': model.state_dict(), 'optimiser': optimiser.state_dict()}, work / 'last.pt')
+        if validation_loss < best_loss:
+            best_loss = validation_loss
+            torch.save(model.state_dict(), work / 'best.pt')
+    model.load_state_dict(torch.load(work / 'best.pt', map_location=device, weights_only=True))
+    test_loss, test_mae_cm = evaluate(test)
+    finished = time.perf_counter()
+    return {'imports': imported - STARTED, 'setup': loop_started - imported, 'loop': finished - loop_started,
+            'test_loss': test_loss, 'test_mae_cm': test_mae_cm, 'parameters': sum(p.numel() for p in model.parameters())}
+
+
+def run_routine(args: argparse.Namespace) -> dict[str, Any]:
+    """The same training as an etude routine script writes it (cf. scripts/routines/circular_drum_size.py)."""
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from etude import Routine
+    from etude.models import CRePE
+
+    imported = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    def evaluate(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+        inputs, diameters = batch
+        predictions = model(inputs)
+        return {'loss': model.loss(predictions, diameters), 'mae_cm': (predictions - diameters).abs().mean() * 100}
+
+    routine = Routine(runs_directory=Path(args.work) / 'runs', verbose=False)
+    parameters = routine.set_parameters(CRePE.Parameters(
+        seed=args.seed, batch_size=args.batch_size, dataset_split=SPLIT, learning_rate=LEARNING_RATE, num_of_epochs=args.epochs,
+        with_early_stopping=False, dropout=DROPOUT, input_length=INPUT_LENGTH, device=args.device,
+    ))
+    dataset = routine.import_dataset(args.data)
+    inputs = torch.from_numpy(np.ascontiguousarray(dataset.inputs[:, :INPUT_LENGTH]))
+    diameters = torch.from_numpy(np.array(dataset.labels['diameter'], dtype=np.float32).reshape(len(dataset), 1))
+    model = routine.set_model(CRePE(parameters))
+    loop_started = time.perf_counter()
+    summary = routine.train(TensorDataset(inputs, diameters), evaluate=evaluate)
+    finished = time.perf_counter()
+    return {'imports': imported - STARTED, 'setup': loop_started - imported, 'loop': finished - loop_started,
+            'test_loss': summary['test']['loss'], 'test_mae_cm': summary['test']['mae_cm'], 'parameters': sum(p.numel() for p in model.parameters())}
+
+
+def make_dataset(directory: Path, drums: int, strikes: int, seed: int) -> None:
+    """Generate the drums once, outside every timed process (reused when `directory` already holds them)."""
+    from etude.data import obtain_dataset
+    from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
+
+    sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=drums, strikes_per_drum=strikes))
+    obtain_dataset(directory, seed=seed, sampler=sampler, progress=False)
+
+
+def time_child(args: argparse.Namespace, variant: str, data: Path, work: Path) -> dict[str, Any]:
+    """Spawn one variant and time it from spawn to exit; its own phase timings come back on a `RESULT` line."""
+    command = [sys.executable, __file__, '--variant', variant, '--data', str(data), '--work', str(work), '--epochs', str(args.epochs),
+               '--batch-size', str(args.batch_size), '--threads', str(args.threads), '--device', args.device, '--seed', str(args.seed)]
+    started = time.perf_counter()
+    process = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f'{variant} run failed ({process.returncode}):\n{process.stderr[-3000:]}')
+    result = json.loads(next(line for line in process.stdout.splitlines() if line.startswith('RESULT '))[7:])
+    return {**result, 'wall': wall}
+
+
+def machine() -> str:
+    """CPU model, cores, memory, Python and torch versions: the figures only mean something beside these."""
+    cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('model name')), platform.processor())
+    memory = next((int(line.split()[1]) / 2**20 for line in Path('/proc/meminfo').read_text().splitlines() if line.startswith('MemTotal')), 0.0)
+    return f'{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}, torch {version("torch")}, {platform.system()}'
+
+
+def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """Print the table (medians per phase), the ratios and whether the 1.02 target holds."""
+    def median(variant: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[variant])
+
+    print(f'\n{machine()}')
+    print(f'{args.drums} drums x {args.strikes} strikes, {args.epochs} epochs, batch {args.batch_size}, {args.threads or "default"} thread(s), '
+          f'device {args.device}, {args.repeats} runs each\n')
+    print('| variant | whole process, median (s) | min (s) | imports (s) | set-up (s) | train + test loop (s) | start-up + exit (s) |')
+    print('|---|---|---|---|---|---|---|')
+    for variant in VARIANTS:
+        rest = statistics.median(run['wall'] - run['imports'] - run['setup'] - run['loop'] for run in runs[variant])
+        print(f'| {variant} | {median(variant, "wall"):.2f} | {min(run["wall"] for run in runs[variant]):.2f} | {median(variant, "imports"):.2f} '
+              f'| {median(variant, "setup"):.2f} | {median(variant, "loop"):.2f} | {rest:.2f} |')
+    ratio = median('routine', 'wall') / median('plain', 'wall')
+    minimum = min(run['wall'] for run in runs['routine']) / min(run['wall'] for run in runs['plain'])
+    pairs = sorted(r['wall'] / p['wall'] for r, p in zip(runs['routine'], runs['plain']))
+    loop_ratio = median('routine', 'loop') / median('plain', 'loop')
+    print(f'\nroutine / plain, whole process: {ratio:.3f} (medians), {minimum:.3f} (minimums), per pair {pairs[0]:.3f} .. {pairs[-1]:.3f}')
+    print(f'routine / plain, train + test loop: {loop_ratio:.3f} (medians)')
+    print(f'target routine <= 1.02 x plain (whole process, medians): {"met" if ratio <= 1.02 else "NOT met"}')
+    losses = {variant: runs[variant][0]['test_loss'] for variant in VARIANTS}
+    same = abs(losses['routine'] - losses['plain']) <= 1e-4 * abs(losses['plain']) + 1e-7
+    print(f'same training: test loss plain {losses["plain"]:.6g}, routine {losses["routine"]:.6g} ({"equal" if same else "DIFFERENT"}); '
+          f'parameters {runs["plain"][0]["parameters"]} vs {runs["routine"][0]["parameters"]}')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--variant', choices=VARIANTS, help='run one variant in this process and print its RESULT line (used by the parent)')
+    parser.add_argument('--data', type=Path, help='dataset directory (default: generated into a temporary folder)')
+    parser.add_argument('--work', type=Path, help='where a child writes its checkpoints / run directory')
+    parser.add_argument('--repeats', type=int, default=5, help='timed runs of each variant')
+    parser.add_argument('--drums', type=int, default=60)
+    parser.add_argument('--strikes', type=int, default=5)
+    parser.add_argument('--epochs', type=int, default=4)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--threads', type=int, default=1, help='torch threads in each child; 0 keeps torch\'s default')
+    parser.add_argument('--device', default='cpu', help='cpu, or cuda on a GPU machine (both variants use it)')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    if args.variant is not None:
+        result = (run_plain if args.variant == 'plain' else run_routine)(args)
+        print('RESULT ' + json.dumps(result), flush=True)
+        return
+    with tempfile.TemporaryDirectory(prefix='etude-routine-overhead-') as temporary:
+        data = args.data or Path(temporary) / 'drums'
+        make_dataset(data, args.drums, args.strikes, args.seed)
+        subprocess.run([sys.executable, '-c', 'import torch, etude.models'], check=True)  # warm the page cache for both alike
+        runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+        for repeat in range(args.repeats):
+            for variant in VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]:
+                result = time_child(args, variant, data, Path(temporary) / f'{variant}-{repeat}')
+                runs[variant].append(result)
+                print(f'run {repeat + 1}/{args.repeats} {variant:7s} {result["wall"]:6.2f} s (loop {result["loop"]:.2f} s)', flush=True)
+    report(runs, args)
+
+
+if __name__ == '__main__':
+    main()

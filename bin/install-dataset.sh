@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install an official etude dataset: bin/install-dataset.sh NAME [DIR]   (DIR defaults to ./data)
+#   bin/install-dataset.sh --list      list the datasets, their size, licence and source
+#   bin/install-dataset.sh -h          all options
+# All the work (resumable download, checksum and archive checks, safe extraction) happens in
+# etude/data/download.py; this wrapper only picks the right Python and makes the package importable from any cwd,
+# so relative DIR arguments keep meaning the caller's folder. ETUDE_PYTHON forces an interpreter.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="${repo_root}${PYTHONPATH:+:${PYTHONPATH}}"
+
+if [[ -n "${ETUDE_PYTHON:-}" ]]; then
+	python_cmd=("${ETUDE_PYTHON}")
+elif [[ "${PIPENV_ACTIVE:-}" == 1 ]] && command -v python >/dev/null 2>&1; then
+	# Already inside `pipenv shell` / `pipenv run`: its python is on PATH, and a nested pipenv call only costs time.
+	python_cmd=(python)
+elif [[ -f "${repo_root}/Pipfile" ]] && command -v pipenv >/dev/null 2>&1 \
+	&& PIPENV_PIPFILE="${repo_root}/Pipfile" pipenv --venv >/dev/null 2>&1; then
+	export PIPENV_PIPFILE="${repo_root}/Pipfile"
+	python_cmd=(pipenv run python)
+else
+	python_cmd=(python3)
+fi
+
+exec "${python_cmd[@]}" -m etude.data.download "$@"

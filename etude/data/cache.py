@@ -1,0 +1,423 @@
+"""The feature cache: featurise a dataset's raw audio once, keyed by what produced it, and load it on later runs.
+
+    definition = audio_folder('data/fsdd/recordings')
+    cache = FeatureCache(definition, RepresentationSettings(sample_rate=8000), num_samples=8000)
+    dataset = cache.load()        # builds on the first call, opens `data/cache/<name>-<fingerprint[:12]>/` after
+
+The result is an ordinary stored dataset (`etude.data.store`): `inputs.npy` `(size, *output_shape(settings,
+num_samples))` float32, `labels/<name>.npy` `(size,)` (int64 class indices or float32 numbers), `groups.npy`, and a
+`metadata.json` holding what models and exports size themselves from: input shape, size, label types and classes,
+sample rate, representation settings, the raw root, the files of each row and the dataset's own split.
+
+The fingerprint covers every raw file's path relative to the root, size and mtime_ns, the labels, groups and splits,
+the representation settings and `num_samples`. Change any of them and the next load builds a new cache beside the
+old; change none and it opens the cache without reading any audio. File stats rather than content hashes because
+stat'ing 5000 files takes milliseconds while hashing their gigabyte takes seconds on every run; a copy that resets
+mtimes only costs a rebuild. `content_hash=True` hashes contents (sha256) for files whose mtimes are not kept.
+
+Builds are parallel and resumable. Chunks of `chunk_size` files go to `workers` processes that read (resampling to
+the representation's rate, mixing to mono, padding or trimming to `num_samples`), featurise, and write their rows
+straight into memory-mapped arrays in `<directory>.partial/`; the main process records each completed chunk in a
+progress file, atomically rewritten. An interrupted build (Ctrl-C, kill -9, power cut after the progress write)
+resumes from the recorded chunks on the next load; `metadata.json` is written last and the folder renamed into place
+only when complete, so a half-built cache is never read. Featurising in the workers measured faster than shipping
+waveforms back to a batched featuriser in the main process (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError, DataFileError, DatasetError
+from .audio import read_audio
+from .definitions import DatasetDefinition, report_skipped
+from .representations import Featuriser, RepresentationSettings, output_shape
+from .store import (
+    DATASET_FORMAT,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    StoredDataset,
+    is_stored_dataset,
+    read_dataset,
+)
+
+__all__ = ['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache']
+
+CACHE_VERSION = 1  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
+PROGRESS_FILE = 'progress.json'
+
+
+class BuildInterrupted(DatasetError):
+    """Ctrl-C during a build: the chunks already computed are kept and the next load resumes from them."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What the last `FeatureCache.load` did: `cache_hit` with no chunks computed, or a (resumed) build."""
+
+    directory: Path
+    fingerprint: str
+    cache_hit: bool
+    chunks: int = 0
+    chunks_resumed: int = 0  # completed by an earlier, interrupted build and kept
+    chunks_computed: int = 0  # computed by this call
+    skipped: tuple[tuple[str, str], ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One unit of work for a worker: featurise `paths` into rows `start:start + len(paths)` of `inputs_path`."""
+
+    index: int
+    start: int
+    paths: tuple[str, ...]
+    inputs_path: str
+    settings: dict[str, Any]
+    num_samples: int
+    batch_size: int
+    on_error: str
+
+
+@dataclass
+class FeatureCache:
+    """A definition's features under a representation, built once in `cache_root` and reused while nothing changes.
+
+    Args:
+        definition: the items (see `etude.data.definitions`); row i of the cache is item i, less skipped files.
+        representation: the features to compute; its `sample_rate` is the rate audio is resampled to.
+        num_samples: every clip is padded with zeros or trimmed to this many samples (at the representation's rate)
+            so the input shape, `(size, *output_shape(representation, num_samples))`, is known before building.
+        cache_root: where caches live, one folder per fingerprint.
+        name: the cache folder's prefix; default the definition's name.
+        content_hash: fingerprint files by sha256 of their bytes instead of size and mtime (slower, copy-proof).
+        on_error: 'raise' stops at the first unreadable file with a DataFileError naming it; 'skip' leaves such files
+            out, with a `SkippedFileWarning` per file and a count.
+        workers: processes that read and featurise; default `os.cpu_count()`; 1 builds in this process.
+        chunk_size: files per chunk, the unit of parallel work and of resumption.
+        batch_size: waveforms per featuriser call inside a chunk.
+        progress: show a tqdm bar (hidden when not on a terminal).
+        on_chunk: called as `on_chunk(chunks_done, chunks_total)` after each chunk is recorded.
+    """
+
+    definition: DatasetDefinition
+    representation: RepresentationSettings
+    num_samples: int
+    cache_root: str | Path = 'data/cache'
+    name: str | None = None
+    content_hash: bool = False
+    on_error: Literal['skip', 'raise'] = 'raise'
+    workers: int | None = None
+    chunk_size: int = 256
+    batch_size: int = 64
+    progress: bool = True
+    on_chunk: Callable[[int, int], None] | None = None
+    report: BuildReport | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ('skip', 'raise'):
+            raise ConfigError(f"on_error is {self.on_error!r}; use 'skip' or 'raise'")
+        for option in ('chunk_size', 'batch_size'):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f'FeatureCache {option} is {value!r}; it must be a positive integer')
+        self.input_shape = output_shape(self.representation, self.num_samples)
+        self.cache_root = Path(self.cache_root)
+        self.name = self.name or self.definition.name
+
+    def fingerprint(self) -> str:
+        """sha256 of the raw files' stats (or contents), labels, groups, splits and the representation."""
+        description = {
+            'cache_version': CACHE_VERSION,
+            'representation': self.representation.to_dict(),
+            'num_samples': self.num_samples,
+            'label_types': self.definition.label_types,
+            'group_key': self.definition.group_key,
+            'content_hash': self.content_hash,
+            'items': [[*item.describe(), [self._file_key(path) for path in (item.path, *item.companions.values())]]
+                      for item in self.definition.items],
+        }
+        text = json.dumps(description, sort_keys=True, separators=(',', ':'))
+        return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+    def directory(self, fingerprint: str | None = None) -> Path:
+        """`<cache_root>/<name>-<fingerprint[:12]>`, the folder this cache is (or will be) in."""
+        return Path(self.cache_root) / f'{self.name}-{(fingerprint or self.fingerprint())[:12]}'
+
+    def load(self) -> StoredDataset:
+        """Open the cache if it matches the raw files and settings, else build (or resume building) it."""
+        started = time.perf_counter()
+        fingerprint = self.fingerprint()
+        directory = self.directory(fingerprint)
+        dataset = self._open(directory, fingerprint)
+        if dataset is None:
+            Path(self.cache_root).mkdir(parents=True, exist_ok=True)
+            with _exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
+                dataset = self._open(directory, fingerprint)  # another process may have built it meanwhile
+                if dataset is None:
+                    return self._build(directory, fingerprint, started)
+        self.report = BuildReport(directory, fingerprint, cache_hit=True, seconds=time.perf_counter() - started)
+        return dataset
+
+    def stale_directories(self) -> list[Path]:
+        """Caches (and unfinished builds) of this name whose fingerprint is not the current one: safe to delete."""
+        current = self.directory()
+        return sorted(path for path in Path(self.cache_root).glob(f'{self.name}-*')
+                      if path.is_dir() and path.name.removesuffix('.partial') != current.name
+                      and len(path.name.removesuffix('.partial')) == len(current.name))
+
+    # -- building --------------------------------------------------------------------------------------------------
+
+    def _open(self, directory: Path, fingerprint: str) -> StoredDataset | None:
+        if is_stored_dataset(directory):
+            dataset = read_dataset(directory)
+            if dataset.fingerprint == fingerprint:
+                return dataset
+        return None
+
+    def _build(self, directory: Path, fingerprint: str, started: float) -> StoredDataset:
+        partial = directory.with_name(directory.name + '.partial')
+        size = len(self.definition)
+        chunk_count = -(-size // self.chunk_size)
+        progress = self._open_partial(partial, fingerprint)
+        done = set(progress['done'])
+        resumed = len(done)
+        pending = [index for index in range(chunk_count) if index not in done]
+        root = self.definition.root
+        chunks = [
+            _Chunk(index, index * self.chunk_size,
+                   tuple(str(root / item.path) for item in self.definition.items[index * self.chunk_size:(index + 1) * self.chunk_size]),
+                   str(partial / 'inputs.npy'), self.representation.to_dict(), self.num_samples, self.batch_size, self.on_error)
+            for index in pending
+        ]
+        bar = tqdm(total=size, initial=sum(min(self.chunk_size, size - i * self.chunk_size) for i in done),
+                   desc=f'featurising {self.name}', unit='file', disable=None if self.progress else True)
+        runner = self._run(chunks)
+        try:
+            for chunk, bad in runner:
+                done.add(chunk.index)
+                progress['done'] = sorted(done)
+                progress['bad'].update({str(row): reason for row, reason in bad})
+                _write_json(partial / PROGRESS_FILE, progress)
+                bar.update(len(chunk.paths))
+                if self.on_chunk is not None:
+                    self.on_chunk(len(done), chunk_count)
+        except KeyboardInterrupt:
+            raise BuildInterrupted(f'Interrupted building {directory.name} after {len(done)} of {chunk_count} chunks; '
+                                   'load it again to resume') from None
+        finally:
+            runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
+            bar.close()
+        bad = {int(row): reason for row, reason in progress['bad'].items()}
+        skipped = tuple((self.definition.items[row].path, reason) for row, reason in sorted(bad.items()))
+        report_skipped(skipped, size, stacklevel=3)
+        dataset = self._publish(partial, directory, fingerprint, skipped, sorted(bad))
+        self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
+                                  time.perf_counter() - started)
+        return dataset
+
+    def _run(self, chunks: list[_Chunk]) -> Iterator[tuple[_Chunk, list[tuple[int, str]]]]:
+        """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
+        workers = min(self.workers or os.cpu_count() or 1, len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                yield chunk, _compute_chunk(chunk)
+            return
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        # fork: workers inherit the imported modules instead of importing torch again (seconds each with spawn)
+        context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads,))
+        try:
+            futures = {pool.submit(_compute_chunk, chunk): chunk for chunk in chunks}
+            while futures:
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield futures.pop(future), future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish (unrecorded); queued ones are dropped
+
+    def _open_partial(self, partial: Path, fingerprint: str) -> dict[str, Any]:
+        """Reopen an unfinished build of the same fingerprint and chunking, or start one with labels and groups."""
+        expected = {'fingerprint': fingerprint, 'size': len(self.definition), 'chunk_size': self.chunk_size,
+                    'input_shape': list(self.input_shape)}
+        with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
+            progress = json.loads((partial / PROGRESS_FILE).read_text())
+            if {key: progress.get(key) for key in expected} == expected:
+                inputs = np.load(partial / 'inputs.npy', mmap_mode='r')
+                if inputs.shape == (len(self.definition), *self.input_shape) and inputs.dtype == np.float32:
+                    return progress
+        if partial.exists():
+            shutil.rmtree(partial)
+        (partial / 'labels').mkdir(parents=True)
+        size = len(self.definition)
+        np.lib.format.open_memmap(partial / 'inputs.npy', 'w+', np.float32, (size, *self.input_shape)).flush()
+        for label, values in self.definition.label_arrays().items():
+            np.save(partial / 'labels' / f'{label}.npy', values)
+        np.save(partial / 'groups.npy', self.definition.group_ids()[0])
+        progress = {**expected, 'done': [], 'bad': {}}
+        _write_json(partial / PROGRESS_FILE, progress)
+        return progress
+
+    def _publish(self, partial: Path, directory: Path, fingerprint: str, skipped: tuple[tuple[str, str], ...],
+                 bad: list[int]) -> StoredDataset:
+        """Drop skipped rows, write metadata.json last and rename the folder into place."""
+        definition, size = self.definition, len(self.definition)
+        if len(bad) == size:
+            raise DatasetError(f'all {size} files of {definition.name} were unreadable; check {definition.root}')
+        keep = np.setdiff1d(np.arange(size), bad)
+        arrays = [partial / 'inputs.npy', partial / 'groups.npy', *sorted((partial / 'labels').glob('*.npy'))]
+        if bad:
+            for path in arrays:
+                _keep_rows(path, keep, self.chunk_size)
+        items = [definition.items[row] for row in keep]
+        group_names = definition.group_ids()[1]
+        label_dtypes = {label: 'int64' if kind == 'class' else 'float32' for label, kind in definition.label_types.items()}
+        metadata = {
+            'format': DATASET_FORMAT,
+            'format_version': FORMAT_VERSION,
+            'name': directory.name,
+            'fingerprint': fingerprint,
+            'size': len(keep),
+            'input_shape': list(self.input_shape),
+            'input_dtype': 'float32',
+            'labels': {label: {'shape': [], 'dtype': dtype} for label, dtype in label_dtypes.items()},
+            'label_types': dict(definition.label_types),
+            'classes': definition.classes(),
+            'sample_rate': self.representation.sample_rate,
+            'num_samples': self.num_samples,
+            'representation': self.representation.to_dict(),
+            'group_key': definition.group_key,
+            'group_names': group_names,
+            'raw_root': str(definition.root.resolve()),
+            'files': [item.path for item in items],
+            'companions': [dict(item.companions) for item in items] if any(item.companions for item in items) else None,
+            'splits': [item.split for item in items] if definition.has_split else None,
+            'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
+            'source': {'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash},
+            'created': datetime.now(UTC).isoformat(timespec='seconds'),
+        }
+        (partial / PROGRESS_FILE).unlink()
+        _write_json(partial / METADATA_FILE, metadata)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(partial, directory)
+        return read_dataset(directory)
+
+    def _file_key(self, relative: str) -> list[Any]:
+        """[size, mtime_ns] or [size, sha256] of a raw file; ['missing'] lets the build report it by name."""
+        path = self.definition.root / relative
+        try:
+            stat = path.stat()
+        except OSError:
+            return ['missing']
+        if not self.content_hash:
+            return [stat.st_size, stat.st_mtime_ns]
+        digest = hashlib.sha256()
+        with open(path, 'rb') as file:
+            while block := file.read(1 << 20):
+                digest.update(block)
+        return [stat.st_size, digest.hexdigest()]
+
+
+def build_feature_cache(definition: DatasetDefinition, representation: RepresentationSettings, *, num_samples: int,
+                        **options: Any) -> StoredDataset:
+    """`FeatureCache(definition, representation, num_samples=..., **options).load()` in one call."""
+    return FeatureCache(definition, representation, num_samples, **options).load()
+
+
+# -- worker side ---------------------------------------------------------------------------------------------------
+
+_featurisers: dict[str, Any] = {}
+
+
+def _start_worker(threads: int) -> None:
+    """Workers leave Ctrl-C to the main process (which stops the build cleanly) and share the cores out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
+def _compute_chunk(chunk: _Chunk) -> list[tuple[int, str]]:
+    """Read, featurise and store one chunk's rows; return (row, reason) for each unreadable file (zeroed row)."""
+    settings = RepresentationSettings.from_dict(chunk.settings)
+    rate = settings.sample_rate
+    waveforms = np.zeros((len(chunk.paths), chunk.num_samples), dtype=np.float32)
+    bad: list[tuple[int, str]] = []
+    for offset, path in enumerate(chunk.paths):
+        try:
+            audio, _ = read_audio(path, sample_rate=rate, duration_seconds=chunk.num_samples / rate)
+        except DataFileError as error:
+            if chunk.on_error == 'raise':
+                raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
+            bad.append((chunk.start + offset, str(error).removeprefix(f'{path}: ')))
+            continue
+        audio = audio[: chunk.num_samples]
+        waveforms[offset, : len(audio)] = audio
+    key = settings.fingerprint()
+    if key not in _featurisers:
+        _featurisers[key] = Featuriser(settings).eval()
+    featuriser = _featurisers[key]
+    inputs = np.load(chunk.inputs_path, mmap_mode='r+')
+    with torch.inference_mode():
+        for begin in range(0, len(waveforms), chunk.batch_size):
+            batch = torch.from_numpy(waveforms[begin:begin + chunk.batch_size])
+            inputs[chunk.start + begin:chunk.start + begin + len(batch)] = featuriser(batch).numpy()
+    for row, _ in bad:
+        inputs[row] = 0.0
+    inputs.flush()
+    del inputs
+    return bad
+
+
+# -- files ---------------------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, value: Mapping[str, Any]) -> None:
+    """Write beside, then rename: readers see the old file or the new one, never half of one."""
+    temporary = path.with_name(path.name + '.tmp')
+    temporary.write_text(json.dumps(value, indent=1, sort_keys=True))
+    os.replace(temporary, path)
+
+
+def _keep_rows(path: Path, keep: np.ndarray, block: int) -> None:
+    """Rewrite a `.npy` array with only rows `keep`, a block at a time (the array may not fit in memory)."""
+    source = np.load(path, mmap_mode='r')
+    temporary = path.with_name(path.stem + '.kept.npy')
+    target = np.lib.format.open_memmap(temporary, 'w+', source.dtype, (len(keep), *source.shape[1:]))
+    for start in range(0, len(keep), block):
+        target[start:start + block] = source[keep[start:start + block]]
+    target.flush()
+    del source, target
+    os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an OS file lock so two processes never build the same cache at once (released even by kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no locking; concurrent builds of one cache are then the caller's concern
+        yield
+        return
+    with open(path, 'a') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

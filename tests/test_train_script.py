@@ -1,0 +1,103 @@
+"""scripts/train.py as a user runs it: a real subprocess, its exit codes and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SCRIPTS, run_script
+from etude import load_model
+
+SMALL = ['--testing', '--device', 'cpu', 'number_of_drums=12', 'strikes_per_drum=4']
+
+
+def only_run(runs: Path) -> Path:
+    (run,) = [path for path in runs.iterdir() if path.name != 'wandb']
+    return run
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert 'Traceback' not in result.stderr
+    assert lines[-1].startswith('error: ') or lines[-1].startswith('train.py: error: '), lines
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+def test_testing_run_end_to_end(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    result = run_script(*SMALL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 'test MAE' in result.stdout and 'always predicting the training mean' in result.stdout
+    run = only_run(tmp_path / 'runs')
+    summary = json.loads((run / 'summary.json').read_text())
+    assert summary['test_mae_cm'] > 0 and summary['test_mae_cm_mean_predictor'] > 0
+    assert len((run / 'metrics.jsonl').read_text().splitlines()) == 2
+    assert yaml.safe_load((run / 'config.yaml').read_text())['testing'] is True
+    model = load_model(run / 'checkpoints' / 'best.pt')
+    assert model.export_info['dataset']['size'] == 48
+    assert (tmp_path / 'data').is_dir()
+    assert time.perf_counter() - started < 240
+
+
+def test_help_lists_routines() -> None:
+    result = subprocess.run([sys.executable, str(SCRIPTS / 'train.py'), '-h'], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    assert result.returncode == 0
+    assert 'circular_drum_size' in result.stdout and '--resume DIR' in result.stdout
+
+
+@pytest.mark.parametrize(('arguments', 'fragments'), [
+    (['--config', 'absent.yaml'], ['absent.yaml does not exist']),
+    (['learnig_rate=0.1'], ["Unknown parameter 'learnig_rate'", "did you mean 'learning_rate'"]),
+    (['--batch_size=lots'], ["'batch_size'", 'must be int', "'lots'"]),
+    (['--resume', 'runs/nothing-here'], ['Cannot resume', 'no checkpoints/last.pt']),
+    (['dataset=5000-square-drums'], ['5000-square-drums']),
+    (['--verbose'], ["unrecognised argument '--verbose'"]),
+])
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path, arguments: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(run_script(*SMALL, *arguments, cwd=tmp_path), *fragments)
+
+
+def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / 'bad.yaml'
+    config.write_text('learning_rate: [0.1\n')
+    assert_one_line_error(run_script(*SMALL, '--config', str(config), cwd=tmp_path), 'bad.yaml is not valid YAML')
+
+
+def test_checkpoint_of_another_model_is_refused_on_resume(tmp_path: Path) -> None:
+    assert run_script(*SMALL, cwd=tmp_path).returncode == 0
+    run = only_run(tmp_path / 'runs')
+    before = {path.name: path.read_bytes() for path in run.rglob('*') if path.is_file()}
+    result = run_script(*SMALL, '--resume', str(run), 'depth=small', 'num_of_epochs=3', cwd=tmp_path)
+    assert_one_line_error(result, 'do not fit this CRePE')
+    after = {path.name: path.read_bytes() for path in run.rglob('*') if path.is_file() and path.name in before}
+    assert after == before, 'a refused resume changes nothing in the run directory'
+
+
+def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path: Path) -> None:
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / 'train.py'), *SMALL, 'num_of_epochs=200', 'patience=200'], cwd=tmp_path, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not any(path.read_text() for path in (tmp_path / 'runs').glob('*/metrics.jsonl')):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert 'Traceback' not in stderr
+    run = only_run(tmp_path / 'runs')
+    assert f'--resume {run.relative_to(tmp_path)}' in stderr.strip().splitlines()[-1]
+    load_model(run / 'checkpoints' / 'last.pt')
+    resumed = run_script(*SMALL, '--resume', str(run), 'num_of_epochs=3', cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [record['epoch'] for record in map(json.loads, (run / 'metrics.jsonl').read_text().splitlines())] == [1, 2, 3]
