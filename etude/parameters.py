@@ -64,7 +64,10 @@ class Parameters:
         if self.num_of_epochs < 0:
             raise ConfigError(f'num_of_epochs must be 0 (until early stopping) or positive, got {self.num_of_epochs}')
         if self.num_of_epochs == 0 and not self.with_early_stopping:
-            raise ConfigError('num_of_epochs: 0 means "until early stopping", so with_early_stopping must be true; set num_of_epochs to a positive number or enable early stopping')
+            raise ConfigError(
+                'num_of_epochs: 0 means "until early stopping", so with_early_stopping must be true; '
+                'set num_of_epochs to a positive number or enable early stopping',
+            )
         if self.patience < 1:
             raise ConfigError(f'patience must be at least 1, got {self.patience}')
 
@@ -239,7 +242,7 @@ def _coerce(value: Any, expected: Any) -> Any:
         if origin is tuple and arguments and arguments[-1] is not Ellipsis:
             if len(arguments) != len(value):
                 raise ValueError
-            items = [_coerce(item, item_type) for item, item_type in zip(value, arguments)]
+            items = [_coerce(item, item_type) for item, item_type in zip(value, arguments, strict=True)]
         else:
             item_type = arguments[0] if arguments else Any
             items = [_coerce(item, item_type) for item in value]

@@ -127,7 +127,9 @@ class Routine:
             self.split = split_by_groups(dataset.groups, parameters.dataset_split, parameters.seed)
             run.write_split(self.split, dataset.groups)
         if len(self.split['validation']) == 0:
-            raise ConfigError(f'The validation split of {dataset.name} is empty ({len(dataset)} items); give dataset_split a validation fraction or use more data')
+            raise ConfigError(
+                f'The validation split of {dataset.name} is empty ({len(dataset)} items); give dataset_split a validation fraction or use more data',
+            )
         sizes = ', '.join(f'{name} {len(indices)}' for name, indices in self.split.items())
         self._say(f'etude: dataset {dataset.name} ({len(dataset)} items: {sizes})')
         return dataset
@@ -277,7 +279,10 @@ class Routine:
         assert self.model is not None and self.run is not None
         last = load_export(self.run.last_checkpoint, map_location=self.device)
         if last['model']['class_path'] != type(self.model).class_path():
-            raise ConfigError(f'{self.run.last_checkpoint} is a checkpoint of {last["model"]["class_path"]}, not {type(self.model).class_path()}; resume it with its own routine')
+            raise ConfigError(
+                f'{self.run.last_checkpoint} is a checkpoint of {last["model"]["class_path"]}, not {type(self.model).class_path()}; '
+                'resume it with its own routine',
+            )
         load_weights(self.model, last, self.run.last_checkpoint)
         for optimiser, state in zip(self.model.optimisers, last['optimiser_state_dicts'], strict=True):
             optimiser.load_state_dict(state)

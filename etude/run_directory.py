@@ -17,7 +17,7 @@ import os
 import platform
 import secrets
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ def git_commit(directory: str | Path = '.') -> str | None:
     """The commit of the code that produced a run, with `-dirty` when there were uncommitted changes."""
     try:
         commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=directory, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=directory, capture_output=True, text=True, timeout=10).stdout.strip()
+        status = ['git', 'status', '--porcelain', '--untracked-files=no']
+        dirty = subprocess.run(status, cwd=directory, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ('-dirty' if dirty else '') if commit else None
@@ -48,7 +49,13 @@ def git_commit(directory: str | Path = '.') -> str | None:
 def software_versions() -> dict[str, str]:
     import torch
 
-    return {'etude': __version__, 'python': platform.python_version(), 'torch': str(torch.__version__), 'numpy': str(np.__version__), 'platform': platform.platform()}
+    return {
+        'etude': __version__,
+        'python': platform.python_version(),
+        'torch': str(torch.__version__),  # a TorchVersion, which weights_only loading refuses
+        'numpy': str(np.__version__),
+        'platform': platform.platform(),
+    }
 
 
 class RunDirectory:
@@ -124,4 +131,4 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='seconds')
+    return datetime.now(UTC).isoformat(timespec='seconds')

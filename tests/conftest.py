@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,9 +28,7 @@ def drum_dataset_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def run_script(*arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> 'subprocess.CompletedProcess[str]':
+def run_script(*arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run scripts/train.py as a user would: a real process, its own interpreter."""
-    import subprocess
-
     environment = {**os.environ, 'PYTHONPATH': str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, str(SCRIPTS / 'train.py'), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)

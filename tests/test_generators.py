@@ -192,7 +192,7 @@ ONSETS = (0.5, 0.9, 1.3, 1.7)
 def _four_notes(path: Path, program: int = 0) -> Path:
     midi = pretty_midi.PrettyMIDI()
     instrument = pretty_midi.Instrument(program=program)
-    for pitch, start in zip((60, 64, 67, 72), ONSETS):
+    for pitch, start in zip((60, 64, 67, 72), ONSETS, strict=True):
         instrument.notes.append(pretty_midi.Note(velocity=100, pitch=pitch, start=start, end=start + 0.3))
     midi.instruments.append(instrument)
     midi.write(str(path))
@@ -220,8 +220,9 @@ def test_rendered_audio_is_aligned_with_the_midi(tmp_path: Path):
 def test_render_pairs_of_a_chorale_as_piano(chorales: list[Path], tmp_path: Path):
     violin = _four_notes(tmp_path / 'violin.mid', program=40)
     with_drums = pretty_midi.PrettyMIDI(str(violin))
-    with_drums.instruments.append(pretty_midi.Instrument(program=0, is_drum=True, ))
-    with_drums.instruments[-1].notes.append(pretty_midi.Note(velocity=100, pitch=36, start=0.5, end=0.6))
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes.append(pretty_midi.Note(velocity=100, pitch=36, start=0.5, end=0.6))
+    with_drums.instruments.append(drums)
     with_drums.write(str(violin))
     broken = tmp_path / 'broken.mid'
     broken.write_bytes(b'MThd-not-really')

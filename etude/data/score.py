@@ -244,14 +244,16 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
                 pitch = sounding.pitch.midi
                 tie = sounding.tie or element.tie
                 kind = tie.type if tie is not None else None
-                waiting = open_ties.get(pitch, [])
+                # a tied continuation lengthens the note it continues (an open tie of this pitch ending exactly
+                # here, preferably in the same voice) instead of starting a new one; ties left dangling by the file
+                # are never joined to a later note
+                waiting = [r for r in open_ties.get(pitch, []) if abs(rows[r][1] + rows[r][2] - onset) < 1e-6]
                 if kind in ('stop', 'continue') and waiting:
-                    # a tied continuation lengthens the note it continues instead of starting a new one: the open
-                    # note of this pitch that ends where this one starts, preferably in the same voice
-                    chosen = min(waiting, key=lambda r: (abs(rows[r][1] + rows[r][2] - onset) > 1e-6, rows[r][4] != voice))
-                    rows[chosen][2] = max(rows[chosen][2], onset + duration - rows[chosen][1])
-                    if kind == 'stop':
-                        waiting.remove(chosen)
+                    chosen = min(waiting, key=lambda r: rows[r][4] != voice)
+                    rows[chosen][2] = onset + duration - rows[chosen][1]
+                    open_ties[pitch].remove(chosen)
+                    if kind == 'continue':
+                        open_ties[pitch].append(chosen)
                     continue
                 rows.append([pitch, onset, *shared])
                 if kind in ('start', 'continue'):
@@ -315,8 +317,9 @@ def _match_pitch(predicted: np.ndarray, actual: np.ndarray, tolerance: float) ->
 def _fit_time_map(beats: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     """A monotone `(n, 2)` map from matched pairs: median time per score onset, a running median over 5 onsets
     to drop isolated wrong matches, then a running maximum so time never goes backwards."""
-    onsets, inverse = np.unique(beats, return_inverse=True)
-    times = np.array([np.median(seconds[inverse == k]) for k in range(len(onsets))])
+    order = np.argsort(beats, kind='stable')
+    onsets, first = np.unique(beats[order], return_index=True)
+    times = np.array([np.median(chunk) for chunk in np.split(seconds[order], first[1:])])
     if len(times) >= 5:
         padded = np.pad(times, 2, mode='edge')
         times = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)
@@ -334,6 +337,64 @@ def _apply_time_map(time_map: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return np.where(beats > x[-1], y[-1] + (beats - x[-1]) * slope, result)
 
 
+def _groups(times: np.ndarray, gap: float) -> np.ndarray:
+    """Group index of each time (sorted or not): a new group starts after a gap larger than `gap`."""
+    order = np.argsort(times, kind='stable')
+    starts = np.diff(times[order], prepend=-np.inf) > gap
+    groups = np.empty(len(times), dtype=np.int64)
+    groups[order] = np.cumsum(starts) - 1
+    return groups
+
+
+def _coarse_time_map(
+    score_times: np.ndarray, score_pitch: np.ndarray, performance_times: np.ndarray, performance_pitch: np.ndarray
+) -> np.ndarray:
+    """Tempo map from dynamic time warping of the score's chords against the performance's.
+
+    Score notes are grouped by onset, performance notes by onsets less than 50 ms apart; each group is a vector of
+    MIDI pitch counts and the cost of pairing two groups is one minus their cosine similarity. Pitch content alone
+    fixes the coarse timing, however far the tempo strays from a straight line. The cost of the warp through row i
+    is computed a row at a time: with `m[k] = min(D[i-1, k], D[i-1, k-1])` and `C` the running sum of the row's
+    costs, `D[i, j] = C[j] + min over k <= j of (m[k] - C[k - 1])`, a running minimum. Memory is
+    `(score chords) x (performance chords)` float32.
+    """
+    score_group = _groups(score_times, 1e-9)
+    performance_group = _groups(performance_times, 0.05)
+
+    def chord_vectors(group: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        counts = np.zeros((group.max() + 1, 128), dtype=np.float32)
+        np.add.at(counts, (group, np.clip(pitch, 0, 127)), 1.0)
+        return counts / np.linalg.norm(counts, axis=1, keepdims=True)
+
+    score_vectors = chord_vectors(score_group, score_pitch)
+    performance_vectors = chord_vectors(performance_group, performance_pitch)
+    rows, columns = len(score_vectors), len(performance_vectors)
+    table = np.empty((rows, columns), dtype=np.float32)
+    previous = np.full(columns, np.inf)
+    for i in range(rows):
+        cost = 1.0 - (performance_vectors @ score_vectors[i]).astype(np.float64)
+        if i == 0:
+            entry = np.full(columns, np.inf)
+            entry[0] = 0.0
+        else:
+            entry = np.minimum(previous, np.concatenate([[np.inf], previous[:-1]]))
+        running = np.cumsum(cost)
+        previous = running + np.minimum.accumulate(entry - running + cost)
+        table[i] = previous
+    path = [(rows - 1, columns - 1)]
+    i, j = rows - 1, columns - 1
+    while i > 0 or j > 0:
+        steps = [(i - 1, j - 1), (i - 1, j), (i, j - 1)]
+        i, j = min((step for step in steps if step[0] >= 0 and step[1] >= 0), key=lambda step: table[step])
+        path.append((i, j))
+    score_onsets = np.full(rows, np.inf)
+    np.minimum.at(score_onsets, score_group, score_times)
+    performance_onsets = np.full(columns, np.inf)
+    np.minimum.at(performance_onsets, performance_group, performance_times)
+    path_array = np.array(path[::-1])
+    return _fit_time_map(score_onsets[path_array[:, 0]], performance_onsets[path_array[:, 1]])
+
+
 def align_score_to_performance(
     score_notes: np.ndarray,
     performance_notes: np.ndarray,
@@ -342,19 +403,24 @@ def align_score_to_performance(
 ) -> Alignment:
     """Match the notes of a score to the notes of a performance of it.
 
-    Method: pitch-wise matching under a tempo map that is refined in three passes.
-      1. Map score onsets (beats) linearly onto the performance's first to last onset (seconds).
-      2. For each pitch separately, align the score's occurrences to the performance's in time order, maximising
-         the number of matches and preferring small timing errors, matches being allowed only within a tolerance
-         of the mapped time (`_match_pitch`). Working per pitch makes the order of notes in a chord, which a
-         performance scrambles, irrelevant.
-      3. Fit a new tempo map through the matches (median per onset, median-smoothed, monotone) and repeat with a
-         tighter tolerance: the whole performance, then `4 * tolerance_seconds`, then `tolerance_seconds`.
+    Method, in two stages:
+      1. A coarse tempo map from dynamic time warping of chords (`_coarse_time_map`): score notes grouped by
+         onset, performance notes by onsets under 50 ms apart, compared by their pitch content. This needs no
+         timing at all, so any tempo and rubato are fine.
+      2. For each pitch separately, the score's occurrences (at the times the map predicts) are aligned with the
+         performance's in time order, maximising the number of matches and preferring small timing errors, a match
+         being allowed only within a tolerance (`_match_pitch`). Working per pitch makes the order of notes within
+         a chord, which a performance scrambles, irrelevant, and each performance note is used at most once. The
+         map is then refitted through the matches (median per onset, median-smoothed over 5 onsets, monotone) and
+         the matching repeated, with a tolerance of `4 * tolerance_seconds`, then twice `tolerance_seconds`.
 
-    Limits: the performance must follow the score without jumps (expand repeats in the score first); a tempo
-    change sharper than the smoothing (about 5 onsets) or an asynchrony over `tolerance_seconds` leaves notes
-    unmatched; trills and other ornaments, and wrong or octave-displaced notes, stay unmatched; a wrong note of the
-    right pitch within the tolerance of a left-out note is matched to it.
+    Limits: the performance must follow the score without jumps (expand repeats in the score first, and cut
+    sections out of it that are not played); an asynchrony or a local tempo change sharper than the smoothing
+    that puts a note more than `tolerance_seconds` from where the map expects it leaves it unmatched; trills,
+    other ornaments and wrong or octave-displaced notes stay unmatched; a wrong note of the right pitch within the
+    tolerance of a left-out note is matched to it; of two unison notes in the score (two parts on one pitch) a
+    MIDI rendering keeps one, so the other stays unmatched. Time and memory grow with (score chords) x
+    (performance chords): about 0.3 s and 10 MB for a 3,000-note quartet movement.
 
     Args:
         score_notes: structured array with `pitch` and `onset_beats` (from `read_score`) or `start` (a note array
@@ -374,11 +440,8 @@ def align_score_to_performance(
     score_to_performance = np.full(len(score_times), -1, dtype=np.int64)
     time_map = np.zeros((0, 2))
     if len(score_times) and len(performance_times):
-        span = performance_times.max() - performance_times.min()
-        time_map = np.array([[score_times.min(), performance_times.min()], [score_times.max(), performance_times.max()]])
-        if time_map[1, 0] == time_map[0, 0]:
-            time_map = time_map[:1]
-        for tolerance in (span + tolerance_seconds, 4 * tolerance_seconds, tolerance_seconds):
+        time_map = _coarse_time_map(score_times, score_pitch, performance_times, performance_pitch)
+        for tolerance in (4 * tolerance_seconds, tolerance_seconds, tolerance_seconds):
             predicted = _apply_time_map(time_map, score_times)
             score_to_performance[:] = -1
             for pitch in np.intersect1d(score_pitch, performance_pitch):

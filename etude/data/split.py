@@ -31,7 +31,7 @@ def split_by_groups(groups: np.ndarray, fractions: Sequence[float], seed: int) -
     counts = _group_counts(len(unique_groups), fractions)
     boundaries = np.cumsum([0, *counts])
     split: dict[str, np.ndarray] = {}
-    for name, start, stop in zip(SPLIT_NAMES, boundaries[:-1], boundaries[1:]):
+    for name, start, stop in zip(SPLIT_NAMES, boundaries[:-1], boundaries[1:], strict=True):
         members = np.isin(groups, shuffled[start:stop])
         split[name] = np.flatnonzero(members).astype(np.int64)
     return split

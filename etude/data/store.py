@@ -20,7 +20,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ class DatasetWriter:
             'input_shape': list(self.input_shape),
             'input_dtype': str(self.inputs.dtype),
             'labels': {name: {'shape': list(shape), 'dtype': str(self.labels[name].dtype)} for name, shape in self.label_shapes.items()},
-            'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+            'created': datetime.now(UTC).isoformat(timespec='seconds'),
             **metadata,
         }
         for required in ('name', 'fingerprint'):

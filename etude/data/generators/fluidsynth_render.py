@@ -66,7 +66,9 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
             'one with: sudo apt-get install fluid-soundfont-gm)'
         )
     if not path.is_file():
-        raise MissingDependencyError(f'{origin} {path} is not a file; point it at an .sf2 soundfont, or install one with: sudo apt-get install fluid-soundfont-gm')
+        raise MissingDependencyError(
+            f'{origin} {path} is not a file; point it at an .sf2 soundfont, or install one with: sudo apt-get install fluid-soundfont-gm'
+        )
     return path
 
 

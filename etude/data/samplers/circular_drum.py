@@ -2,10 +2,12 @@
 
 An ideal membrane of radius R fixed at its rim vibrates in modes (n, m) with angular frequencies
 ω_nm = j_nm · c / R, where j_nm is the m-th zero of the Bessel function J_n and c = √(tension / density) is the wave
-speed. An impulse at polar position (r, θ) excites each mode in proportion to the mode shape there,
-J_n(j_nm · r / R) · cos(nθ). Every mode decays exponentially with the material's T60. Because every frequency scales
-with c / R, a network that hears a strike can infer the drum's size once the material is fixed: the task of
-kac_prediction, whose kac_drumset BesselModel plays this role.
+speed. By modal superposition, an impulse at polar position (r, θ) gives mode (n, m) the displacement amplitude
+φ_nm(r, θ) / (ω_nm ‖φ_nm‖²), with mode shape φ_nm = J_n(j_nm · r / R) cos(nθ) and ‖φ_nm‖² ∝ ε_n J_{n+1}(j_nm)²
+(ε_0 = 2, else 1). Each mode decays exponentially: the material's T60 plus air and edge losses that grow with
+frequency, so higher modes die sooner, as on a real drum. Because every frequency scales with c / R, a network that
+hears a strike can infer the drum's size once the material is fixed: the task of kac_prediction, whose kac_drumset
+BesselModel plays this role.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class CircularDrumSettings:
     decay_time_range: tuple[float, float] = (2.0, 2.0)
     angular_orders: int = 10
     radial_orders: int = 10
+    damping_per_hertz: float = 0.005  # extra decay rate (1/s) per Hz of mode frequency
 
     def __post_init__(self) -> None:
         for name in ('diameter_range', 'tension_range', 'density_range', 'decay_time_range'):
@@ -108,10 +111,13 @@ class CircularDrumSampler(Sampler):
         wave_speed = np.sqrt(tension / density)
         frequencies = self.bessel_zeros * wave_speed / (np.pi * diameter)  # f = j c / (2π R), R = diameter / 2
         orders = np.arange(self.settings.angular_orders)[:, None]
-        amplitudes = special.jv(orders, self.bessel_zeros * radius) * np.cos(orders * angle)
-        audible = (frequencies < self.settings.sample_rate / 2) & (np.abs(amplitudes) > 1e-9)
+        mode_shapes = special.jv(orders, self.bessel_zeros * radius) * np.cos(orders * angle)
+        norms = np.where(orders == 0, 2.0, 1.0) * special.jv(orders + 1, self.bessel_zeros) ** 2
+        amplitudes = mode_shapes / (self.bessel_zeros * norms)  # ω ∝ j_nm for a given drum; the common factor cancels on normalising
+        audible = (frequencies < self.settings.sample_rate / 2) & (np.abs(mode_shapes) > 1e-9)
         frequencies, amplitudes = frequencies[audible], amplitudes[audible]
-        envelope = np.exp(-self.time * 3 * np.log(10) / decay_time)  # amplitude falls 60 dB in decay_time
-        waveform = (amplitudes[:, None] * np.sin(2 * np.pi * frequencies[:, None] * self.time[None, :])).sum(axis=0) * envelope
+        decay_rates = 3 * np.log(10) / decay_time + self.settings.damping_per_hertz * frequencies  # 3 ln 10 / T60: -60 dB in T60
+        modes = np.sin(2 * np.pi * frequencies[:, None] * self.time[None, :]) * np.exp(-decay_rates[:, None] * self.time[None, :])
+        waveform = (amplitudes[:, None] * modes).sum(axis=0)
         peak = np.abs(waveform).max()
         return (waveform / peak if peak > 0 else waveform).astype(np.float32)
