@@ -39,6 +39,13 @@ from etude.data.representations import Featuriser, RepresentationSettings
 
 RATE = 48000
 SETTINGS = RepresentationSettings(kind='log_mel', sample_rate=RATE, n_fft=2048, hop_length=512, n_mels=128)
+STEPS = {
+    'cold': '(a) cold build: read + log-mel via FeatureCache',
+    'warm': '(b) warm load: cache hit + all features into memory',
+    'json': '(c) kac_prediction JSON load (line by line, json.loads)',
+    'librosa': '(d) librosa: soundfile + melspectrogram + power_to_db',
+    'alternative': '(e) alternative: workers read, main process featurises',
+}
 
 
 def generate_clips(folder: Path, count: int) -> None:
@@ -174,22 +181,20 @@ def main(argv: list[str] | None = None) -> None:
     for stale in [cache().directory(), *cache().stale_directories()]:
         shutil.rmtree(stale, ignore_errors=True)
     librosa_log_mel(wavs[:1])  # librosa's first call imports and sets up lazily; not counted
-    rows = {}
-    rows['(a) cold build: read + log-mel via FeatureCache'], built = timed(lambda: cache().load())
-    rows['(b) warm load: cache hit + all features into memory'], warm = timed(lambda: np.array(cache().load().inputs))
-    rows['(c) kac_prediction JSON load (line by line, json.loads)'], _ = timed(load_kac_json, json_path)
-    rows['(d) librosa: soundfile + melspectrogram + power_to_db'], reference = timed(librosa_log_mel, wavs)
-    rows['(e) alternative: workers read, main process featurises'], alternative = timed(read_in_workers_featurise_in_main, wavs, args.workers)
+    seconds = {}
+    seconds['cold'], built = timed(lambda: cache().load())
+    seconds['warm'], warm = timed(lambda: np.array(cache().load().inputs))
+    seconds['json'], _ = timed(load_kac_json, json_path)
+    seconds['librosa'], reference = timed(librosa_log_mel, wavs)
+    seconds['alternative'], alternative = timed(read_in_workers_featurise_in_main, wavs, args.workers)
     assert warm.shape == (clips, *built.metadata['input_shape']) and np.allclose(warm, alternative, atol=1e-3)
     print(f'\n{clips} clips, features {tuple(warm.shape[1:])} float32 ({warm.nbytes / 2**20:.0f} MiB); {machine()}\n')
     print('| step | seconds | clips/s |\n|---|---:|---:|')
-    for name, seconds in rows.items():
-        print(f'| {name} | {seconds:.2f} | {clips / seconds:,.0f} |')
-    cold, warm_seconds = rows['(a) cold build: read + log-mel via FeatureCache'], rows['(b) warm load: cache hit + all features into memory']
-    json_seconds, librosa_seconds = rows['(c) kac_prediction JSON load (line by line, json.loads)'], rows['(d) librosa: soundfile + melspectrogram + power_to_db']
-    print(f'\nwarm load vs JSON load: {json_seconds / warm_seconds:,.0f}x faster (target >= 100x)')
-    print(f'cold build vs librosa: {librosa_seconds / cold:.1f}x faster (target >= 2x)')
-    print(f'cold build vs (e) featurising in the main process: {rows["(e) alternative: workers read, main process featurises"] / cold:.2f}x')
+    for key, name in STEPS.items():
+        print(f'| {name} | {seconds[key]:.2f} | {clips / seconds[key]:,.0f} |')
+    print(f'\nwarm load vs JSON load: {seconds["json"] / seconds["warm"]:,.0f}x faster (target >= 100x)')
+    print(f'cold build vs librosa: {seconds["librosa"] / seconds["cold"]:.1f}x faster (target >= 2x)')
+    print(f'cold build vs (e) featurising in the main process: {seconds["alternative"] / seconds["cold"]:.2f}x faster')
     print(f'same features as librosa: median |difference| {agreement_db(warm, reference):.3f} dB over bins within 60 dB of each clip\'s peak')
 
 

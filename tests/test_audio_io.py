@@ -104,6 +104,14 @@ def test_resample_numpy_and_tensor_agree():
     assert resample(np.zeros((2, 0)), 44100, 16000).shape == (2, 0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_resample_tensor_stays_on_the_device():
+    batch = torch.from_numpy(np.stack([tone(300, rate=44100)] * 4)).cuda()
+    out = resample_tensor(batch, 44100, 16000, quality='high')
+    assert out.device == batch.device and out.shape == (4, 16000)
+    np.testing.assert_allclose(out[2, 200:-200].cpu().numpy(), resample(tone(300, rate=44100), 44100, 16000)[200:-200], atol=5e-3)
+
+
 def test_missing_empty_corrupt_and_unsupported_files(tmp_path, stereo_wav):
     path, _ = stereo_wav
     (tmp_path / 'empty.wav').write_bytes(b'')

@@ -14,6 +14,7 @@ import pytest
 import soundfile
 import torch
 
+from etude.data.audio import read_audio
 from etude.data.cache import BuildInterrupted, FeatureCache
 from etude.data.definitions import SkippedFileWarning, audio_folder, split_items
 from etude.data.representations import RepresentationSettings, featurise, output_shape
@@ -33,7 +34,8 @@ def clip(digit: int, index: int, samples: int = NUM_SAMPLES, rate: int = RATE) -
 
 @pytest.fixture
 def recordings(tmp_path):
-    """FSDD-named clips: 3 digits x 4 speakers x 2 takes = 24 files, one longer and one shorter than NUM_SAMPLES."""
+    """FSDD-named clips: 3 digits x 4 speakers x 2 takes = 24 files; one longer and one shorter than NUM_SAMPLES,
+    one stereo at 16 kHz (so it is mixed down and resampled)."""
     root = tmp_path / 'recordings'
     root.mkdir()
     for digit in range(3):
@@ -41,6 +43,8 @@ def recordings(tmp_path):
             for take in range(2):
                 samples = {(0, 0): 3000, (1, 1): 1200}.get((digit, number * 2 + take), NUM_SAMPLES)
                 soundfile.write(root / f'{digit}_{speaker}_{take}.wav', clip(digit, number * 2 + take, samples), RATE, subtype='FLOAT')
+    stereo = np.stack([clip(2, 1, 2 * NUM_SAMPLES, 2 * RATE), clip(2, 3, 2 * NUM_SAMPLES, 2 * RATE)], axis=1)
+    soundfile.write(root / '2_ben_1.wav', stereo, 2 * RATE, subtype='FLOAT')
     return root
 
 
@@ -62,12 +66,14 @@ def test_cache_is_built_once_then_loaded(recordings, tmp_path):
     assert metadata['representation'] == SETTINGS.to_dict() and metadata['num_samples'] == NUM_SAMPLES
     assert metadata['files'][0] == '0_anna_0.wav' and metadata['raw_root'] == str(recordings.resolve())
     assert metadata['group_key'] == 'speaker' and metadata['group_names'] == list(SPEAKERS)
+    assert metadata['labels'] == {'digit': {'shape': [], 'dtype': 'int64'}} and metadata['splits'] is None
     np.testing.assert_array_equal(dataset.labels['digit'], [int(name[0]) for name in metadata['files']])
-    # features equal the featuriser's on the clips padded / trimmed to NUM_SAMPLES
+    # features equal the featuriser's on the clips mixed to mono, resampled, and padded / trimmed to NUM_SAMPLES
     waveforms = np.zeros((24, NUM_SAMPLES), dtype=np.float32)
     for row, name in enumerate(metadata['files']):
-        audio = soundfile.read(recordings / name, dtype='float32')[0][:NUM_SAMPLES]
+        audio = read_audio(recordings / name, sample_rate=RATE)[0][:NUM_SAMPLES]
         waveforms[row, :len(audio)] = audio
+    assert abs(waveforms[metadata['files'].index('2_ben_1.wav')]).max() > 0.1
     np.testing.assert_allclose(dataset.inputs, featurise(torch.from_numpy(waveforms), SETTINGS).numpy(), atol=1e-4)
 
     modified = (dataset.directory / 'inputs.npy').stat().st_mtime_ns
@@ -195,6 +201,8 @@ def test_bad_files_are_skipped_by_name(with_bad_files, tmp_path):
     names = dataset.metadata['group_names']
     assert [names[group] for group in dataset.groups] == [name.split('_')[1] for name in dataset.metadata['files']]
     assert np.isfinite(dataset.inputs).all() and (np.abs(dataset.inputs).reshape(22, -1).max(axis=1) > 0).all()
+    cache.load()
+    assert cache.report.cache_hit and [path for path, _ in cache.report.skipped] == ['1_ben_0.wav', '2_carl_1.wav']
     split = split_items(dataset, (0.5, 0.25, 0.25), seed=0)
     speakers = [{int(dataset.groups[i]) for i in part} for part in split.values()]
     assert sum(len(part) for part in split.values()) == 22 and not (speakers[0] & speakers[1] or speakers[0] & speakers[2])

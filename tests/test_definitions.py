@@ -86,7 +86,7 @@ def test_audio_folder_parses_labels_and_groups(fsdd):
     np.testing.assert_array_equal(labels, [int(item.path[0]) for item in definition.items])
     groups, names = definition.group_ids()
     assert names == sorted(SPEAKERS) and groups.shape == (120,)
-    assert all(names[group] == item.group for group, item in zip(groups, definition.items))
+    assert all(names[group] == item.group for group, item in zip(groups, definition.items, strict=True))
 
 
 def test_audio_folder_number_labels_and_nested_pattern(tmp_path):

@@ -77,6 +77,16 @@ def test_generator_output_matrix_becomes_midi(tmp_path):
     assert read_midi(tmp_path / 'generated.mid').get_tempo_changes()[1][0] == pytest.approx(90, rel=1e-5)
 
 
+def test_overlaps_of_one_pitch_are_written_unambiguously():
+    notes = notes_from_columns(
+        np.array([[60, 0.0, 1.0], [60, 0.5, 1.0], [62, 0.0, 0.5], [62, 0.0, 0.25]]), ('pitch', 'start', 'duration')
+    )
+    back = midi_to_notes(notes_to_midi(notes))
+    rows = [(int(n['pitch']), round(n['start'], 3), round(n['end'], 3)) for n in back]
+    # the first C ends where the second starts; of the two Ds starting together the longer stays
+    assert rows == [(60, 0.0, 0.5), (62, 0.0, 0.5), (60, 0.5, 1.5)]
+
+
 def test_instrument_and_drum_selection(tmp_path):
     midi = pretty_midi.PrettyMIDI()
     piano, bass, drums = (pretty_midi.Instrument(0), pretty_midi.Instrument(33), pretty_midi.Instrument(0, True))
@@ -148,7 +158,7 @@ def test_piano_roll_round_trip():
     fps = 100
     # two onsets of one pitch in the same or adjacent frames are one onset run, so one decoded note: avoid them
     frames = np.rint(notes['start'] * fps)
-    crowded = [(np.abs(frames[notes['pitch'] == p] - f) <= 1).sum() > 1 for p, f in zip(notes['pitch'], frames)]
+    crowded = [(np.abs(frames[notes['pitch'] == p] - f) <= 1).sum() > 1 for p, f in zip(notes['pitch'], frames, strict=True)]
     notes = notes[~np.array(crowded)]
     targets = piano_roll_targets(notes, frames_per_second=fps)
     decoded = piano_roll_to_notes(

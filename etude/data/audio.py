@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     'AUDIO_FORMATS',
     'AudioInfo',
+    'atomic_path',
     'audio_info',
     'read_audio',
     'resample',

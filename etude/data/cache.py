@@ -31,6 +31,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import time
@@ -126,7 +127,7 @@ class FeatureCache:
     on_error: Literal['skip', 'raise'] = 'raise'
     workers: int | None = None
     chunk_size: int = 256
-    batch_size: int = 64
+    batch_size: int = 16
     progress: bool = True
     on_chunk: Callable[[int, int], None] | None = None
     report: BuildReport | None = field(default=None, init=False)
@@ -134,13 +135,18 @@ class FeatureCache:
     def __post_init__(self) -> None:
         if self.on_error not in ('skip', 'raise'):
             raise ConfigError(f"on_error is {self.on_error!r}; use 'skip' or 'raise'")
-        for option in ('chunk_size', 'batch_size'):
+        for option in ('chunk_size', 'batch_size', 'workers'):
             value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if not (option == 'workers' and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ConfigError(f'FeatureCache {option} is {value!r}; it must be a positive integer')
-        self.input_shape = output_shape(self.representation, self.num_samples)
+        output_shape(self.representation, self.num_samples)  # a clear ConfigError now if the clips are too short
         self.cache_root = Path(self.cache_root)
         self.name = self.name or self.definition.name
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one example's features, `output_shape(representation, num_samples)`."""
+        return output_shape(self.representation, self.num_samples)
 
     def fingerprint(self) -> str:
         """sha256 of the raw files' stats (or contents), labels, groups, splits and the representation."""
@@ -173,15 +179,16 @@ class FeatureCache:
                 dataset = self._open(directory, fingerprint)  # another process may have built it meanwhile
                 if dataset is None:
                     return self._build(directory, fingerprint, started)
-        self.report = BuildReport(directory, fingerprint, cache_hit=True, seconds=time.perf_counter() - started)
+        skipped = tuple((entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ())
+        self.report = BuildReport(directory, fingerprint, True, skipped=skipped, seconds=time.perf_counter() - started)
         return dataset
 
     def stale_directories(self) -> list[Path]:
         """Caches (and unfinished builds) of this name whose fingerprint is not the current one: safe to delete."""
-        current = self.directory()
+        current = self.directory().name
+        pattern = re.compile(re.escape(str(self.name)) + r'-[0-9a-f]{12}(\.partial)?')
         return sorted(path for path in Path(self.cache_root).glob(f'{self.name}-*')
-                      if path.is_dir() and path.name.removesuffix('.partial') != current.name
-                      and len(path.name.removesuffix('.partial')) == len(current.name))
+                      if path.is_dir() and pattern.fullmatch(path.name) and path.name.removesuffix('.partial') != current)
 
     # -- building --------------------------------------------------------------------------------------------------
 
@@ -409,15 +416,18 @@ def _keep_rows(path: Path, keep: np.ndarray, block: int) -> None:
 
 @contextlib.contextmanager
 def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an OS file lock so two processes never build the same cache at once (released even by kill -9)."""
+    """Hold an OS file lock so two processes never build the same cache at once.
+
+    A POSIX record lock (lockf), not flock: it belongs to this process alone, so forked workers that outlive a
+    killed main process cannot keep holding it, and the kernel drops it when the process dies, even by kill -9."""
     try:
         import fcntl
     except ImportError:  # Windows: no locking; concurrent builds of one cache are then the caller's concern
         yield
         return
     with open(path, 'a') as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.lockf(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.lockf(handle, fcntl.LOCK_UN)

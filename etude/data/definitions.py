@@ -35,17 +35,8 @@ from .split import split_by_column, split_by_groups
 if TYPE_CHECKING:
     from .store import StoredDataset
 
-__all__ = [
-    'DatasetDefinition',
-    'Item',
-    'SkippedFileWarning',
-    'audio_folder',
-    'audio_midi_pairs',
-    'metadata_table',
-    'midi_collection',
-    'score_performance_pairs',
-    'split_items',
-]
+__all__ = ['DatasetDefinition', 'Item', 'SkippedFileWarning', 'audio_folder', 'audio_midi_pairs', 'metadata_table',
+           'midi_collection', 'score_performance_pairs', 'split_items']
 
 LabelType = Literal['class', 'number']
 OnError = Literal['skip', 'raise']
@@ -158,9 +149,8 @@ class DatasetDefinition:
         return np.array([index[item.group] for item in self.items], dtype=np.int64), names
 
 
-def split_items(
-    source: DatasetDefinition | StoredDataset, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
-) -> dict[str, np.ndarray]:
+def split_items(source: DatasetDefinition | StoredDataset, fractions: Sequence[float] = (0.8, 0.1, 0.1),
+                seed: int = 0) -> dict[str, np.ndarray]:
     """Train / validation / test indices: the dataset's own split when it has one, else seeded and by group.
 
     Args:
@@ -183,15 +173,9 @@ def split_items(
 # -- builders ------------------------------------------------------------------------------------------------------
 
 
-def audio_folder(
-    root: str | Path,
-    pattern: str = '{digit}_{speaker}_{index}.wav',
-    *,
-    group_by: str | None = 'speaker',
-    label_types: Mapping[str, LabelType] | None = None,
-    on_error: OnError = 'raise',
-    name: str | None = None,
-) -> DatasetDefinition:
+def audio_folder(root: str | Path, pattern: str = '{digit}_{speaker}_{index}.wav', *, group_by: str | None = 'speaker',
+                 label_types: Mapping[str, LabelType] | None = None, on_error: OnError = 'raise',
+                 name: str | None = None) -> DatasetDefinition:
     """Audio files labelled by their names, e.g. the Free Spoken Digit Dataset's `{digit}_{speaker}_{index}.wav`.
 
     `{field}` in `pattern` matches any text without '/' (as little as possible, so a later field takes the rest);
@@ -203,14 +187,13 @@ def audio_folder(
         label_types: field -> 'class' or 'number'; default {'digit': 'class'}. Fields not named are not labels.
         on_error: what to do with an audio file whose name does not match, or whose number label is not a number.
     """
-    root = _existing_folder(root)
-    _check_on_error(on_error)
+    root, rejects = _start(root, on_error)
     label_types = dict({'digit': 'class'} if label_types is None else label_types)
     regex, fields = _compile_pattern(pattern)
     for wanted in [*label_types, *([group_by] if group_by else [])]:
         if wanted not in fields:
             raise ConfigError(f'{wanted!r} is not a field of the pattern {pattern!r} (fields: {", ".join(fields)})')
-    items, rejects = [], _Rejects(root, on_error)
+    items: list[Item] = []
     for path in _files(root, AUDIO_EXTENSIONS):
         match = regex.fullmatch(path if '/' in pattern else PurePosixPath(path).name)
         if match is None:
@@ -224,18 +207,10 @@ def audio_folder(
     return _definition(root, items, label_types, group_by or 'file', name, rejects)
 
 
-def metadata_table(
-    root: str | Path,
-    table: str | Path,
-    *,
-    audio_column: str = 'audio_filename',
-    label_columns: Mapping[str, LabelType] | Sequence[str] = (),
-    split_column: str | None = 'split',
-    group_column: str | None = None,
-    companion_columns: Mapping[str, str] | None = None,
-    on_error: OnError = 'raise',
-    name: str | None = None,
-) -> DatasetDefinition:
+def metadata_table(root: str | Path, table: str | Path, *, audio_column: str = 'audio_filename',
+                   label_columns: Mapping[str, LabelType] | Sequence[str] = (), split_column: str | None = 'split',
+                   group_column: str | None = None, companion_columns: Mapping[str, str] | None = None,
+                   on_error: OnError = 'raise', name: str | None = None) -> DatasetDefinition:
     """Items from a CSV or JSON metadata table, e.g. MAESTRO's `maestro-v3.0.0.csv` (canonical_composer,
     canonical_title, split, year, midi_filename, audio_filename, duration).
 
@@ -250,8 +225,7 @@ def metadata_table(
         companion_columns: companion name -> column of another file per row, e.g. {'midi': 'midi_filename'}.
         on_error: what to do with a row whose files are missing or whose labels are empty or not numbers.
     """
-    root = _existing_folder(root)
-    _check_on_error(on_error)
+    root, rejects = _start(root, on_error)
     table_path = root / table
     rows = _read_table(table_path)
     columns = list(rows[0]) if rows else []
@@ -264,7 +238,7 @@ def metadata_table(
                    *([group_column] if group_column else []), *companion_columns.values()]:
         if column not in columns:
             raise ConfigError(f'{table_path} has no column {column!r}; its columns are {", ".join(columns)}')
-    items, rejects = [], _Rejects(root, on_error)
+    items: list[Item] = []
     for number, row in enumerate(rows, start=2 if table_path.suffix.lower() == '.csv' else 0):
         path = str(row[audio_column]).strip()
         where = f'{table_path.name} row {number}'
@@ -283,15 +257,9 @@ def metadata_table(
     return _definition(root, items, dict(label_columns), group_column or 'file', name, rejects, sort=False)
 
 
-def audio_midi_pairs(
-    root: str | Path,
-    *,
-    audio_subfolder: str = '.',
-    midi_subfolder: str = '.',
-    group_by: Literal['folder', 'file'] = 'file',
-    on_error: OnError = 'raise',
-    name: str | None = None,
-) -> DatasetDefinition:
+def audio_midi_pairs(root: str | Path, *, audio_subfolder: str = '.', midi_subfolder: str = '.',
+                     group_by: Literal['folder', 'file'] = 'file', on_error: OnError = 'raise',
+                     name: str | None = None) -> DatasetDefinition:
     """Audio files and the MIDI files of the same stem: MAESTRO's `2004/x.wav` + `2004/x.midi`, or FluidSynth
     renders kept apart (`audio_subfolder='renders', midi_subfolder='midi'`, paired by their paths inside those folders).
 
@@ -299,13 +267,12 @@ def audio_midi_pairs(
     folder (MAESTRO's year), 'file' makes every pair its own group. Audio without MIDI and MIDI without audio follow
     `on_error`.
     """
-    root = _existing_folder(root)
-    _check_on_error(on_error)
+    root, rejects = _start(root, on_error)
     _check_choice('group_by', group_by, ('folder', 'file'))
     audio_root, midi_root = _existing_folder(root / audio_subfolder), _existing_folder(root / midi_subfolder)
     audio = _by_stem(audio_root, AUDIO_EXTENSIONS)
     midi = _by_stem(midi_root, MIDI_EXTENSIONS)
-    items, rejects = [], _Rejects(root, on_error)
+    items: list[Item] = []
     for stem, path in sorted(audio.items()):
         audio_path = _relative(audio_root / path, root)
         if stem not in midi:
@@ -318,21 +285,15 @@ def audio_midi_pairs(
     return _definition(root, items, {}, group_by, name, rejects)
 
 
-def score_performance_pairs(
-    root: str | Path,
-    *,
-    pair_by: Literal['stem', 'folder'] = 'stem',
-    on_error: OnError = 'raise',
-    name: str | None = None,
-) -> DatasetDefinition:
+def score_performance_pairs(root: str | Path, *, pair_by: Literal['stem', 'folder'] = 'stem',
+                            on_error: OnError = 'raise', name: str | None = None) -> DatasetDefinition:
     """Performances (MIDI) with the score (MusicXML) they play, grouped by score so a piece stays in one split.
 
     `pair_by='stem'` pairs `x.mid` with `x.musicxml` in the same folder; 'folder' pairs every MIDI file in a folder
     with the folder's only score (ASAP's layout: one score and several performers' MIDI files per piece). Items'
     primary file is the performance, with companion {'score': path}. Unpaired files follow `on_error`.
     """
-    root = _existing_folder(root)
-    _check_on_error(on_error)
+    root, rejects = _start(root, on_error)
     _check_choice('pair_by', pair_by, ('stem', 'folder'))
     scores = _files(root, SCORE_EXTENSIONS)
     performances = _files(root, MIDI_EXTENSIONS)
@@ -340,11 +301,12 @@ def score_performance_pairs(
     candidates: dict[str, list[str]] = {}
     for score in scores:
         candidates.setdefault(key(score), []).append(score)
-    items, rejects, used = [], _Rejects(root, on_error), set()
+    items: list[Item] = []
+    used: set[str] = set()
     for path in performances:
         matches = candidates.get(key(path), [])
         if len(matches) != 1:
-            rejects.add(path, f'its folder holds {len(matches)} scores; use pair_by="stem"' if matches else 'no score (MusicXML) to pair it with')
+            rejects.add(path, f'{len(matches)} scores match it; rename them so one does' if matches else 'no score (MusicXML) to pair it with')
             continue
         used.add(matches[0])
         items.append(Item(path, {}, matches[0], companions={'score': matches[0]}))
@@ -354,26 +316,20 @@ def score_performance_pairs(
     return _definition(root, items, {}, 'score', name, rejects)
 
 
-def midi_collection(
-    root: str | Path,
-    *,
-    group_by: Literal['folder', 'composer', 'file'] = 'folder',
-    label_types: Mapping[Literal['composer', 'folder'], LabelType] | None = None,
-    on_error: OnError = 'raise',
-    name: str | None = None,
-) -> DatasetDefinition:
+def midi_collection(root: str | Path, *, group_by: Literal['folder', 'composer', 'file'] = 'folder',
+                    label_types: Mapping[Literal['composer', 'folder'], LabelType] | None = None,
+                    on_error: OnError = 'raise', name: str | None = None) -> DatasetDefinition:
     """MIDI files under `root`, grouped by their folder, by composer (the first folder under `root`, as in
     `bach/bwv772.mid`) or each on its own; `label_types={'composer': 'class'}` also labels them by composer.
 
     A file directly in `root` has no composer: with group_by='composer' or a composer label it follows `on_error`.
     """
-    root = _existing_folder(root)
-    _check_on_error(on_error)
+    root, rejects = _start(root, on_error)
     _check_choice('group_by', group_by, ('folder', 'composer', 'file'))
     label_types = dict(label_types or {})
     for label in label_types:
         _check_choice('label', label, ('composer', 'folder'))
-    items, rejects = [], _Rejects(root, on_error)
+    items: list[Item] = []
     for path in _files(root, MIDI_EXTENSIONS):
         parts = PurePosixPath(path).parts
         fields = {'folder': str(PurePosixPath(path).parent), 'composer': parts[0] if len(parts) > 1 else '', 'file': path}
@@ -481,7 +437,7 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
         columns = {name: list(values.values()) if isinstance(values, dict) else values for name, values in data.items()}
         lengths = {len(values) for values in columns.values()}
         if len(lengths) == 1:
-            return [dict(zip(columns, row)) for row in zip(*columns.values())]
+            return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     raise DataFileError(f'{path}: JSON must be a list of records or a dict of equally long columns')
 
 
@@ -505,15 +461,17 @@ def _relative(path: Path, root: Path) -> str:
     return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
+def _start(root: str | Path, on_error: str) -> tuple[Path, _Rejects]:
+    root = _existing_folder(root)
+    _check_choice('on_error', on_error, get_args(OnError))
+    return root, _Rejects(root, on_error)
+
+
 def _existing_folder(root: str | Path) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f'{root} is not a folder; download or generate the dataset there first')
     return root
-
-
-def _check_on_error(on_error: str) -> None:
-    _check_choice('on_error', on_error, get_args(OnError))
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:

@@ -49,7 +49,6 @@ NOTE_DTYPE = np.dtype([
     ('duration', np.float64),
     ('velocity', np.int16),
 ])
-_MIDI_HEADERS = (b'MThd', b'RIFF')  # a standard MIDI file, or one wrapped in RIFF RMID
 
 
 def read_midi(path: str | os.PathLike[str], *, allow_empty: bool = False) -> pretty_midi.PrettyMIDI:
@@ -73,12 +72,13 @@ def read_midi(path: str | os.PathLike[str], *, allow_empty: bool = False) -> pre
         header = handle.read(4)
     if not header:
         raise DataFileError(f'{path}: empty file (0 bytes)')
-    if header not in _MIDI_HEADERS:
+    if header != b'MThd':  # every standard MIDI file starts with its header chunk
         raise DataFileError(f'{path}: not a MIDI file (no MThd header; got {header!r})')
     try:
         midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # mido and pretty_midi raise anything from EOFError to KeyError on corrupt data
-        raise DataFileError(f'{path}: corrupt MIDI file ({type(error).__name__}: {error})'.splitlines()[0]) from None
+        reason = (str(error).splitlines() or [''])[0][:200]
+        raise DataFileError(f'{path}: corrupt MIDI file ({type(error).__name__}: {reason})') from None
     if not allow_empty and not any(instrument.notes for instrument in midi.instruments):
         raise DataFileError(f'{path}: MIDI file contains no notes')
     return midi
@@ -186,11 +186,11 @@ def _playable(notes: np.ndarray, tick: float) -> tuple[np.ndarray, np.ndarray, n
     """Pitches, starts, ends and velocities that a MIDI file can hold unambiguously.
 
     MIDI has one on/off state per pitch and channel, and readers differ in which note a note-off ends (pretty_midi
-    ends them all), so a note still sounding when its pitch starts again is ended there, of two notes with the same
-    pitch and start only the later row is kept, and every note lasts at least one tick (a note-off on the tick of
+    ends them all), so a note still sounding when its pitch starts again is ended there, of notes with the same
+    pitch and start only the longest is kept, and every note lasts at least one tick (a note-off on the tick of
     its own note-on is read as ending a later note).
     """
-    notes = notes[np.lexsort((notes['start'], notes['pitch']))]
+    notes = notes[np.lexsort((notes['end'], notes['start'], notes['pitch']))]
     same_pitch_next = np.append(notes['pitch'][1:] == notes['pitch'][:-1], False)
     next_start = np.append(notes['start'][1:], np.inf)
     keep = ~(same_pitch_next & (next_start <= notes['start']))
@@ -226,8 +226,8 @@ def notes_to_midi(
 
     Returns:
         The `pretty_midi.PrettyMIDI` object. MIDI cannot hold overlapping notes of one pitch: a note still
-        sounding when its pitch starts again ends there, exact duplicates are written once, and notes last at least
-        one tick.
+        sounding when its pitch starts again ends there, of notes sharing pitch and start the longest is written,
+        and notes last at least one tick.
     """
     if notes.dtype.names is None:
         notes = notes_from_columns(notes, fields or ('pitch', 'step', 'duration'))
@@ -236,7 +236,7 @@ def notes_to_midi(
     midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo)
     track = pretty_midi.Instrument(program=program, is_drum=is_drum, name=instrument_name)
     pitch, start, end, velocity = _playable(notes, tick=60.0 / (tempo * resolution))
-    for values in zip(pitch.tolist(), start.tolist(), end.tolist(), velocity.tolist()):
+    for values in zip(pitch.tolist(), start.tolist(), end.tolist(), velocity.tolist(), strict=True):
         track.notes.append(pretty_midi.Note(velocity=values[3], pitch=values[0], start=values[1], end=values[2]))
     midi.instruments.append(track)
     if path is not None:
@@ -294,7 +294,7 @@ def piano_roll_targets(
     }
     velocities = notes['velocity'] / 127.0 if 'velocity' in names else np.ones(len(notes))
     frame_times = np.arange(num_frames) / frames_per_second
-    for note, a, b, velocity in zip(notes, onset_frames, offset_frames, velocities):
+    for note, a, b, velocity in zip(notes, onset_frames, offset_frames, velocities, strict=True):
         column = int(note['pitch']) - begin_note
         targets['frame'][a:b, column] = 1.0
         targets['onset'][a:a + onset_width, column] = 1.0

@@ -46,31 +46,16 @@ __all__ = [
 ]
 
 SCORE_EXTENSIONS = ('musicxml', 'xml', 'mxl', 'krn', 'abc', 'mei', 'mid', 'midi')
-ARTICULATIONS = (
-    'staccato', 'staccatissimo', 'spiccato', 'accent', 'strong_accent', 'tenuto', 'detached_legato', 'stress',
-    'fermata', 'other',
-)
+ARTICULATIONS = ('staccato', 'staccatissimo', 'spiccato', 'accent', 'strong_accent', 'tenuto', 'detached_legato', 'stress', 'fermata', 'other')
+# music21 class name -> entry of ARTICULATIONS, by exact class so a Staccatissimo is not also a Staccato
 _ARTICULATION_CLASSES = {
-    'Staccato': 'staccato', 'Staccatissimo': 'staccatissimo', 'Spiccato': 'spiccato', 'Accent': 'accent',
-    'StrongAccent': 'strong_accent', 'Tenuto': 'tenuto', 'DetachedLegato': 'detached_legato', 'Stress': 'stress',
+    'Staccato': 'staccato', 'Staccatissimo': 'staccatissimo', 'Spiccato': 'spiccato', 'Accent': 'accent', 'StrongAccent': 'strong_accent',
+    'Tenuto': 'tenuto', 'DetachedLegato': 'detached_legato', 'Stress': 'stress',
 }
 SCORE_DTYPE = np.dtype([
-    ('pitch', np.int16),
-    ('onset_beats', np.float64),
-    ('duration_beats', np.float64),
-    ('part', np.int16),
-    ('voice', np.int16),
-    ('measure', np.int32),
-    ('beat', np.float64),
-    ('beat_strength', np.float32),
-    ('key_sharps', np.int8),
-    ('key_tonic', np.int8),
-    ('key_mode', np.int8),
-    ('time_numerator', np.int16),
-    ('time_denominator', np.int16),
-    ('dynamic', 'U6'),
-    ('dynamic_level', np.float32),
-    ('articulations', np.int32),
+    ('pitch', 'i2'), ('onset_beats', 'f8'), ('duration_beats', 'f8'), ('part', 'i2'), ('voice', 'i2'), ('measure', 'i4'), ('beat', 'f8'),
+    ('beat_strength', 'f4'), ('key_sharps', 'i1'), ('key_tonic', 'i1'), ('key_mode', 'i1'), ('time_numerator', 'i2'),
+    ('time_denominator', 'i2'), ('dynamic', 'U6'), ('dynamic_level', 'f4'), ('articulations', 'i4'),
 ])
 
 
@@ -83,15 +68,11 @@ def _parse(path: Path):
     """Parse a score file with music21, turning every failure into a `DataFileError` naming it."""
     from music21 import converter, stream
 
-    if not path.exists():
-        raise DataFileError(f'{path}: no such file')
     if not path.is_file():
-        raise DataFileError(f'{path}: not a file')
+        raise DataFileError(f'{path}: no such file' if not path.exists() else f'{path}: not a file')
     extension = path.suffix.lower().lstrip('.')
     if extension not in SCORE_EXTENSIONS:
-        raise DataFileError(
-            f"{path}: not a score file (unsupported format '{extension}'); supported: {', '.join(SCORE_EXTENSIONS)}"
-        )
+        raise DataFileError(f"{path}: not a score file (unsupported format '{extension}'); supported: {', '.join(SCORE_EXTENSIONS)}")
     if path.stat().st_size == 0:
         raise DataFileError(f'{path}: empty file (0 bytes)')
     try:
@@ -140,12 +121,10 @@ def _articulation_mask(element) -> int:
 
 
 def _walk(part, measure_class) -> Iterator[tuple[Any, float, int, float | None, int]]:
-    """Yield `(element, onset, measure number, position in the measure, voice)` for every note-like element.
+    """Yield `(element, onset, measure number, position in a full bar, voice)` for every note-like element.
 
-    Walking measure by measure gives the measure and voice of each note without music21's per-note context searches,
-    which made reading a quartet movement take seconds. The position counts from the start of a full bar, so a
-    pickup measure's notes sit at the end of it. A part without measures gives measure 0 and no position.
-    """
+    Walking measure by measure avoids music21's per-note context searches (seconds for a quartet movement). A part
+    without measures gives measure 0 and no position."""
     measures = list(part.recurse().getElementsByClass(measure_class))
     if not measures:
         for element in part.recurse().notes:
@@ -214,7 +193,7 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     meters = _timeline(parts, 'TimeSignature')
     dynamics = _timeline(parts, 'Dynamic')
     metre_cache: dict[tuple[int, float], tuple[float, float]] = {}
-    rows: list[list] = []
+    rows: list[list] = []  # SCORE_DTYPE fields in order
     for index, part in enumerate(parts):
         open_ties: dict[int, list[int]] = {}  # MIDI pitch -> rows of notes whose tie is still open
         items = sorted(_walk(part, stream.Measure), key=lambda item: item[1])
@@ -229,15 +208,13 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
             time_signature = _in_effect(meters[index], onset)
             dynamic = _in_effect(dynamics[index], onset)
             beat, strength = _metre(time_signature, position, metre_cache)
+            metered = isinstance(time_signature, meter.TimeSignature)
             shared = [
-                duration, index, voice, measure, beat, strength,
-                signature.sharps if signature is not None else 0,
+                duration, index, voice, measure, beat, strength, signature.sharps if signature is not None else 0,
                 tonality.tonic.pitchClass if tonality is not None else -1,
                 {'major': 0, 'minor': 1}.get(tonality.mode, -1) if tonality is not None else -1,
-                time_signature.numerator if isinstance(time_signature, meter.TimeSignature) else 0,
-                time_signature.denominator if isinstance(time_signature, meter.TimeSignature) else 0,
-                str(dynamic.value) if dynamic is not None else '',
-                dynamic.volumeScalar if dynamic is not None else np.nan,
+                time_signature.numerator if metered else 0, time_signature.denominator if metered else 0,
+                str(dynamic.value) if dynamic is not None else '', dynamic.volumeScalar if dynamic is not None else np.nan,
                 _articulation_mask(element),
             ]
             for sounding in element.notes if isinstance(element, chord.Chord) else [element]:
@@ -387,9 +364,8 @@ def _coarse_time_map(
         steps = [(i - 1, j - 1), (i - 1, j), (i, j - 1)]
         i, j = min((step for step in steps if step[0] >= 0 and step[1] >= 0), key=lambda step: table[step])
         path.append((i, j))
-    score_onsets = np.full(rows, np.inf)
+    score_onsets, performance_onsets = np.full(rows, np.inf), np.full(columns, np.inf)
     np.minimum.at(score_onsets, score_group, score_times)
-    performance_onsets = np.full(columns, np.inf)
     np.minimum.at(performance_onsets, performance_group, performance_times)
     path_array = np.array(path[::-1])
     return _fit_time_map(score_onsets[path_array[:, 0]], performance_onsets[path_array[:, 1]])
@@ -431,14 +407,11 @@ def align_score_to_performance(
     Returns:
         An `Alignment` (row indices refer to the arrays as passed in, whatever their order).
     """
-    score_times = np.asarray(
-        score_notes['onset_beats' if 'onset_beats' in score_notes.dtype.names else 'start'], dtype=np.float64
-    )
+    score_times = np.asarray(score_notes['onset_beats' if 'onset_beats' in (score_notes.dtype.names or ()) else 'start'], dtype=np.float64)
     score_pitch = np.asarray(score_notes['pitch'], dtype=np.int64)
     performance_times = np.asarray(performance_notes['start'], dtype=np.float64)
     performance_pitch = np.asarray(performance_notes['pitch'], dtype=np.int64)
-    score_to_performance = np.full(len(score_times), -1, dtype=np.int64)
-    time_map = np.zeros((0, 2))
+    score_to_performance, time_map = np.full(len(score_times), -1, dtype=np.int64), np.zeros((0, 2))
     if len(score_times) and len(performance_times):
         time_map = _coarse_time_map(score_times, score_pitch, performance_times, performance_pitch)
         for tolerance in (4 * tolerance_seconds, tolerance_seconds, tolerance_seconds):
@@ -461,8 +434,8 @@ def align_score_to_performance(
     unmatched_performance = np.flatnonzero(performance_to_score < 0)
     pairs = np.concatenate([
         np.stack([matched, score_to_performance[matched]], axis=1),
-        np.stack([unmatched_score, np.full(len(unmatched_score), -1)], axis=1),
-        np.stack([np.full(len(unmatched_performance), -1), unmatched_performance], axis=1),
+        np.stack([unmatched_score, np.full_like(unmatched_score, -1)], axis=1),
+        np.stack([np.full_like(unmatched_performance, -1), unmatched_performance], axis=1),
     ]).astype(np.int64)
     return Alignment(
         score_to_performance=score_to_performance,
