@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .parameters import Parameters
+from .parameters import Parameters as BaseParameters
 
 __all__ = ['Batch', 'Model', 'build_optimiser']
 
@@ -26,9 +26,11 @@ Batch = Any
 class Model(ABC, torch.nn.Module):
     """Subclass, set `Parameters` to your hyperparameter dataclass, and implement `forward` (and `loss`)."""
 
-    Parameters: ClassVar[type[Parameters]] = Parameters
+    Parameters: ClassVar[type[BaseParameters]] = BaseParameters
+    hyperparameters: BaseParameters
+    export_info: dict[str, Any]  # set by load_model: everything in the export but the weights
 
-    def __init__(self, hyperparameters: Parameters) -> None:
+    def __init__(self, hyperparameters: BaseParameters) -> None:
         super().__init__()
         if not isinstance(hyperparameters, self.Parameters):
             raise TypeError(f'{type(self).__name__} needs {self.Parameters.__qualname__}, got {type(hyperparameters).__qualname__}')
@@ -80,11 +82,14 @@ class Model(ABC, torch.nn.Module):
         return f'{cls.__module__}.{cls.__qualname__}'
 
 
-def build_optimiser(parameters: Any, hyperparameters: Parameters) -> torch.optim.Optimizer:
+def build_optimiser(parameters: Any, hyperparameters: BaseParameters) -> torch.optim.Optimizer:
     """The optimiser named by `hyperparameters.optimiser`, with its learning rate and weight decay."""
-    optimisers: dict[str, type[torch.optim.Optimizer]] = {'adam': torch.optim.Adam, 'adamw': torch.optim.AdamW, 'sgd': torch.optim.SGD}
-    optimiser_class = optimisers[hyperparameters.optimiser]
-    return optimiser_class(parameters, lr=hyperparameters.learning_rate, weight_decay=hyperparameters.weight_decay)
+    learning_rate, weight_decay = hyperparameters.learning_rate, hyperparameters.weight_decay
+    if hyperparameters.optimiser == 'sgd':
+        return torch.optim.SGD(parameters, lr=learning_rate, weight_decay=weight_decay)
+    if hyperparameters.optimiser == 'adamw':
+        return torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
+    return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
 
 
 def batch_size_of(batch: Batch) -> int:

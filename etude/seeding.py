@@ -31,7 +31,7 @@ def seed_worker(worker_id: int) -> None:
 
 def capture_rng_state() -> dict[str, Any]:
     """The state of every global generator, as checkpoint-safe values."""
-    numpy_state = np.random.get_state()
+    numpy_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     python_version, python_internal, python_gauss = random.getstate()
     state: dict[str, Any] = {
         'python': [python_version, list(python_internal), python_gauss],

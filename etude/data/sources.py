@@ -55,8 +55,7 @@ def obtain_dataset(
         from .download import install_dataset
 
         installed = install_dataset(official_name, directory.parent, progress=progress)
-        source = _kac_data_folder(installed)
-        return import_kac_dataset(source, directory / ETUDE_FOLDER, strikes_per_drum=strikes_per_drum, progress=progress)
+        return import_kac_dataset(installed, directory / ETUDE_FOLDER, strikes_per_drum=strikes_per_drum, progress=progress)
     if sampler is not None:
         return generate_dataset(sampler, directory, seed=seed, progress=progress)
     raise DatasetError(f'No dataset in {directory}; install one with bin/install-dataset.sh NAME {directory.parent} or pass a sampler to generate one')

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def read_dataset(directory: str | Path, *, memory_map: bool = True) -> StoredDat
     metadata = json.loads((directory / METADATA_FILE).read_text())
     if metadata.get('format_version', 0) > FORMAT_VERSION:
         raise DatasetError(f'{directory} was written by a newer etude (dataset format {metadata["format_version"]}); upgrade etude')
-    mode = 'r' if memory_map else None
+    mode: Literal['r'] | None = 'r' if memory_map else None
     try:
         inputs = np.load(directory / 'inputs.npy', mmap_mode=mode)
         labels = {name: np.load(directory / 'labels' / f'{name}.npy', mmap_mode=mode) for name in metadata['labels']}

@@ -50,7 +50,8 @@ class Sampler(ABC):
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe identity of the sampler and its settings, stored in the dataset metadata."""
-        settings = dataclasses.asdict(self.settings) if dataclasses.is_dataclass(self.settings) else dict(self.settings)
+        is_instance = dataclasses.is_dataclass(self.settings) and not isinstance(self.settings, type)
+        settings = dataclasses.asdict(self.settings) if is_instance else dict(self.settings)
         return {'sampler': f'{type(self).__module__}.{type(self).__qualname__}', 'settings': settings}
 
     def fingerprint(self, seed: int) -> str:
