@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import torch
 
 from .errors import CheckpointError
+from .interrupts import deferred_interrupts
 
 if TYPE_CHECKING:
     from .model import Model
@@ -70,19 +71,20 @@ class ExportedModel(TypedDict):
 
 
 def save_export(export: ExportedModel, path: str | Path) -> Path:
-    """Write `export` to `path` atomically: temporary file in the same folder, fsync, then rename."""
+    """Write `export` to `path` atomically: temporary file in the same folder, fsync, then rename; a Ctrl-C waits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(descriptor, 'wb') as file:
-            torch.save(export, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary_name, path)
-    except BaseException:
-        Path(temporary_name).unlink(missing_ok=True)
-        raise
+    with deferred_interrupts():  # Ctrl-C inside torch.save would surface as a RuntimeError from its zip writer
+        descriptor, temporary_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        try:
+            with os.fdopen(descriptor, 'wb') as file:
+                torch.save(export, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary_name, path)
+        except BaseException:
+            Path(temporary_name).unlink(missing_ok=True)
+            raise
     return path
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
@@ -27,6 +28,7 @@ from .device import select_device
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
+from .interrupts import deferred_interrupts
 from .model import Batch, Model, batch_size_of, move_to_device
 from .parameters import Parameters, read_yaml_parameters
 from .run_directory import RunDirectory, git_commit, software_versions, utc_now
@@ -36,10 +38,16 @@ from .version import __version__
 __all__ = ['Routine', 'TrainingInterrupted']
 
 Evaluate = Callable[[Model, Batch], Mapping[str, torch.Tensor]]
+P = TypeVar('P', bound=Parameters)
 
 
 class TrainingInterrupted(EtudeError):
     """Ctrl-C during training: `last.pt` holds the last complete epoch and the message says how to resume."""
+
+    def __init__(self, run_directory: Path, epoch: int, resume_command: str | None = None) -> None:
+        self.run_directory, self.epoch = run_directory, epoch
+        command = resume_command or f'python scripts/train.py --resume {run_directory}'
+        super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
 class Routine:
@@ -68,19 +76,19 @@ class Routine:
         self.dataset: StoredDataset | None = None
         self.model: Model | None = None
         self.run: RunDirectory | None = None
-        self.split: dict[str, Any] | None = None
+        self.split: dict[str, np.ndarray] = {}  # 'train', 'validation', 'test' → item indices, once a dataset is set
         self.summary_extras: dict[str, Any] = {}
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
     def set_parameters(
         self,
-        defaults: Parameters,
+        defaults: P,
         *,
         config_path: str | Path | None = None,
         overrides: Sequence[str] = (),
         testing_defaults: Mapping[str, Any] | None = None,
-    ) -> Parameters:
+    ) -> P:
         """Resolve hyperparameters: defaults < YAML < `testing_defaults` (when testing) < W&B sweep < overrides.
 
         When resuming, the run's own `config.yaml` replaces the first three layers, so only explicit overrides (such
@@ -118,8 +126,6 @@ class Routine:
         self.dataset = dataset
         if self.resume_from is not None and (run.path / 'split.json').exists():
             import json
-
-            import numpy as np
 
             saved = json.loads((run.path / 'split.json').read_text())
             self.split = {name: np.asarray(part['indices'], dtype=np.int64) for name, part in saved.items()}
@@ -173,25 +179,24 @@ class Routine:
             run.truncate_metrics(0)
             self._save(run.last_checkpoint, epoch, stopping, None, None, resume=True, seconds=0.0)
         started = time.perf_counter() - seconds_before
+        train_split = Subset(data, split['train'].tolist())
         loaders = {name: self._loader(Subset(data, split[name].tolist()), shuffle=False) for name in ('validation', 'test')}
         try:
             while not self._finished(epoch, stopping):
-                epoch += 1
                 epoch_started = time.perf_counter()
-                training_loss = self._train_epoch(model, Subset(data, split['train'].tolist()), epoch)
+                training_loss = self._train_epoch(model, train_split, epoch + 1)
                 validation = self._evaluate(model, loaders['validation'], evaluate)
-                improved = stopping.update(epoch, validation['loss'])
-                seconds = time.perf_counter() - started
-                if improved:
-                    self._save(run.best_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=False, seconds=seconds)
-                self._save(run.last_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=True, seconds=seconds)
-                self._log_epoch(epoch, training_loss, validation, time.perf_counter() - epoch_started)
+                with deferred_interrupts():  # best.pt, last.pt and the metrics line always describe the same epoch
+                    epoch += 1
+                    improved = stopping.update(epoch, validation['loss'])
+                    seconds = time.perf_counter() - started
+                    if improved:
+                        self._save(run.best_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=False, seconds=seconds)
+                    self._save(run.last_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=True, seconds=seconds)
+                    self._log_epoch(epoch, training_loss, validation, time.perf_counter() - epoch_started)
+            return self._test(model, loaders['test'], evaluate, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(
-                f'Interrupted during epoch {epoch}; {run.last_checkpoint} holds epoch {epoch - 1}. '
-                f'Resume with: python scripts/train.py --resume {run.path}',
-            ) from None
-        return self._test(model, loaders['test'], evaluate, stopping, time.perf_counter() - started)
+            raise TrainingInterrupted(run.path, epoch) from None
 
     def _train_epoch(self, model: Model, train_split: Dataset[Any], epoch: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""
@@ -347,10 +352,10 @@ class Routine:
             self._git_commit, self._versions = git_commit(), software_versions()
         return self.parameters, self.run
 
-    def _require_model_and_split(self) -> tuple[Model, dict[str, Any]]:
+    def _require_model_and_split(self) -> tuple[Model, dict[str, np.ndarray]]:
         if self.model is None:
             raise RoutineError('The routine has no model; call routine.set_model(SomeModel(routine.parameters)) before train()')
-        if self.split is None or self.dataset is None:
+        if not self.split or self.dataset is None:
             raise RoutineError('The routine has no dataset; call routine.import_dataset(...) or set_dataset(...) before train()')
         return self.model, self.split
 

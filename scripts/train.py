@@ -70,16 +70,21 @@ def parse_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]
 def run_cli(argv: Sequence[str] | None = None) -> int:
     arguments, overrides = parse_arguments(list(sys.argv[1:] if argv is None else argv))
     from etude.errors import EtudeError
+    from etude.routine import TrainingInterrupted
 
     routine = load_routine(arguments.routine)
     try:
         routine.main(config_path=arguments.config, overrides=overrides, use_wandb=arguments.wandb, resume=arguments.resume,
                      runs_directory=arguments.runs_dir)
+    except TrainingInterrupted as interrupted:
+        command = f'python scripts/train.py --routine {arguments.routine} --resume {interrupted.run_directory}'
+        print(f'error: {TrainingInterrupted(interrupted.run_directory, interrupted.epoch, command)}', file=sys.stderr)
+        return 2
     except EtudeError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('error: interrupted before training started; nothing was written that needs keeping', file=sys.stderr)
+        print('error: interrupted before training started; nothing needs keeping, run the command again', file=sys.stderr)
         return 2
     return 0
 

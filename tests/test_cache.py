@@ -1,5 +1,6 @@
 """The feature cache on real WAV files: reuse, invalidation, resuming an interrupted build, bad files."""
 
+import contextlib
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import sys
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,7 +124,7 @@ BUILD_SCRIPT = textwrap.dedent('''
     from etude.data.representations import RepresentationSettings
     settings = RepresentationSettings.from_dict({settings})
     cache = FeatureCache(audio_folder(sys.argv[1]), settings, num_samples={num_samples}, cache_root=sys.argv[2],
-                         workers=1, chunk_size=2, progress=False, on_chunk=lambda done, total: time.sleep(0.3))
+                         workers=2, chunk_size=2, progress=False, on_chunk=lambda done, total: time.sleep(0.3))
     cache.load()
 ''')
 
@@ -142,8 +144,16 @@ def test_killed_build_resumes_where_it_stopped(recordings, tmp_path):
         except (OSError, ValueError):
             pass
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
+    workers = _children(process.pid)
+    os.kill(process.pid, signal.SIGKILL)  # the main process only: its workers must notice and exit by themselves
     process.wait()
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f'/proc/{pid}') for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if os.path.exists(f'/proc/{pid}')]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    assert not left and (workers or not sys.platform.startswith('linux')), f'worker processes {left} outlived the killed build'
     done = len(json.loads(progress_file.read_text())['done'])
     assert 3 <= done < 12 and not is_stored_dataset(directory)
     with pytest.raises(Exception, match='not a complete etude dataset'):
@@ -156,6 +166,14 @@ def test_killed_build_resumes_where_it_stopped(recordings, tmp_path):
     np.testing.assert_allclose(resumed.inputs, fresh.inputs, atol=1e-4)
     np.testing.assert_array_equal(resumed.labels['digit'], fresh.labels['digit'])
     np.testing.assert_array_equal(resumed.groups, fresh.groups)
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids (Linux /proc; empty elsewhere, which skips the orphan check)."""
+    try:
+        return [int(child) for child in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
+    except OSError:
+        return []
 
 
 def test_ctrl_c_keeps_finished_chunks(recordings, tmp_path):
@@ -178,8 +196,10 @@ def with_bad_files(recordings):
 
 
 def test_bad_files_raise_with_their_name(with_bad_files, tmp_path):
+    with pytest.raises(DataFileError, match=r"(1_ben_0\.wav: corrupt or not a wav|2_carl_1\.wav: empty file).*on_error='skip'"):
+        make_cache(with_bad_files, tmp_path / 'cache', workers=2).load()  # from whichever worker fails first
     with pytest.raises(DataFileError, match=r"1_ben_0\.wav: corrupt or not a wav audio file .*on_error='skip'"):
-        make_cache(with_bad_files, tmp_path / 'cache', workers=2).load()
+        make_cache(with_bad_files, tmp_path / 'cache').load()
     (with_bad_files / '1_ben_0.wav').unlink()
     with pytest.raises(DataFileError, match=r'2_carl_1\.wav: empty file \(0 bytes\)'):
         make_cache(with_bad_files, tmp_path / 'cache', chunk_size=256).load()

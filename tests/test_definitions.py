@@ -150,8 +150,9 @@ def test_maestro_json_columns_and_missing_files(maestro):
     (root / rows[4]['midi_filename']).unlink()
     with pytest.raises(DataFileError, match='MIDI-Unprocessed_04.midi'):
         metadata_table(root, 'maestro-v3.0.0.csv', companion_columns={'midi': 'midi_filename'})
-    with pytest.warns(SkippedFileWarning, match='skipped 1 of 6 files'):
+    with pytest.warns(SkippedFileWarning) as caught:
         definition = metadata_table(root, 'maestro-v3.0.0.csv', companion_columns={'midi': 'midi_filename'}, on_error='skip')
+    assert [str(warning.message).split(':')[0] for warning in caught] == [f'skipped {rows[4]["audio_filename"]}', 'skipped 1 of 6 files']
     assert len(definition) == 5 and definition.skipped[0][0] == rows[4]['audio_filename']
     with pytest.raises(ConfigError, match="no column 'composer'"):
         metadata_table(root, 'maestro-v3.0.0.csv', label_columns=['composer'])

@@ -97,7 +97,9 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path: Path) -> None:
     assert 'Traceback' not in stderr
     run = only_run(tmp_path / 'runs')
     assert f'--resume {run.relative_to(tmp_path)}' in stderr.strip().splitlines()[-1]
-    load_model(run / 'checkpoints' / 'last.pt')
-    resumed = run_script(*SMALL, '--resume', str(run), 'num_of_epochs=3', cwd=tmp_path)
+    saved_epoch = load_model(run / 'checkpoints' / 'last.pt').export_info['run_info']['epoch']
+    assert saved_epoch >= 1
+    resumed = run_script(*SMALL, '--resume', str(run), f'num_of_epochs={saved_epoch + 1}', cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert [record['epoch'] for record in map(json.loads, (run / 'metrics.jsonl').read_text().splitlines())] == [1, 2, 3]
+    epochs = [record['epoch'] for record in map(json.loads, (run / 'metrics.jsonl').read_text().splitlines())]
+    assert epochs == list(range(1, saved_epoch + 2)), 'the resumed run continues after the saved epoch, and only once'

@@ -34,8 +34,9 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,7 +112,7 @@ class FeatureCache:
         content_hash: fingerprint files by sha256 of their bytes instead of size and mtime (slower, copy-proof).
         on_error: 'raise' stops at the first unreadable file with a DataFileError naming it; 'skip' leaves such files
             out, with a `SkippedFileWarning` per file and a count.
-        workers: processes that read and featurise; default `os.cpu_count()`; 1 builds in this process.
+        workers: processes that read and featurise; default: the cores this process may use; 1 builds in this process.
         chunk_size: files per chunk, the unit of parallel work and of resumption.
         batch_size: waveforms per featuriser call inside a chunk.
         progress: show a tqdm bar (hidden when not on a terminal).
@@ -232,25 +233,25 @@ class FeatureCache:
         finally:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
             bar.close()
-        bad = {int(row): reason for row, reason in progress['bad'].items()}
-        skipped = tuple((self.definition.items[row].path, reason) for row, reason in sorted(bad.items()))
+        unreadable = {int(row): reason for row, reason in progress['bad'].items()}
+        skipped = tuple((self.definition.items[row].path, reason) for row, reason in sorted(unreadable.items()))
         report_skipped(skipped, size, stacklevel=3)
-        dataset = self._publish(partial, directory, fingerprint, skipped, sorted(bad))
+        dataset = self._publish(partial, directory, fingerprint, skipped, sorted(unreadable))
         self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
                                   time.perf_counter() - started)
         return dataset
 
-    def _run(self, chunks: list[_Chunk]) -> Iterator[tuple[_Chunk, list[tuple[int, str]]]]:
+    def _run(self, chunks: list[_Chunk]) -> Generator[tuple[_Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
-        workers = min(self.workers or os.cpu_count() or 1, len(chunks))
+        workers = min(self.workers or _cores(), len(chunks))
         if workers <= 1:
             for chunk in chunks:
                 yield chunk, _compute_chunk(chunk)
             return
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, _cores() // workers)
         # fork: workers inherit the imported modules instead of importing torch again (seconds each with spawn)
         context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads,))
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid()))
         try:
             futures = {pool.submit(_compute_chunk, chunk): chunk for chunk in chunks}
             while futures:
@@ -354,42 +355,56 @@ def build_feature_cache(definition: DatasetDefinition, representation: Represent
 _featurisers: dict[str, Any] = {}
 
 
-def _start_worker(threads: int) -> None:
-    """Workers leave Ctrl-C to the main process (which stops the build cleanly) and share the cores out."""
+def _start_worker(threads: int, parent: int) -> None:
+    """Workers leave Ctrl-C to the main process (which stops the build cleanly), share the cores out, and exit when
+    the main process is gone (after kill -9 they would otherwise wait on the task queue forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+
 
 def _compute_chunk(chunk: _Chunk) -> list[tuple[int, str]]:
-    """Read, featurise and store one chunk's rows; return (row, reason) for each unreadable file (zeroed row)."""
+    """Read, featurise and store one chunk's rows, `batch_size` files at a time (so memory stays at one batch of
+    waveforms however long the clips); return (row, reason) for each unreadable file, whose row is left zero."""
     settings = RepresentationSettings.from_dict(chunk.settings)
-    rate = settings.sample_rate
-    waveforms = np.zeros((len(chunk.paths), chunk.num_samples), dtype=np.float32)
-    bad: list[tuple[int, str]] = []
-    for offset, path in enumerate(chunk.paths):
-        try:
-            audio, _ = read_audio(path, sample_rate=rate, duration_seconds=chunk.num_samples / rate)
-        except DataFileError as error:
-            if chunk.on_error == 'raise':
-                raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
-            bad.append((chunk.start + offset, str(error).removeprefix(f'{path}: ')))
-            continue
-        audio = audio[: chunk.num_samples]
-        waveforms[offset, : len(audio)] = audio
     key = settings.fingerprint()
     if key not in _featurisers:
         _featurisers[key] = Featuriser(settings).eval()
-    featuriser = _featurisers[key]
+    featuriser, rate = _featurisers[key], settings.sample_rate
     inputs = np.load(chunk.inputs_path, mmap_mode='r+')
-    with torch.inference_mode():
-        for begin in range(0, len(waveforms), chunk.batch_size):
-            batch = torch.from_numpy(waveforms[begin:begin + chunk.batch_size])
-            inputs[chunk.start + begin:chunk.start + begin + len(batch)] = featuriser(batch).numpy()
-    for row, _ in bad:
-        inputs[row] = 0.0
+    bad: list[tuple[int, str]] = []
+    for begin in range(0, len(chunk.paths), chunk.batch_size):
+        paths = chunk.paths[begin:begin + chunk.batch_size]
+        waveforms = np.zeros((len(paths), chunk.num_samples), dtype=np.float32)
+        unreadable = []
+        for offset, path in enumerate(paths):
+            try:
+                audio = read_audio(path, sample_rate=rate, duration_seconds=chunk.num_samples / rate)[0][:chunk.num_samples]
+            except DataFileError as error:
+                if chunk.on_error == 'raise':
+                    raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
+                unreadable.append(offset)
+                bad.append((chunk.start + begin + offset, str(error).removeprefix(f'{path}: ')))
+                continue
+            waveforms[offset, :len(audio)] = audio
+        with torch.inference_mode():
+            features = featuriser(torch.from_numpy(waveforms)).numpy()
+        features[unreadable] = 0.0
+        inputs[chunk.start + begin:chunk.start + begin + len(paths)] = features
     inputs.flush()
     del inputs
     return bad
+
+
+def _cores() -> int:
+    """CPU cores this process may use (respects taskset and container CPU sets where the OS reports them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
 # -- files ---------------------------------------------------------------------------------------------------------

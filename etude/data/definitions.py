@@ -326,20 +326,20 @@ def midi_collection(root: str | Path, *, group_by: Literal['folder', 'composer',
     """
     root, rejects = _start(root, on_error)
     _check_choice('group_by', group_by, ('folder', 'composer', 'file'))
-    label_types = dict(label_types or {})
-    for label in label_types:
+    types: dict[str, LabelType] = {str(label): kind for label, kind in (label_types or {}).items()}
+    for label in types:
         _check_choice('label', label, ('composer', 'folder'))
     items: list[Item] = []
     for path in _files(root, MIDI_EXTENSIONS):
         parts = PurePosixPath(path).parts
         fields = {'folder': str(PurePosixPath(path).parent), 'composer': parts[0] if len(parts) > 1 else '', 'file': path}
-        if not fields['composer'] and 'composer' in (group_by, *label_types):
+        if not fields['composer'] and 'composer' in (group_by, *types):
             rejects.add(path, 'is not in a composer folder under the root')
             continue
-        labels = _parse_labels({label: fields[label] for label in label_types}, label_types)
+        labels = _parse_labels({label: fields[label] for label in types}, types)
         assert not isinstance(labels, str)  # folder names are always valid class labels
         items.append(Item(path, labels, fields[group_by]))
-    return _definition(root, items, label_types, group_by, name, rejects)  # type: ignore[arg-type]
+    return _definition(root, items, types, group_by, name, rejects)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -349,7 +349,8 @@ class _Rejects:
     """Collects files a builder cannot use; raises at the first one when on_error='raise'."""
 
     def __init__(self, root: Path, on_error: OnError) -> None:
-        self.root, self.on_error, self.entries = root, on_error, []
+        self.root, self.on_error = root, on_error
+        self.entries: list[tuple[str, str]] = []
 
     def add(self, path: str, reason: str) -> None:
         if self.on_error == 'raise':
@@ -461,10 +462,10 @@ def _relative(path: Path, root: Path) -> str:
     return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
-def _start(root: str | Path, on_error: str) -> tuple[Path, _Rejects]:
-    root = _existing_folder(root)
+def _start(root: str | Path, on_error: OnError) -> tuple[Path, _Rejects]:
+    folder = _existing_folder(root)
     _check_choice('on_error', on_error, get_args(OnError))
-    return root, _Rejects(root, on_error)
+    return folder, _Rejects(folder, on_error)
 
 
 def _existing_folder(root: str | Path) -> Path:

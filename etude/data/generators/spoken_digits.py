@@ -91,9 +91,9 @@ def _trim_silence(audio: np.ndarray, sample_rate: int, *, threshold_db: float = 
     count = -(-len(audio) // frame)
     frames = np.pad(audio, (0, count * frame - len(audio))).reshape(count, frame)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    loud = np.flatnonzero(rms > rms.max() * 10 ** (threshold_db / 20)) if rms.max() > 0 else []
-    if len(loud) == 0:
+    if rms.max() <= 0:
         return audio[:0]
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (threshold_db / 20))  # never empty: holds the loudest frame
     padding = round(pad * sample_rate)
     return audio[max(0, loud[0] * frame - padding):min(len(audio), (loud[-1] + 1) * frame + padding)]
 
