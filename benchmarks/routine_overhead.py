@@ -1,6 +1,6 @@
 """What the etude Routine costs: the same CRePE-tiny training by the Routine and by a plain hand-written PyTorch loop.
 
-    python benchmarks/routine_overhead.py                    # 6 runs of each, alternating, then a table
+    python benchmarks/routine_overhead.py                    # 10 runs of each, alternating, then a table
     python benchmarks/routine_overhead.py --variant routine --data DIR --work DIR   # one timed process (the parent's job)
 
 A user waits for the whole process, imports and exit included, so each run is a separate interpreter timed from
@@ -32,7 +32,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, cast  # noqa: E402
+from typing import Any  # noqa: E402
 
 SPLIT = (0.7, 0.15, 0.15)
 INPUT_LENGTH = 1024
@@ -151,10 +151,10 @@ def run_routine(args: argparse.Namespace) -> dict[str, Any]:
         return {'loss': model.loss(predictions, diameters), 'mae_cm': (predictions - diameters).abs().mean() * 100}
 
     routine = Routine(runs_directory=Path(args.work) / 'runs', verbose=False)
-    parameters = cast(CRePE.Parameters, routine.set_parameters(CRePE.Parameters(
+    parameters = routine.set_parameters(CRePE.Parameters(
         seed=args.seed, batch_size=args.batch_size, dataset_split=SPLIT, learning_rate=LEARNING_RATE, num_of_epochs=args.epochs,
         with_early_stopping=False, dropout=DROPOUT, input_length=INPUT_LENGTH, device=args.device,
-    )))
+    ))
     dataset = routine.import_dataset(args.data)
     inputs = torch.from_numpy(np.ascontiguousarray(dataset.inputs[:, :INPUT_LENGTH]))
     diameters = torch.from_numpy(np.array(dataset.labels['diameter'], dtype=np.float32).reshape(len(dataset), 1))
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument('--variant', choices=VARIANTS, help='run one variant in this process and print its RESULT line (used by the parent)')
     parser.add_argument('--data', type=Path, help='dataset directory (default: generated into a temporary folder)')
     parser.add_argument('--work', type=Path, help='where a child writes its checkpoints / run directory')
-    parser.add_argument('--repeats', type=int, default=6, help='timed runs of each variant (even: each goes first equally often)')
+    parser.add_argument('--repeats', type=int, default=10, help='timed runs of each variant (even: each goes first equally often)')
     parser.add_argument('--drums', type=int, default=60)
     parser.add_argument('--strikes', type=int, default=5)
     parser.add_argument('--epochs', type=int, default=4)

@@ -203,12 +203,16 @@ class Routine:
         model.train()
         loader = self._loader(train_split, shuffle=True, epoch=epoch)
         total, count = torch.zeros((), device=self.device), 0
-        for batch in tqdm(loader, desc=f'epoch {epoch}', leave=False, disable=None if self.verbose else True):
-            batch = move_to_device(batch, self.device)
-            size = batch_size_of(batch)
-            loss = model.training_step(batch)['loss']
-            total = total + (loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(loss)) * size
-            count += size
+        # tqdm.auto (notebook-aware) calls iter() on what it wraps, which would draw from the loader's generator and
+        # start its workers twice; so the bar counts batches beside the loop instead of wrapping the loader
+        with tqdm(total=len(loader), desc=f'epoch {epoch}', leave=False, disable=None if self.verbose else True) as bar:
+            for batch in loader:
+                batch = move_to_device(batch, self.device)
+                size = batch_size_of(batch)
+                loss = model.training_step(batch)['loss']
+                total = total + (loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(loss)) * size
+                count += size
+                bar.update()
         return float(total) / max(count, 1)
 
     @torch.no_grad()

@@ -87,3 +87,24 @@ def test_training_without_a_model_is_a_clear_error(tmp_path: Path, drum_dataset_
     routine.set_dataset(read_dataset(drum_dataset_directory))
     with pytest.raises(RoutineError, match='no model'):
         routine.train(TensorDataset(torch.zeros(48)))
+
+
+def test_routine_trains_exactly_as_a_hand_written_loop(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    """Same seed, same split, same batches, same arithmetic: the Routine adds bookkeeping, never other numbers."""
+    routine, _ = train_drums(tmp_path, drum_dataset_directory, ['num_of_epochs=2', 'dropout=0.2'])
+    dataset = read_dataset(drum_dataset_directory)
+    inputs = torch.from_numpy(np.array(dataset.inputs[:, :1024]))
+    targets = torch.from_numpy(np.array(dataset.labels['diameter'])).reshape(-1, 1)
+    train = TensorDataset(inputs[routine.split['train']], targets[routine.split['train']])
+    torch.manual_seed(0)
+    model = CRePE(routine.parameters)
+    optimiser = torch.optim.Adam(model.parameters(), lr=routine.parameters.learning_rate)
+    for epoch in (1, 2):
+        model.train()
+        order = torch.Generator().manual_seed(0 * 100_003 + epoch)  # the Routine's documented per-epoch shuffle
+        for batch_inputs, batch_targets in torch.utils.data.DataLoader(train, batch_size=8, shuffle=True, generator=order):
+            optimiser.zero_grad()
+            torch.nn.functional.mse_loss(model(batch_inputs), batch_targets).backward()
+            optimiser.step()
+    for name, tensor in load_export(routine.run.last_checkpoint)['model_state_dict'].items():
+        assert torch.equal(tensor, model.state_dict()[name]), name

@@ -7,8 +7,13 @@ checked, and the dataset folder appears only by an atomic rename of a fully extr
 touched: an archive entry that would escape its folder is refused, an existing install is never overwritten, and the
 only files ever deleted are the installer's own temporary ones.
 
+For a dataset hosted on Zenodo the expected md5 and size are not copied into the registry but asked of Zenodo's
+records API just before the download, so they are the host's own published values; when the API cannot be reached
+the archive check still runs and the install says that no checksum was verified.
+
 Tests and mirrors can redirect a dataset with `ETUDE_DATASET_URL_<NAME>` (name upper-cased, non-alphanumerics turned
-into `_`) and pin the exact bytes expected with `ETUDE_DATASET_CHECKSUM_<NAME>` (`md5:...` or `sha256:...`).
+into `_`), pin the exact bytes expected with `ETUDE_DATASET_CHECKSUM_<NAME>` (`md5:...` or `sha256:...`), and point
+the Zenodo look-up elsewhere with `ETUDE_ZENODO_API` (default https://zenodo.org/api).
 """
 
 import argparse
@@ -25,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -43,6 +49,7 @@ __all__ = ['download_file', 'env_key', 'extract_archive', 'install_dataset', 'ma
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 _RECORD_NAME = 'etude-install.json'
+_ZENODO_API = 'https://zenodo.org/api'
 
 
 def env_key(name: str) -> str:
@@ -219,6 +226,32 @@ def extract_archive(archive_path: Path, archive_format: str, destination: Path, 
         archive.extractall(destination, members=members, filter='data')
 
 
+def published_file_facts(entry: OfficialDataset) -> tuple[OfficialDataset, str | None]:
+    """Fill in the checksum and size that Zenodo publishes for the entry's file; return (entry, why not) .
+
+    Only entries with a `zenodo_record` and no pinned checksum are looked up. The file is found by the name at the end
+    of the registry's URL path (`<name>.zip`). Any failure leaves the entry as it was and says why, because the
+    archive check still guards the install and a flaky metadata API should not block a good download.
+    """
+    if entry.zenodo_record is None or entry.checksum is not None:
+        return entry, None
+    original = get_official_dataset(entry.name).url or ''
+    file_name = urllib.parse.unquote(PurePosixPath(urllib.parse.urlparse(original).path).name)
+    api = os.environ.get('ETUDE_ZENODO_API', _ZENODO_API).rstrip('/')
+    request = urllib.request.Request(f'{api}/records/{entry.zenodo_record}', headers={'Accept': 'application/json'})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            record = json.load(response)
+        published = [item for item in record.get('files', []) if item.get('key') == file_name]
+        if not published:
+            return entry, f'Zenodo record {entry.zenodo_record} lists no file {file_name}'
+        checksum, size = str(published[0]['checksum']).lower(), int(published[0]['size'])
+        return dataclasses.replace(entry, checksum=checksum, size_bytes=size), None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # network, JSON, record layout, checksum form
+        reason = getattr(error, 'reason', None) or error or type(error).__name__
+        return entry, f"Zenodo's checksum for {file_name} could not be read ({reason})"
+
+
 def _resolve_entry(name_or_entry: str | OfficialDataset, url: str | None) -> OfficialDataset:
     """Apply the url and checksum overrides; a pinned checksum replaces the registry size, since it is stronger."""
     entry = name_or_entry if isinstance(name_or_entry, OfficialDataset) else get_official_dataset(name_or_entry)
@@ -265,6 +298,7 @@ def install_dataset(
 
 def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, progress: bool) -> Path:
     """The fallible part of `install_dataset`: download, verify, extract beside `final`, then rename into place."""
+    entry, lookup_failure = published_file_facts(entry)
     assert entry.url is not None
     part = target / f'.{entry.name}.part'
     download_file(entry.url, part, label=entry.name, progress=progress)
@@ -290,6 +324,7 @@ def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, prog
             ) from None
         record = {
             'name': entry.name, 'url': entry.url, 'checksum': entry.checksum, 'checksum_verified': verified,
+            'checksum_unavailable': lookup_failure,
             'licence': entry.licence, 'layout': entry.layout,
             'installed_at': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
         }
@@ -332,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f'interrupted: the partial download is kept in {part}; run the same command to resume', file=sys.stderr)
         return 130
     record = json.loads((folder / _RECORD_NAME).read_text())
-    check = 'checksum verified' if record['checksum_verified'] else 'archive verified, no published checksum'
+    unavailable = record.get('checksum_unavailable')
+    check = 'checksum verified' if record['checksum_verified'] else f'archive verified; {unavailable or "no published checksum"}'
     print(f'installed {args.name} in {folder} ({check})')
     return 0
 

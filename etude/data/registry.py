@@ -44,6 +44,7 @@ class OfficialDataset:
     description: str
     approx_size_bytes: int | None = None
     manual_instructions: str | None = None
+    zenodo_record: str | None = None  # the installer asks Zenodo's API for this record's published md5 and size
 
     def __post_init__(self) -> None:
         # Catching a malformed entry at import time is far cheaper than a user discovering it after a 100 GB download.
@@ -60,7 +61,7 @@ class OfficialDataset:
         return self.url is not None
 
 
-_KAC_RECORD = 'https://zenodo.org/records/7274474/files'
+_KAC_RECORD = 'https://zenodo.org/records/7274474/files'  # size and md5 come from Zenodo's API at install time
 _KAC_CITATION = (
     'Lewis Wolstanholme. kac_drumset: A dataset generator for arbitrarily shaped drums. Zenodo, 2022. '
     'https://doi.org/10.5281/zenodo.7274474'
@@ -84,6 +85,7 @@ def _kac(name: str, description: str) -> OfficialDataset:
         # contents makes `<target>/<name>/` directly loadable.
         subdirectory=f'{name}/data',
         description=description,
+        zenodo_record='7274474',
     )
 
 
