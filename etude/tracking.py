@@ -29,6 +29,10 @@ class WandbTracker:
             self.run = wandb.init(**settings)
         except wandb.errors.UsageError as error:
             raise ConfigError(f'W&B could not start ({str(error).splitlines()[0]}); run `wandb login` or set WANDB_MODE=offline') from None
+        # Logged every epoch, so a sweep's hyperband early termination can compare runs at the same epoch; the
+        # summary keeps the best value rather than the last, which is what a sweep's metric should rank by.
+        for loss in ('training_loss', 'validation_loss'):
+            self.run.define_metric(loss, summary='min')
 
     def sweep_values(self) -> dict[str, Any]:
         """The values a sweep agent chose for this run (empty outside a sweep)."""

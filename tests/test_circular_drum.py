@@ -93,3 +93,22 @@ def test_kac_dataset_is_converted_once(tmp_path: Path) -> None:
 def test_missing_dataset_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match='bin/install-dataset.sh'):
         obtain_dataset(tmp_path / 'nothing')
+
+
+def test_a_sampler_never_generates_over_other_data(tmp_path: Path) -> None:
+    """A converted kac_drumset folder, or any folder of the user's, is never replaced by generated drums."""
+    write_kac_dataset(tmp_path / 'kac' / 'data')
+    obtain_dataset(tmp_path / 'kac', progress=False)
+    before = sorted(str(path) for path in (tmp_path / 'kac').rglob('*'))
+    sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=2, strikes_per_drum=2, duration=0.01))
+    with pytest.raises(DatasetError, match='which this sampler did not generate'):
+        obtain_dataset(tmp_path / 'kac', sampler=sampler, progress=False)
+    assert sorted(str(path) for path in (tmp_path / 'kac').rglob('*')) == before
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('keep me')
+    with pytest.raises(DatasetError, match='is not an etude dataset'):
+        obtain_dataset(tmp_path / 'mine', sampler=sampler, progress=False)
+    assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'keep me'
+    generated = obtain_dataset(tmp_path / 'drums', sampler=sampler, seed=0, progress=False)
+    regenerated = obtain_dataset(tmp_path / 'drums', sampler=sampler, seed=1, progress=False)  # its own stale output is replaced
+    assert generated.fingerprint != regenerated.fingerprint and read_dataset(tmp_path / 'drums').fingerprint == regenerated.fingerprint

@@ -104,11 +104,13 @@ def server() -> Iterator[tuple[str, dict[str, Served]]]:
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep urllib off any configured proxy and clear overrides a developer may have exported."""
+    """Keep urllib off any configured proxy, clear overrides a developer may have exported, and point the Zenodo
+    look-up at a closed loopback port (the discard port), so no test reaches the internet."""
     for key in list(os.environ):
         if key.lower().endswith('_proxy') or key.startswith('ETUDE_DATASET_'):
             monkeypatch.delenv(key)
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
+    monkeypatch.setenv('ETUDE_ZENODO_API', 'http://127.0.0.1:9/api')
 
 
 def _wav_bytes(seed: int, frames: int = 2000) -> bytes:
@@ -342,6 +344,37 @@ def test_server_ignoring_range_restarts_from_zero(server: tuple[str, dict[str, S
     entry = dataclasses.replace(get_official_dataset(KAC), checksum='sha256:' + hashlib.sha256(data).hexdigest())
     install_dataset(entry, tmp_path, url=f'{base}/kac.zip', progress=False)
     _assert_installed(tmp_path / KAC)
+
+
+def _zenodo_record(files: dict[str, bytes]) -> bytes:
+    """What Zenodo's records API answers for a record: its files with key, size and md5 checksum."""
+    entries = [{'key': key, 'size': len(data), 'checksum': 'md5:' + hashlib.md5(data).hexdigest()} for key, data in files.items()]
+    return json.dumps({'id': 7274474, 'files': entries}).encode()
+
+
+@pytest.mark.parametrize('published', ['matching', 'other-bytes', 'absent'])
+def test_zenodo_published_md5_is_checked(
+    server: tuple[str, dict[str, Served]], tmp_path: Path, published: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, routes = server
+    data = _zip(_kac_files())
+    routes['/kac.zip'] = Served(data)
+    if published != 'absent':
+        record_of = data if published == 'matching' else _zip({**_kac_files(), 'extra.txt': b'another version'})
+        routes['/api/records/7274474'] = Served(_zenodo_record({f'{KAC}.zip': record_of, 'other.zip': b'x'}))
+    target = _user_dir(tmp_path)
+    before = _listing(target)
+    code, out, err = _cli([KAC, str(target)], capsys, monkeypatch, {**_overrides(f'{base}/kac.zip'), 'ETUDE_ZENODO_API': f'{base}/api'})
+    if published == 'matching':
+        assert code == 0 and 'checksum verified' in out, err
+        _assert_installed(target / KAC)
+    elif published == 'other-bytes':  # same name, other bytes: Zenodo's size (or md5) gives it away
+        assert code == 2 and 'corrupt' in _one_error_line(err)
+        assert _listing(target) == before
+    else:  # the API is down or lists nothing: the archive check still guards the install, and the user is told
+        assert code == 0 and "Zenodo's checksum" in out and 'archive verified' in out, err
+        _assert_installed(target / KAC, checksum_verified=False)
 
 
 def test_complete_part_answered_416_is_used(server: tuple[str, dict[str, Served]], tmp_path: Path) -> None:

@@ -48,7 +48,10 @@ def obtain_dataset(
             stored = read_dataset(candidate)
             if sampler is None or stored.fingerprint == sampler.fingerprint(seed):
                 return stored
-            return generate_dataset(sampler, directory, seed=seed, progress=progress)
+            if candidate == directory and 'sampler' in stored.metadata.get('source', {}):
+                return generate_dataset(sampler, directory, seed=seed, progress=progress)  # stale: other settings or seed
+            raise DatasetError(f'{candidate} holds the dataset {stored.name}, which this sampler did not generate; '
+                               'generate into another folder or drop the sampler to use it')
     if is_kac_dataset(directory):
         return import_kac_dataset(directory, directory / ETUDE_FOLDER, strikes_per_drum=strikes_per_drum, progress=progress)
     if official_name is not None:

@@ -112,6 +112,9 @@ class DatasetWriter:
         label_dtypes: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = Path(directory)
+        if self.directory.exists() and not is_stored_dataset(self.directory) and any(self.directory.iterdir()):
+            # finish() replaces what is there; that may only ever be an etude dataset, never a user's files
+            raise DatasetError(f'{self.directory} exists and is not an etude dataset; write the dataset to another folder or move that one')
         self.partial_directory = self.directory.with_name(self.directory.name + '.partial')
         if self.partial_directory.exists():
             shutil.rmtree(self.partial_directory)
@@ -137,7 +140,7 @@ class DatasetWriter:
         self.groups[index] = groups
 
     def finish(self, metadata: Mapping[str, Any]) -> StoredDataset:
-        """Flush, write metadata last, and move the dataset into place; an existing dataset there is replaced."""
+        """Flush, write metadata last, and move the dataset into place; an existing etude dataset there is replaced."""
         for array in (self.inputs, self.groups, *self.labels.values()):
             array.flush()
         complete = {
