@@ -2,6 +2,7 @@
 
     python benchmarks/routine_overhead.py                    # 10 runs of each, alternating, then a table
     python benchmarks/routine_overhead.py --variant routine --data DIR --work DIR   # one timed process (the parent's job)
+    python benchmarks/routine_overhead.py --in-process       # both loops alternating in one warm process
 
 A user waits for the whole process, imports and exit included, so each run is a separate interpreter timed from
 spawn to exit by the parent. The two variants alternate, swapping which goes first every repeat (AB BA AB ...), so
@@ -232,6 +233,22 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
           f'parameters {runs["plain"][0]["parameters"]} vs {runs["routine"][0]["parameters"]}')
 
 
+def compare_in_process(args: argparse.Namespace, data: Path, work: Path) -> None:
+    """Both variants' train + test loops, alternating in one process after a warm-up of each: what the Routine's own
+    bookkeeping costs, without the start-up, import and memory-layout differences of separate processes."""
+    args.data = data
+    loops: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for repeat in range(args.repeats + 1):
+        for variant in VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]:
+            args.work = work / f'{variant}-{repeat}'
+            result = (run_plain if variant == 'plain' else run_routine)(args)
+            if repeat:  # the first round pays for lazy initialisation
+                loops[variant].append(result['loop'])
+    medians = {variant: statistics.median(values) for variant, values in loops.items()}
+    print(f'\n{machine()}\nin one process, {args.repeats} loops each after a warm-up: train + test loop median plain {medians["plain"]:.3f} s, '
+          f'routine {medians["routine"]:.3f} s, ratio {medians["routine"] / medians["plain"]:.3f}')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--variant', choices=VARIANTS, help='run one variant in this process and print its RESULT line (used by the parent)')
@@ -245,6 +262,7 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1, help='torch threads in each child; 0 keeps torch\'s default')
     parser.add_argument('--device', default='cpu', help='cpu, or cuda on a GPU machine (both variants use it)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--in-process', action='store_true', help='compare the two loops inside one process instead')
     args = parser.parse_args()
     if args.variant is not None:
         result = (run_plain if args.variant == 'plain' else run_routine)(args)
@@ -253,6 +271,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='etude-routine-overhead-') as temporary:
         data = args.data or Path(temporary) / 'drums'
         make_dataset(data, args.drums, args.strikes, args.seed)
+        if args.in_process:
+            compare_in_process(args, data, Path(temporary))
+            return
         subprocess.run([sys.executable, '-c', 'import torch, etude.models'], check=True)  # warm the page cache for both alike
         runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
         for repeat in range(args.repeats):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import secrets
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import IO, TYPE_CHECKING, Any, TypedDict
 
 import torch
 
@@ -52,8 +55,8 @@ class RunInfo(TypedDict):
 class ExportedModel(TypedDict):
     """The contents of `best.pt`, `last.pt` and any exported model.
 
-    `resume_state` is only present in `last.pt`: RNG states, early-stopping state and data order needed to continue
-    the run exactly where it stopped.
+    `resume_state` is set in checkpoints written during training: RNG states, early-stopping state and time needed to
+    continue the run exactly where it stopped. The finished `best.pt` drops it.
     """
 
     format: str
@@ -70,22 +73,51 @@ class ExportedModel(TypedDict):
     resume_state: dict[str, Any] | None
 
 
-def save_export(export: ExportedModel, path: str | Path) -> Path:
-    """Write `export` to `path` atomically: temporary file in the same folder, fsync, then rename; a Ctrl-C waits."""
+def save_export(export: ExportedModel, path: str | Path, *, copies: Sequence[str | Path] = ()) -> Path:
+    """Write `export` to `path`, and to each of `copies`, atomically: a temporary file in the same folder, fsync, rename.
+
+    A copy is a hard link to the same bytes where the file system allows (one serialisation, one fsync: the routine
+    writes `best.pt` and `last.pt` of an improving epoch this way), else a copied file. Copies are renamed into place
+    before `path`. A Ctrl-C waits until every file is whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with deferred_interrupts():  # Ctrl-C inside torch.save would surface as a RuntimeError from its zip writer
-        descriptor, temporary_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        temporary = _write_temporary(path, lambda file: torch.save(export, file))
         try:
-            with os.fdopen(descriptor, 'wb') as file:
-                torch.save(export, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary_name, path)
+            for copy in map(Path, copies):
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(_link_or_copy(temporary, copy), copy)
+            os.replace(temporary, path)
         except BaseException:
-            Path(temporary_name).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
     return path
+
+
+def _write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """A hidden, fsynced temporary file beside `path` holding what `write` wrote; removed again if writing fails."""
+    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(descriptor, 'wb') as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _link_or_copy(source: Path, destination: Path) -> Path:
+    """A temporary name beside `destination` for the bytes of `source`: a hard link, or an fsynced copy."""
+    link = destination.with_name(f'.{destination.name}.{secrets.token_hex(6)}.tmp')
+    try:
+        os.link(source, link)
+        return link
+    except OSError:  # no hard links here (another file system, FAT, some network shares)
+        with source.open('rb') as original:
+            return _write_temporary(destination, lambda file: shutil.copyfileobj(original, file))
 
 
 def load_export(path: str | Path, *, map_location: str | torch.device = 'cpu') -> ExportedModel:

@@ -46,6 +46,9 @@ class TrainingInterrupted(EtudeError):
 
     def __init__(self, run_directory: Path, epoch: int, resume_command: str | None = None) -> None:
         self.run_directory, self.epoch = run_directory, epoch
+        if epoch == 0:
+            super().__init__(f'Interrupted before the first epoch of {run_directory} finished; nothing to resume, start the run again')
+            return
         command = resume_command or f'python scripts/train.py --resume {run_directory}'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
@@ -175,9 +178,6 @@ class Routine:
         epoch, seconds_before = 0, 0.0
         if self.resume_from is not None:
             epoch, seconds_before = self._restore(stopping)
-        else:
-            run.truncate_metrics(0)
-            self._save(run.last_checkpoint, epoch, stopping, None, None, resume=True, seconds=0.0)
         started = time.perf_counter() - seconds_before
         train_split = Subset(data, split['train'].tolist())
         loaders = {name: self._loader(Subset(data, split[name].tolist()), shuffle=False) for name in ('validation', 'test')}
@@ -189,10 +189,8 @@ class Routine:
                 with deferred_interrupts():  # best.pt, last.pt and the metrics line always describe the same epoch
                     epoch += 1
                     improved = stopping.update(epoch, validation['loss'])
-                    seconds = time.perf_counter() - started
-                    if improved:
-                        self._save(run.best_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=False, seconds=seconds)
-                    self._save(run.last_checkpoint, epoch, stopping, training_loss, validation['loss'], resume=True, seconds=seconds)
+                    export = self._export(epoch, stopping, training_loss, validation['loss'], time.perf_counter() - started)
+                    save_export(export, run.last_checkpoint, copies=[run.best_checkpoint] if improved else [])  # best first
                     self._log_epoch(epoch, training_loss, validation, time.perf_counter() - epoch_started)
             return self._test(model, loaders['test'], evaluate, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
@@ -236,7 +234,7 @@ class Routine:
         best = load_export(run.best_checkpoint, map_location=self.device)
         load_weights(model, best, run.best_checkpoint)
         testing = self._evaluate(model, loader, evaluate) if len(loader.dataset) else {}  # type: ignore[arg-type]
-        best['testing_metrics'] = testing
+        best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
         save_export(best, run.best_checkpoint)
         summary = {
             'run_id': run.run_id,
@@ -249,8 +247,8 @@ class Routine:
             'device': str(self.device),
             'dataset': self.dataset.summary() if self.dataset is not None else None,
             'paths': {'run': str(run.path), 'best': str(run.best_checkpoint), 'last': str(run.last_checkpoint), 'config': str(run.path / 'config.yaml')},
-            'versions': software_versions(),
-            'git_commit': git_commit(),
+            'versions': self._versions,
+            'git_commit': self._git_commit,
             **self.summary_extras,
         }
         run.write_summary(summary)
@@ -263,11 +261,10 @@ class Routine:
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
 
-    def _save(
-        self, path: Path, epoch: int, stopping: EarlyStopping, training_loss: float | None, validation_loss: float | None, *, resume: bool, seconds: float,
-    ) -> None:
+    def _export(self, epoch: int, stopping: EarlyStopping, training_loss: float, validation_loss: float, seconds: float) -> ExportedModel:
+        """The checkpoint of the epoch just finished, with everything `--resume` needs to continue after it."""
         assert self.model is not None and self.parameters is not None and self.run is not None
-        export: ExportedModel = {
+        return {
             'format': 'etude-model',
             'format_version': 1,
             'dataset': self.dataset.summary() if self.dataset is not None else {},
@@ -279,9 +276,8 @@ class Routine:
             'training_loss': training_loss,
             'validation_loss': validation_loss,
             'testing_metrics': None,
-            'resume_state': {'rng': capture_rng_state(), 'early_stopping': stopping.state_dict(), 'seconds': seconds} if resume else None,
+            'resume_state': {'rng': capture_rng_state(), 'early_stopping': stopping.state_dict(), 'seconds': seconds},
         }
-        save_export(export, path)
 
     def _restore(self, stopping: EarlyStopping) -> tuple[int, float]:
         """Continue from last.pt: weights, optimisers, early stopping and every RNG, exactly as they were."""

@@ -92,3 +92,13 @@ def test_process_killed_while_saving_leaves_previous_checkpoint_loadable(tmp_pat
         process.wait()
         assert load_export(path)['run_info']['epoch'] >= 1
         load_model(path)
+
+
+def test_copies_share_one_write_and_stay_whole_when_the_original_is_replaced(tmp_path: Path) -> None:
+    model = CRePE(CRePE.Parameters())
+    last, best = tmp_path / 'checkpoints' / 'last.pt', tmp_path / 'checkpoints' / 'best.pt'
+    save_export(make_export(model, epoch=1), last, copies=[best])
+    assert last.read_bytes() == best.read_bytes() and load_export(best)['run_info']['epoch'] == 1
+    save_export(make_export(model, epoch=2), last)  # the next epoch, not an improvement
+    assert load_export(best)['run_info']['epoch'] == 1 and load_export(last)['run_info']['epoch'] == 2
+    assert sorted(path.name for path in last.parent.iterdir()) == ['best.pt', 'last.pt'], 'no temporary file is left behind'
