@@ -89,6 +89,23 @@ def _kac(name: str, description: str) -> OfficialDataset:
     )
 
 
+def _maestro(name: str, file_name: str, approx_size_bytes: int, description: str) -> OfficialDataset:
+    """One of MAESTRO v3's archives (audio + MIDI, or MIDI only), which share host, licence, citation and layout."""
+    return OfficialDataset(
+        name=name,
+        url=f'https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/{file_name}',
+        size_bytes=None,
+        checksum=None,
+        licence='CC BY-NC-SA 4.0',
+        citation='Curtis Hawthorne et al. Enabling Factorized Piano Music Modeling and Generation with the MAESTRO Dataset. ICLR 2019.',
+        archive_format='zip',
+        layout='maestro',
+        subdirectory='maestro-v3.0.0',
+        description=description,
+        approx_size_bytes=approx_size_bytes,
+    )
+
+
 _FSDD_TAG = '1.0.10'
 
 _ENTRIES: tuple[OfficialDataset, ...] = (
@@ -122,37 +139,13 @@ _ENTRIES: tuple[OfficialDataset, ...] = (
         description='Spoken digits 0-9, 8 kHz mono wav, 6 speakers: recordings/{digit}_{speaker}_{index}.wav.',
         approx_size_bytes=15_000_000,
     ),
-    OfficialDataset(
-        name='maestro-v3',
-        url='https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0.zip',
-        size_bytes=None,
-        checksum=None,
-        licence='CC BY-NC-SA 4.0',
-        citation=(
-            'Curtis Hawthorne et al. Enabling Factorized Piano Music Modeling and Generation with the MAESTRO '
-            'Dataset. ICLR 2019.'
-        ),
-        archive_format='zip',
-        layout='maestro',
-        subdirectory='maestro-v3.0.0',
-        description='MAESTRO v3.0.0: ~200 h of piano audio with aligned MIDI; maestro-v3.0.0.csv has a split column.',
-        approx_size_bytes=101_000_000_000,
+    _maestro(
+        'maestro-v3', 'maestro-v3.0.0.zip', 101_000_000_000,
+        'MAESTRO v3.0.0: ~200 h of piano audio with aligned MIDI; maestro-v3.0.0.csv has a split column.',
     ),
-    OfficialDataset(
-        name='maestro-v3-midi',
-        url='https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip',
-        size_bytes=None,
-        checksum=None,
-        licence='CC BY-NC-SA 4.0',
-        citation=(
-            'Curtis Hawthorne et al. Enabling Factorized Piano Music Modeling and Generation with the MAESTRO '
-            'Dataset. ICLR 2019.'
-        ),
-        archive_format='zip',
-        layout='maestro',
-        subdirectory='maestro-v3.0.0',
-        description='MAESTRO v3.0.0, MIDI and metadata only (no audio); maestro-v3.0.0.csv has a split column.',
-        approx_size_bytes=57_000_000,
+    _maestro(
+        'maestro-v3-midi', 'maestro-v3.0.0-midi.zip', 57_000_000,
+        'MAESTRO v3.0.0, MIDI and metadata only (no audio); maestro-v3.0.0.csv has a split column.',
     ),
     OfficialDataset(
         name='classical-music-midi',
