@@ -13,6 +13,7 @@ stopping, checkpoints that resume exactly, the run directory and W&B.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -186,6 +187,11 @@ class Routine:
                 epoch_started = time.perf_counter()
                 training_loss = self._train_epoch(model, train_split, epoch + 1)
                 validation = self._evaluate(model, loaders['validation'], evaluate)
+                if not (math.isfinite(training_loss) and math.isfinite(validation['loss'])):
+                    raise ConfigError(
+                        f'Training diverged in epoch {epoch + 1} (training loss {training_loss}, validation loss {validation["loss"]}); '
+                        f'lower learning_rate or set gradient_clip. {run.path} keeps epoch {epoch} and before',
+                    )
                 with deferred_interrupts():  # best.pt, last.pt and the metrics line always describe the same epoch
                     epoch += 1
                     improved = stopping.update(epoch, validation['loss'])

@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 
 from etude import Routine, load_model
 from etude.data import read_dataset
-from etude.errors import RoutineError
+from etude.errors import ConfigError, RoutineError
 from etude.export import load_export
 from etude.models import CRePE
 
@@ -108,3 +108,22 @@ def test_routine_trains_exactly_as_a_hand_written_loop(tmp_path: Path, drum_data
             optimiser.step()
     for name, tensor in load_export(routine.run.last_checkpoint)['model_state_dict'].items():
         assert torch.equal(tensor, model.state_dict()[name]), name
+
+
+class Diverging(CRePE):
+    """CRePE whose loss turns to NaN, as a far too high learning rate makes it."""
+
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return super().loss(predictions, targets) * float('nan')
+
+
+def test_diverging_training_stops_with_a_clear_error(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    routine = Routine(runs_directory=tmp_path, verbose=False)
+    parameters = routine.set_parameters(CRePE.Parameters(), overrides=[*OVERRIDES, 'num_of_epochs=3'])
+    dataset = routine.set_dataset(read_dataset(drum_dataset_directory))
+    routine.set_model(Diverging(parameters))
+    inputs = torch.from_numpy(np.array(dataset.inputs[:, :1024]))
+    targets = torch.from_numpy(np.array(dataset.labels['diameter'])).reshape(-1, 1)
+    with pytest.raises(ConfigError, match='Training diverged in epoch 1 .*lower learning_rate'):
+        routine.train(TensorDataset(inputs, targets))
+    assert not routine.run.last_checkpoint.exists() and not routine.run.best_checkpoint.exists()
