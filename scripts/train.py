@@ -84,7 +84,8 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('error: interrupted before training started; nothing needs keeping, run the command again', file=sys.stderr)
+        print('error: interrupted before training started; run the same command again (a feature cache build resumes where it stopped)',
+              file=sys.stderr)
         return 2
     return 0
 
