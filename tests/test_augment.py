@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -195,3 +196,23 @@ def test_runs_on_cpu_device_and_base_class_is_abstract() -> None:
         BatchAugmentor()(torch.zeros(2, 3), None, generator(0))
     with pytest.raises(ConfigError, match='probability'):
         Gain(p=1.5)
+
+
+def test_pitch_shift_moves_every_piano_roll_target_and_keeps_labels_valid() -> None:
+    """All of piano_roll_targets' outputs move with the audio; pitches leaving 0..127 become 'no pitch' (-1)."""
+    from etude.data.midi import NOTE_DTYPE, piano_roll_targets
+
+    note = np.zeros(1, dtype=NOTE_DTYPE)
+    note[0] = (60, 0.1, 0.3, 0.1, 0.2, 100)
+    rolls = piano_roll_targets(note, frames_per_second=100, num_frames=50)
+    batch = 4
+    targets = {key: torch.from_numpy(value).expand(batch, -1, -1).clone() for key, value in rolls.items()}
+    targets['next_pitch'] = torch.tensor([60, 127, 0, -1])
+    targets['velocity_of_example'] = torch.full((batch,), 0.8)  # not a roll: passes through
+    shifter = PitchShift(SR, (2, 2), roll_keys=(*PitchShift(SR).roll_keys, 'velocity_of_example'))
+    _, shifted = shifter(sines([330.0] * batch, 0.1), targets, generator(0))
+    assert set(rolls) <= set(shifter.roll_keys)
+    for key in rolls:
+        assert torch.equal(shifted[key][:, :, 2:], targets[key][:, :, :-2]), key
+    assert shifted['next_pitch'].tolist() == [62, -1, 2, -1]
+    assert torch.equal(shifted['velocity_of_example'], targets['velocity_of_example'])

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import numpy as np
 import pretty_midi
@@ -219,3 +220,18 @@ def test_definition_checks_its_items(tmp_path):
         DatasetDefinition(tmp_path, [Item('a.wav', split='train'), Item('b.wav')])
     with pytest.raises(ConfigError, match="on_error is 'ignore'"):
         audio_folder(tmp_path, on_error='ignore')
+
+
+def test_numerically_equal_names_order_the_same_in_every_process(tmp_path):
+    """'01' and '1' tie as numbers; the order of classes and groups (so the split) must not depend on hash seeds."""
+    import subprocess
+    import sys
+
+    for name in ('1_spk01_0.wav', '01_spk1_0.wav', '2_spk2_0.wav', '1_spk1_1.wav'):
+        (tmp_path / name).write_bytes(b'')
+    script = ('import sys; from etude.data.definitions import audio_folder, split_items; '
+              'd = audio_folder(sys.argv[1], group_by="speaker"); '
+              'print(d.classes()["digit"], d.group_ids()[1], {k: v.tolist() for k, v in split_items(d, seed=0).items()})')
+    outputs = {subprocess.run([sys.executable, '-c', script, str(tmp_path)], capture_output=True, text=True, check=True,
+                              env={**os.environ, 'PYTHONHASHSEED': str(seed)}).stdout for seed in range(6)}
+    assert len(outputs) == 1, outputs

@@ -153,6 +153,18 @@ def test_piano_roll_targets():
     assert piano_roll_targets(notes, num_frames=50)['frame'].shape == (50, 88)
 
 
+def test_piano_roll_of_a_segment_cut_from_a_longer_recording():
+    """Times relative to the segment: a note sounding since before it has frames but no onset; one that ended is gone."""
+    notes = notes_from_columns(np.array([[60, -0.5, 0.8, 80], [62, -0.5, 0.2, 80], [64, 0.2, 0.1, 80]]), ('pitch', 'start', 'duration', 'velocity'))
+    targets = piano_roll_targets(notes, frames_per_second=100, num_frames=40)
+    c4, d4, e4 = 60 - 21, 62 - 21, 64 - 21
+    np.testing.assert_array_equal(np.flatnonzero(targets['frame'][:, c4]), range(30))
+    assert targets['onset'][:, c4].sum() == targets['velocity'][:, c4].sum() == targets['onset_regression'][:, c4].sum() == 0
+    assert targets['offset'][30, c4] == 1
+    assert targets['frame'][:, d4].sum() == targets['offset'][:, d4].sum() == 0  # ended at -0.3 s
+    np.testing.assert_array_equal(np.flatnonzero(targets['onset'][:, e4]), [20])
+
+
 def test_piano_roll_round_trip():
     notes = random_notes(300, seed=3)
     fps = 100

@@ -278,21 +278,24 @@ class PitchShift(BatchAugmentor):
     Targets must be a dict (or None); a bare tensor raises, because whether it should move with the pitch is
     unknowable. Keys present in the dict are handled by kind, others pass through unchanged:
         label_keys: pitch numbers in semitones (MIDI), any shape `(batch, ...)`: + n. Negative values mark 'no
-            pitch' and are kept.
+            pitch' and are kept; a pitch pushed outside 0..127 becomes -1 too (the note left the MIDI range, so no
+            valid class remains; a loss with `ignore_index=-1` skips it).
         hz_keys: frequencies in Hz (e.g. f0), `(batch, ...)`: * 2**(n/12); 0 (unvoiced) stays 0.
         roll_keys: piano rolls with pitch along `roll_pitch_dim` (default -1, i.e. `(batch, frames, pitch)`) in
             ascending pitch order: shifted by n bins with zero fill, so notes pushed off the range are dropped
-            rather than wrapped to the other end.
+            rather than wrapped to the other end. The defaults cover every target of
+            `etude.data.midi.piano_roll_targets`. A key of this kind with no axis beyond the batch (a per-example
+            `velocity`, say) has no pitch to move and passes through unchanged.
     """
 
     def __init__(
         self,
         sample_rate: int,
         semitones: tuple[int, int] = (-2, 2),
-        label_keys: Sequence[str] = ('pitch', 'pitches', 'midi_pitch', 'note', 'notes'),
+        label_keys: Sequence[str] = ('pitch', 'pitches', 'midi_pitch', 'next_pitch'),
         hz_keys: Sequence[str] = ('f0', 'frequency'),
         roll_keys: Sequence[str] = ('frame', 'frames', 'onset', 'onsets', 'offset', 'offsets', 'velocity',
-                                    'velocities', 'roll', 'piano_roll'),
+                                    'velocities', 'onset_regression', 'offset_regression', 'roll', 'piano_roll'),
         roll_pitch_dim: int = -1,
         n_fft: int | None = None,
         p: float = 1.0,
@@ -358,10 +361,13 @@ class PitchShift(BatchAugmentor):
                              f'batch of {shifts.shape[0]}')
         if key in self.label_keys:
             moved = value + _broadcast(shifts, value).to(value.dtype)
+            moved = torch.where((moved >= 0) & (moved <= 127), moved, torch.full_like(moved, -1))
             return torch.where(value >= 0, moved, value)
         if key in self.hz_keys:
             moved = value * 2.0 ** (_broadcast(shifts, value).float() / 12)
             return moved.to(value.dtype if value.is_floating_point() else torch.float32)
+        if value.dim() < 2:
+            return value  # one value per example (a note's velocity): nothing along pitch to move
         dim = self.roll_pitch_dim % value.dim()
         if dim == 0:
             raise ValueError(f'PitchShift roll {key!r} of shape {tuple(value.shape)} has no pitch axis '

@@ -480,7 +480,11 @@ def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
         raise ConfigError(f'{what} is {value!r}; use one of {", ".join(repr(choice) for choice in choices)}')
 
 
-def _natural_key(text: str) -> list[Any]:
-    """Sort key that orders embedded numbers numerically: 'x_2' before 'x_10'."""
-    return [(0, int(part), '') if part.isdigit() else (1, 0, part) for part in re.split(r'(\d+)', text) if part]
+def _natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key that orders embedded numbers numerically: 'x_2' before 'x_10'.
+
+    '01' and '1' are equal as numbers, so the text itself breaks the tie; without it their order would follow the
+    order of a set, which changes from process to process, and so would class indices, group ids and splits.
+    """
+    return [(0, int(part), '') if part.isdigit() else (1, 0, part) for part in re.split(r'(\d+)', text) if part], text
 

@@ -259,7 +259,10 @@ def piano_roll_targets(
     """Frame-wise training targets for piano transcription.
 
     Frame `i` stands for time `i / frames_per_second`. A note from `s` to `e` seconds has onset frame
-    `a = round(s * fps)` and offset frame `b = max(round(e * fps), a + 1)`, and sounds in frames `[a, b)`.
+    `a = round(s * fps)` and offset frame `b = max(round(e * fps), a + 1)`, and sounds in frames `[a, b)`. Times are
+    relative to the segment's start: a note already sounding at 0 (negative `s`, as in a window cut from a longer
+    recording) sounds from frame 0 but has no onset, velocity or onset-regression target in this segment, as in
+    Kong et al.'s segments; a note that ended before 0 is left out.
 
     The regression targets follow Kong et al. (2021): instead of marking one frame, which throws away where in the
     frame the onset fell, each frame within `regression_width` frames (J) of an onset at exact time `t` gets
@@ -282,10 +285,11 @@ def piano_roll_targets(
         `velocity` (velocity / 127 on onset frames, else 0), `onset_regression` and `offset_regression`.
     """
     names = notes.dtype.names or ()
-    keep = (notes['pitch'] >= begin_note) & (notes['pitch'] < begin_note + num_pitches)
+    keep = (notes['pitch'] >= begin_note) & (notes['pitch'] < begin_note + num_pitches) & (notes['end'] > 0)
     notes = notes[keep]
-    onset_frames = np.maximum(np.rint(notes['start'] * frames_per_second).astype(np.int64), 0)
+    onset_frames = np.rint(notes['start'] * frames_per_second).astype(np.int64)
     offset_frames = np.maximum(np.rint(notes['end'] * frames_per_second).astype(np.int64), onset_frames + 1)
+    onset_frames = np.maximum(onset_frames, 0)
     if num_frames is None:
         num_frames = int(offset_frames.max() + offset_width) if len(notes) else 0
     targets = {
@@ -297,10 +301,14 @@ def piano_roll_targets(
     for note, a, b, velocity in zip(notes, onset_frames, offset_frames, velocities, strict=True):
         column = int(note['pitch']) - begin_note
         targets['frame'][a:b, column] = 1.0
-        targets['onset'][a:a + onset_width, column] = 1.0
-        targets['velocity'][a:a + onset_width, column] = velocity
         targets['offset'][b:b + offset_width, column] = 1.0
+        began_inside = note['start'] >= 0  # a note sounding from before the segment has no onset in it
+        if began_inside:
+            targets['onset'][a:a + onset_width, column] = 1.0
+            targets['velocity'][a:a + onset_width, column] = velocity
         for key, time, centre in (('onset_regression', note['start'], a), ('offset_regression', note['end'], b)):
+            if key == 'onset_regression' and not began_inside:
+                continue
             lo, hi = max(centre - regression_width, 0), min(centre + regression_width + 1, num_frames)
             if lo >= hi:
                 continue
