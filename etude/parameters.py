@@ -55,10 +55,9 @@ class Parameters:
 
     def validate(self) -> None:
         """Check relations between values; types are checked when values are parsed."""
-        if len(self.dataset_split) != 3 or any(part < 0 for part in self.dataset_split):
-            raise ConfigError(f'dataset_split must be three non-negative fractions (train, validation, test), got {self.dataset_split}')
-        if abs(sum(self.dataset_split) - 1.0) > 1e-6:
-            raise ConfigError(f'dataset_split must sum to 1, got {self.dataset_split} (sum {sum(self.dataset_split):g})')
+        from .data.split import check_fractions
+
+        check_fractions(self.dataset_split, 'dataset_split')
         if self.batch_size < 1:
             raise ConfigError(f'batch_size must be at least 1, got {self.batch_size}')
         if self.num_of_epochs < 0:

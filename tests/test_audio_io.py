@@ -118,6 +118,7 @@ def test_missing_empty_corrupt_and_unsupported_files(tmp_path, stereo_wav):
     (tmp_path / 'notes.txt').write_text('not audio')
     (tmp_path / 'text.flac').write_text('not audio either')
     (tmp_path / 'truncated.wav').write_bytes(path.read_bytes()[:30])  # header cut short
+    (tmp_path / 'cut.wav').write_bytes(path.read_bytes()[:len(path.read_bytes()) // 3])  # audio cut short: libsndfile reads it silently
     soundfile.write(tmp_path / 'silent.wav', np.zeros((0, 1), dtype=np.float32), RATE)
     cases = {
         'missing.wav': 'missing.wav: no such file',
@@ -125,6 +126,7 @@ def test_missing_empty_corrupt_and_unsupported_files(tmp_path, stereo_wav):
         'notes.txt': "notes.txt: not a readable audio file \\(unsupported format 'txt'\\); supported: wav, flac",
         'text.flac': 'text.flac: corrupt or not a flac audio file',
         'truncated.wav': 'truncated.wav: corrupt',
+        'cut.wav': r'cut.wav: truncated: its header declares \d+ bytes of audio but the file holds \d+',
         'silent.wav': r'silent.wav: empty audio \(0 frames\)',
     }
     for name, message in cases.items():
@@ -138,3 +140,15 @@ def test_missing_empty_corrupt_and_unsupported_files(tmp_path, stereo_wav):
         read_audio(path, offset_seconds=3.0)
     with pytest.raises(DataFileError, match="unsupported format 'aiff'"):
         write_audio(tmp_path / 'x.aiff', tone(100), RATE)
+
+
+def test_resampled_excerpt_matches_the_same_stretch_of_the_resampled_file(tmp_path):
+    """Context around an excerpt is decoded and resampled with it, so its edges are not filtered against silence."""
+    rng = np.random.default_rng(0)
+    soundfile.write(tmp_path / 'noise.wav', (0.1 * rng.standard_normal(44100 * 3)).astype(np.float32), 44100, subtype='FLOAT')
+    whole, _ = read_audio(tmp_path / 'noise.wav', sample_rate=16000)
+    for offset, duration in ((0.0, 1.0), (0.5, 1.0), (1.23, 0.77), (2.5, 1.0)):
+        excerpt, _ = read_audio(tmp_path / 'noise.wav', sample_rate=16000, offset_seconds=offset, duration_seconds=duration)
+        start = round(offset * 16000)
+        assert len(excerpt) == min(round(duration * 16000), len(whole) - start)
+        np.testing.assert_allclose(excerpt, whole[start:start + len(excerpt)], atol=1e-6)

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,9 +80,7 @@ def test_cache_is_built_once_then_loaded(recordings, tmp_path):
     np.testing.assert_allclose(dataset.inputs, featurise(torch.from_numpy(waveforms), SETTINGS).numpy(), atol=1e-4)
 
     modified = (dataset.directory / 'inputs.npy').stat().st_mtime_ns
-    started = time.perf_counter()
     again = make_cache(recordings, tmp_path / 'cache').load()
-    assert time.perf_counter() - started < 2.0
     assert (again.directory / 'inputs.npy').stat().st_mtime_ns == modified
     np.testing.assert_array_equal(again.inputs, dataset.inputs)
     second = make_cache(recordings, tmp_path / 'cache')
@@ -95,6 +94,9 @@ def test_settings_or_raw_file_changes_rebuild(recordings, tmp_path):
     other = make_cache(recordings, tmp_path / 'cache', settings=RepresentationSettings(**{**SETTINGS.to_dict(), 'n_mels': 16}))
     assert other.load().inputs.shape[1] == 16 and not other.report.cache_hit
     assert original.directory in other.stale_directories()
+    namesake = tmp_path / 'elsewhere' / recordings.name  # another folder of the same name: its caches are not ours
+    shutil.copytree(recordings, namesake)
+    assert original.directory not in make_cache(namesake, tmp_path / 'cache').stale_directories()
     longer = make_cache(recordings, tmp_path / 'cache', num_samples=4000)
     assert longer.fingerprint() != first.fingerprint()
 
@@ -221,8 +223,12 @@ def test_bad_files_are_skipped_by_name(with_bad_files, tmp_path):
     names = dataset.metadata['group_names']
     assert [names[group] for group in dataset.groups] == [name.split('_')[1] for name in dataset.metadata['files']]
     assert np.isfinite(dataset.inputs).all() and (np.abs(dataset.inputs).reshape(22, -1).max(axis=1) > 0).all()
-    cache.load()
+    with pytest.warns(SkippedFileWarning) as again:  # every load says what the cache left out
+        cache.load()
+    assert [str(warning.message).split(':')[0] for warning in again] == ['skipped 1_ben_0.wav', 'skipped 2_carl_1.wav', 'skipped 2 of 24 files']
     assert cache.report.cache_hit and [path for path, _ in cache.report.skipped] == ['1_ben_0.wav', '2_carl_1.wav']
+    with pytest.raises(DataFileError, match=r"1_ben_0\.wav: corrupt.*2 file\(s\) left out.*on_error='skip'"):
+        make_cache(with_bad_files, tmp_path / 'cache', on_error='raise').load()  # the same cache, held to 'raise'
     split = split_items(dataset, (0.5, 0.25, 0.25), seed=0)
     speakers = [{int(dataset.groups[i]) for i in part} for part in split.values()]
     assert sum(len(part) for part in split.values()) == 22 and not (speakers[0] & speakers[1] or speakers[0] & speakers[2])

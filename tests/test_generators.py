@@ -134,6 +134,8 @@ def test_same_seed_same_bytes_and_resume(digits: Path, tmp_path: Path):
 def test_spoken_digit_settings_are_checked(tmp_path: Path):
     with pytest.raises(ConfigError, match='voice'):
         generate_spoken_digits(tmp_path, speakers=('qqq',), repetitions=1)
+    with pytest.raises(ConfigError, match="no voice variant 'typo'"):  # espeak-ng alone would quietly use plain en-us
+        generate_spoken_digits(tmp_path, speakers=('en-us+typo',), repetitions=1)
     with pytest.raises(ConfigError, match='letters and digits'):
         generate_spoken_digits(tmp_path, speakers={'bad_name': 'en'}, repetitions=1)
 

@@ -33,3 +33,9 @@ def test_split_column() -> None:
     assert split['train'].tolist() == [0, 3] and split['validation'].tolist() == [1] and split['test'].tolist() == [2]
     with pytest.raises(ConfigError, match='not train/validation/test'):
         split_by_column(['train', 'holdout'])
+
+
+@pytest.mark.parametrize('fractions', [(-0.2, 0.6, 0.6), (0.9, 0.3, 0.0), (0.8, 0.2)])
+def test_bad_fractions_are_refused_before_any_group_is_dealt(fractions: tuple[float, ...]) -> None:
+    with pytest.raises(ConfigError, match='split fractions must'):
+        split_by_groups(np.repeat(np.arange(10), 3), fractions, seed=0)

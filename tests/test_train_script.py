@@ -34,7 +34,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 
 
 def test_testing_run_end_to_end(tmp_path: Path) -> None:
-    started = time.perf_counter()
     result = run_script(*SMALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert 'test MAE' in result.stdout and 'always predicting the training mean' in result.stdout
@@ -46,7 +45,6 @@ def test_testing_run_end_to_end(tmp_path: Path) -> None:
     model = load_model(run / 'checkpoints' / 'best.pt')
     assert model.export_info['dataset']['size'] == 48
     assert (tmp_path / 'data').is_dir()
-    assert time.perf_counter() - started < 240
 
 
 def test_help_lists_routines() -> None:

@@ -11,7 +11,9 @@ whose one-line message names the file and the reason, never a bare libsndfile tr
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,11 +106,38 @@ def _open(path: str | os.PathLike[str]) -> tuple[Path, soundfile.SoundFile]:
         handle = soundfile.SoundFile(path)
     except (soundfile.SoundFileError, RuntimeError, OSError) as error:
         reason = str(error).split(':')[-1].strip() or type(error).__name__
+        if 'not a regular file' in reason:  # libsndfile's answer to an undecodable MP3, although the file is there
+            reason = 'no decodable audio stream'
         raise DataFileError(f'{path}: corrupt or not a {path.suffix.lstrip(".")} audio file ({reason})') from None
     if handle.frames == 0:
         handle.close()
         raise DataFileError(f'{path}: empty audio (0 frames)')
+    truncated = _truncation(handle.extra_info)
+    if truncated is not None:
+        handle.close()
+        declared, present = truncated
+        raise DataFileError(f'{path}: truncated: its header declares {declared} bytes of audio but the file holds {present}')
     return path, handle
+
+
+# Context decoded on each side of an excerpt that is resampled: longer than soxr's HQ filter reaches.
+_RESAMPLING_CONTEXT_SECONDS = 0.02
+
+# Streaming writers leave a placeholder in the size field (they cannot seek back), which is not a truncation.
+_PLACEHOLDER_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFF - 1}
+
+
+def _truncation(log: str) -> tuple[int, int] | None:
+    """(declared, present) bytes when libsndfile's header log shows a data chunk cut short, else None.
+
+    libsndfile reads what is there of a cut WAV/AIFF without complaint and notes `data : 32000 (should be 10637)`
+    in its log; a dataset built from such a file would silently hold a clip of the wrong length.
+    """
+    match = re.search(r'data\s*:\s*(\d+)\s*\(should be (\d+)\)', log)
+    if match is None:
+        return None
+    declared, present = int(match.group(1)), int(match.group(2))
+    return (declared, present) if present < declared and declared not in _PLACEHOLDER_SIZES else None
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
@@ -180,11 +209,17 @@ def read_audio(
             raise DataFileError(
                 f'{path}: offset {offset_seconds:g} s is past the end of the file ({handle.frames / rate:g} s)'
             )
-        frames = -1 if duration_seconds is None else min(round(duration_seconds * rate), handle.frames - start)
+        frames = handle.frames - start if duration_seconds is None else min(round(duration_seconds * rate), handle.frames - start)
+        # Resampling an excerpt on its own would filter against silence at its edges; decode some context on each
+        # side (a whole number of resampling periods, so the cut lands on an output sample) and cut after resampling.
+        before = after = 0
+        if sample_rate is not None and sample_rate != rate:
+            period = rate // math.gcd(rate, sample_rate)
+            margin = period * math.ceil(_RESAMPLING_CONTEXT_SECONDS * rate / period)
+            before, after = (start // period) * period if start < margin else margin, min(margin, handle.frames - start - frames)
         try:
-            if start:
-                handle.seek(start)
-            audio = handle.read(frames, dtype='float32', always_2d=True).T  # (channels, samples)
+            handle.seek(start - before)
+            audio = handle.read(before + frames + after, dtype='float32', always_2d=True).T  # (channels, samples)
         except (soundfile.SoundFileError, RuntimeError) as error:
             raise DataFileError(f'{path}: corrupt audio data ({error})') from None
     if channel is not None:
@@ -193,6 +228,8 @@ def read_audio(
         audio = audio.mean(axis=0)
     if sample_rate is not None and sample_rate != rate:
         audio = resample(audio, rate, sample_rate)
+        first = before * sample_rate // rate
+        audio = audio[..., first:first + round(frames * sample_rate / rate)]
         rate = sample_rate
     return np.ascontiguousarray(audio, dtype=np.float32), rate
 

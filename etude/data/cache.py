@@ -62,7 +62,7 @@ from .store import (
 
 __all__ = ['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache']
 
-CACHE_VERSION = 1  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
 PROGRESS_FILE = 'progress.json'
 
 
@@ -181,15 +181,25 @@ class FeatureCache:
                 if dataset is None:
                     return self._build(directory, fingerprint, started)
         skipped = tuple((entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ())
+        self._check_skipped(skipped, stacklevel=3)
         self.report = BuildReport(directory, fingerprint, True, skipped=skipped, seconds=time.perf_counter() - started)
         return dataset
 
     def stale_directories(self) -> list[Path]:
-        """Caches (and unfinished builds) of this name whose fingerprint is not the current one: safe to delete."""
+        """Caches (and unfinished builds) of this definition's raw folder whose fingerprint is not the current one:
+        safe to delete. Another folder's caches of the same name (two `recordings` folders, say) are not listed."""
         current = self.directory().name
         pattern = re.compile(re.escape(str(self.name)) + r'-[0-9a-f]{12}(\.partial)?')
         return sorted(path for path in Path(self.cache_root).glob(f'{self.name}-*')
-                      if path.is_dir() and pattern.fullmatch(path.name) and path.name.removesuffix('.partial') != current)
+                      if path.is_dir() and pattern.fullmatch(path.name) and path.name.removesuffix('.partial') != current
+                      and self._same_raw_root(path))
+
+    def _same_raw_root(self, directory: Path) -> bool:
+        """Whether a cache folder (its metadata) or an unfinished build (its progress file) was made from our root."""
+        for record in (directory / METADATA_FILE, directory / PROGRESS_FILE):
+            with contextlib.suppress(OSError, ValueError):
+                return json.loads(record.read_text()).get('raw_root') == str(self.definition.root.resolve())
+        return False
 
     # -- building --------------------------------------------------------------------------------------------------
 
@@ -235,11 +245,19 @@ class FeatureCache:
             bar.close()
         unreadable = {int(row): reason for row, reason in progress['bad'].items()}
         skipped = tuple((self.definition.items[row].path, reason) for row, reason in sorted(unreadable.items()))
-        report_skipped(skipped, size, stacklevel=3)
+        self._check_skipped(skipped, stacklevel=4)  # rows left out by an earlier, interrupted build with on_error='skip'
         dataset = self._publish(partial, directory, fingerprint, skipped, sorted(unreadable))
         self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
                                   time.perf_counter() - started)
         return dataset
+
+    def _check_skipped(self, skipped: tuple[tuple[str, str], ...], *, stacklevel: int) -> None:
+        """Hold a cache (or a resumed build) to this load's `on_error`, whatever the build that made it was told."""
+        if skipped and self.on_error == 'raise':
+            path, reason = skipped[0]
+            raise DataFileError(f"{self.definition.root / path}: {reason} ({len(skipped)} file(s) left out of the cached {self.name}); "
+                                "fix or remove the file, or load with on_error='skip'")
+        report_skipped(skipped, len(self.definition), stacklevel=stacklevel)
 
     def _run(self, chunks: list[_Chunk]) -> Generator[tuple[_Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
@@ -264,7 +282,7 @@ class FeatureCache:
     def _open_partial(self, partial: Path, fingerprint: str) -> dict[str, Any]:
         """Reopen an unfinished build of the same fingerprint and chunking, or start one with labels and groups."""
         expected = {'fingerprint': fingerprint, 'size': len(self.definition), 'chunk_size': self.chunk_size,
-                    'input_shape': list(self.input_shape)}
+                    'input_shape': list(self.input_shape), 'raw_root': str(self.definition.root.resolve())}
         with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
             progress = json.loads((partial / PROGRESS_FILE).read_text())
             if {key: progress.get(key) for key in expected} == expected:

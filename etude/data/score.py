@@ -17,6 +17,8 @@ tied notes merged, grace notes and unpitched percussion left out), sorted by ons
     time_numerator    int16    time signature in effect, 0/0 when there is none
     time_denominator  int16
     dynamic           <U6      last dynamic mark at or before the note in its part ('pp', 'mf', 'sfz' ...), ''
+                               when none; a part with no dynamics at all reads those of the first part that has
+                               some (a piano's marks sit between its staves and belong to the upper one)
     dynamic_level     float32  music21's loudness for that mark, 0-1 (pp 0.25, mf 0.55, ff 0.85), NaN when none
     articulations     int32    bitmask over `ARTICULATIONS`: bit i is set when the note carries ARTICULATIONS[i]
 
@@ -99,7 +101,8 @@ def _timeline(parts, classes: str) -> list[tuple[np.ndarray, list]]:
             key=lambda item: item[:2],
         )
         timelines.append((np.array([offset for offset, _, _ in marks], dtype=np.float64), [m for _, _, m in marks]))
-    # a part without any such mark (key and time signatures are often given once) borrows from the first that has
+    # a part without any such mark borrows from the first that has: key and time signatures are often given once,
+    # and a piano's dynamics, written between its staves, belong to the upper staff alone
     fallback = next((timeline for timeline in timelines if timeline[1]), (np.zeros(0), []))
     return [timeline if timeline[1] else fallback for timeline in timelines]
 

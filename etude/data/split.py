@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ['SPLIT_NAMES', 'split_by_column', 'split_by_groups']
+__all__ = ['SPLIT_NAMES', 'check_fractions', 'split_by_column', 'split_by_groups']
 
 SPLIT_NAMES = ('train', 'validation', 'test')
 
@@ -25,6 +25,7 @@ def split_by_groups(groups: np.ndarray, fractions: Sequence[float], seed: int) -
     Returns:
         {'train', 'validation', 'test'} → sorted `(n,)` int64 item indices; every group lies in exactly one split.
     """
+    check_fractions(fractions)
     groups = np.asarray(groups)
     unique_groups = np.unique(groups)
     shuffled = np.random.default_rng(seed).permutation(unique_groups)
@@ -35,6 +36,14 @@ def split_by_groups(groups: np.ndarray, fractions: Sequence[float], seed: int) -
         members = np.isin(groups, shuffled[start:stop])
         split[name] = np.flatnonzero(members).astype(np.int64)
     return split
+
+
+def check_fractions(fractions: Sequence[float], name: str = 'split fractions') -> None:
+    """Three non-negative fractions (train, validation, test) that sum to 1, else a ConfigError saying so."""
+    if len(fractions) != 3 or any(isinstance(part, bool) or not isinstance(part, (int, float)) or part < 0 for part in fractions):
+        raise ConfigError(f'{name} must be three non-negative fractions (train, validation, test), got {tuple(fractions)}')
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(f'{name} must sum to 1, got {tuple(fractions)} (sum {sum(fractions):g})')
 
 
 def split_by_column(values: Sequence[str], names: dict[str, str] | None = None) -> dict[str, np.ndarray]:

@@ -70,11 +70,21 @@ def _speakers(speakers: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
 
 
 def _check_voice(program: str, voice: str) -> None:
-    """Fail once, with a clear message, rather than once per file for a voice espeak-ng does not have."""
+    """Fail once, with a clear message, rather than once per file for a voice espeak-ng does not have.
+
+    espeak-ng itself falls back to the base voice, silently, when a `+variant` is unknown, so variants are checked
+    against its list (`espeak-ng --voices=variant`) as well.
+    """
     result = subprocess.run([program, '-v', voice, '-q', 'zero'], check=False, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         reason = (result.stderr.strip() or result.stdout.strip() or f'exit status {result.returncode}').splitlines()[-1]
         raise ConfigError(f'espeak-ng cannot use voice {voice!r} ({reason}); list voices with: espeak-ng --voices')
+    _, _, variant = voice.partition('+')
+    if variant:
+        listing = subprocess.run([program, '--voices=variant'], check=False, capture_output=True, text=True, timeout=60).stdout
+        known = {line.split()[4].removeprefix('!v/').lower() for line in listing.splitlines()[1:] if len(line.split()) >= 5}
+        if variant.lower() not in known:
+            raise ConfigError(f'espeak-ng has no voice variant {variant!r} (in {voice!r}); list variants with: espeak-ng --voices=variant')
 
 
 def _speaker_key(name: str) -> int:
