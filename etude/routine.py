@@ -123,9 +123,10 @@ class Routine:
         return resolved
 
     def set_dataset(self, dataset: StoredDataset) -> StoredDataset:
-        """Use a stored dataset and split it by its groups with the run's seed (or the resumed run's saved split)."""
+        """Use a stored dataset and split it: by its own split column when it ships one (MAESTRO's), else by its
+        groups with the run's seed and `dataset_split` (a resumed run keeps its saved split)."""
         parameters, run = self._require_parameters()
-        from .data.split import split_by_groups
+        from .data.definitions import split_items
 
         self.dataset = dataset
         if self.resume_from is not None and (run.path / 'split.json').exists():
@@ -134,14 +135,15 @@ class Routine:
             saved = json.loads((run.path / 'split.json').read_text())
             self.split = {name: np.asarray(part['indices'], dtype=np.int64) for name, part in saved.items()}
         else:
-            self.split = split_by_groups(dataset.groups, parameters.dataset_split, parameters.seed)
+            self.split = split_items(dataset, parameters.dataset_split, parameters.seed)
             run.write_split(self.split, dataset.groups)
         if len(self.split['validation']) == 0:
             raise ConfigError(
                 f'The validation split of {dataset.name} is empty ({len(dataset)} items); give dataset_split a validation fraction or use more data',
             )
         sizes = ', '.join(f'{name} {len(indices)}' for name, indices in self.split.items())
-        self._say(f'etude: dataset {dataset.name} ({len(dataset)} items: {sizes})')
+        own = ", the dataset's own split" if dataset.metadata.get('splits') is not None else ''
+        self._say(f'etude: dataset {dataset.name} ({len(dataset)} items: {sizes}{own})')
         return dataset
 
     def import_dataset(self, directory: str | Path, **sources: Any) -> StoredDataset:

@@ -127,3 +127,18 @@ def test_diverging_training_stops_with_a_clear_error(tmp_path: Path, drum_datase
     with pytest.raises(ConfigError, match='Training diverged in epoch 1 .*lower learning_rate'):
         routine.train(TensorDataset(inputs, targets))
     assert not routine.run.last_checkpoint.exists() and not routine.run.best_checkpoint.exists()
+
+
+def test_a_dataset_with_its_own_split_keeps_it(tmp_path: Path) -> None:
+    """MAESTRO-like data names each item's split; the Routine uses it instead of dealing groups out by fractions."""
+    from etude.data import DatasetWriter
+
+    splits = ['train'] * 6 + ['validation'] * 3 + ['test'] * 3
+    writer = DatasetWriter(tmp_path / 'data', size=12, input_shape=(4,), label_shapes={'y': ()})
+    writer.write(slice(0, 12), np.zeros((12, 4), dtype=np.float32), {'y': np.zeros(12)}, np.arange(12))
+    dataset = writer.finish({'name': 'own-split', 'fingerprint': 'x', 'splits': splits})
+    routine = Routine(runs_directory=tmp_path / 'runs', verbose=False)
+    routine.set_parameters(CRePE.Parameters(), overrides=['device=cpu', 'dataset_split=[0.34, 0.33, 0.33]'])
+    routine.set_dataset(dataset)
+    assert {name: indices.tolist() for name, indices in routine.split.items()} == {
+        'train': [0, 1, 2, 3, 4, 5], 'validation': [6, 7, 8], 'test': [9, 10, 11]}

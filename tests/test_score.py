@@ -99,6 +99,18 @@ def test_align_exact_rendering(chorale):
     assert alignment.pairs.shape == (len(score_notes) + np.sum(alignment.performance_to_score < 0), 2)
 
 
+def test_repeats_are_expanded_to_follow_a_performance(tmp_path):
+    """BWV 269 repeats its first section; music21's MIDI plays the repeat, so only the expanded score aligns fully."""
+    score = corpus.parse('bach/bwv269')
+    xml_path = score.write('musicxml', fp=tmp_path / 'bwv269.musicxml')
+    performance = midi_to_notes(score.write('midi', fp=tmp_path / 'bwv269.mid'))
+    as_printed, as_played = read_score(xml_path), read_score(xml_path, expand_repeats=True)
+    assert len(as_printed) < len(as_played) == len(performance)
+    assert np.all(np.diff(as_played['onset_beats']) >= 0) and as_played['measure'].max() == as_printed['measure'].max()
+    assert align_score_to_performance(as_printed, performance).performance_match_rate < 0.8
+    assert align_score_to_performance(as_played, performance).performance_match_rate > 0.98
+
+
 def test_align_perturbed_performance(chorale):
     score_notes, performance = chorale
     exact = align_score_to_performance(score_notes, performance).score_to_performance

@@ -166,7 +166,7 @@ def _metre(time_signature, position: float | None, cache: dict) -> tuple[float, 
     return cache[cache_key]
 
 
-def read_score(source, *, include_grace: bool = False, analyze_key: bool = False) -> np.ndarray:
+def read_score(source, *, include_grace: bool = False, analyze_key: bool = False, expand_repeats: bool = False) -> np.ndarray:
     """Read a score into a note array with score features (see the module docstring for the fields).
 
     Args:
@@ -176,6 +176,9 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
             and most MIDI renderings of a score leave them out.
         analyze_key: where the notation gives a key signature but no mode (MusicXML often has only
             `<fifths>`), fill `key_tonic`/`key_mode` from music21's key analysis of the whole score.
+        expand_repeats: write out repeated sections (repeat barlines, first and second endings) as they are
+            played, so the notes follow a performance, which plays them (as music21's own MIDI export does).
+            `onset_beats` then runs on through the repeats; `measure` keeps the printed numbers.
 
     Returns:
         `(n_notes,)` structured array of `SCORE_DTYPE`.
@@ -189,6 +192,11 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     if isinstance(source, (str, os.PathLike)):
         name = str(source)
         source = _parse(Path(source))
+    if expand_repeats:
+        try:
+            source = source.expandRepeats()
+        except Exception as error:  # music21's RepeatExpander raises its own and generic errors on ill-formed repeats
+            raise DataFileError(f'{name}: its repeats cannot be expanded ({type(error).__name__}: {str(error)[:160]})') from None
     parts = list(source.parts) if isinstance(source, stream.Score) else []
     parts = parts or [source]
     analysed = source.analyze('key') if analyze_key and any(True for _ in source.recurse().notes) else None

@@ -3,7 +3,8 @@
 music21 ships the 371 four-part chorales of the Riemenschneider edition as MusicXML (350 distinct works: a few
 melodies are harmonised twice under one BWV number). Exporting them gives real, polyphonic, public-domain music for
 tests and `--testing` runs without a download: MIDI files for a melody generator or for FluidSynth to render into
-transcription pairs, and with `write_musicxml` score/performance pairs whose notes correspond one to one.
+transcription pairs, and with `write_musicxml` score/performance pairs whose notes correspond one to one once the
+score's repeats are written out (`read_score(path, expand_repeats=True)`): the MIDI plays the repeats.
 """
 
 from __future__ import annotations
