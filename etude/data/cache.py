@@ -36,7 +36,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataFileError, DatasetError
 from .audio import read_audio
 from .definitions import DatasetDefinition, report_skipped
+from .files import available_cores, exclusive_lock, file_key, write_json_atomic
 from .representations import Featuriser, RepresentationSettings, output_shape
 from .store import (
     DATASET_FORMAT,
@@ -158,7 +159,7 @@ class FeatureCache:
             'label_types': self.definition.label_types,
             'group_key': self.definition.group_key,
             'content_hash': self.content_hash,
-            'items': [[*item.describe(), [self._file_key(path) for path in (item.path, *item.companions.values())]]
+            'items': [[*item.describe(), [file_key(self.definition.root / path, self.content_hash) for path in (item.path, *item.companions.values())]]
                       for item in self.definition.items],
         }
         text = json.dumps(description, sort_keys=True, separators=(',', ':'))
@@ -176,7 +177,7 @@ class FeatureCache:
         dataset = self._open(directory, fingerprint)
         if dataset is None:
             Path(self.cache_root).mkdir(parents=True, exist_ok=True)
-            with _exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
+            with exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
                 dataset = self._open(directory, fingerprint)  # another process may have built it meanwhile
                 if dataset is None:
                     return self._build(directory, fingerprint, started)
@@ -233,7 +234,7 @@ class FeatureCache:
                 done.add(chunk.index)
                 progress['done'] = sorted(done)
                 progress['bad'].update({str(row): reason for row, reason in bad})
-                _write_json(partial / PROGRESS_FILE, progress)
+                write_json_atomic(partial / PROGRESS_FILE, progress)
                 bar.update(len(chunk.paths))
                 if self.on_chunk is not None:
                     self.on_chunk(len(done), chunk_count)
@@ -261,12 +262,12 @@ class FeatureCache:
 
     def _run(self, chunks: list[_Chunk]) -> Generator[tuple[_Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
-        workers = min(self.workers or _cores(), len(chunks))
+        workers = min(self.workers or available_cores(), len(chunks))
         if workers <= 1:
             for chunk in chunks:
                 yield chunk, _compute_chunk(chunk)
             return
-        threads = max(1, _cores() // workers)
+        threads = max(1, available_cores() // workers)
         # fork: workers inherit the imported modules instead of importing torch again (seconds each with spawn)
         context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid()))
@@ -298,7 +299,7 @@ class FeatureCache:
             np.save(partial / 'labels' / f'{label}.npy', values)
         np.save(partial / 'groups.npy', self.definition.group_ids()[0])
         progress = {**expected, 'done': [], 'bad': {}}
-        _write_json(partial / PROGRESS_FILE, progress)
+        write_json_atomic(partial / PROGRESS_FILE, progress)
         return progress
 
     def _publish(self, partial: Path, directory: Path, fingerprint: str, skipped: tuple[tuple[str, str], ...],
@@ -340,26 +341,12 @@ class FeatureCache:
             'created': datetime.now(UTC).isoformat(timespec='seconds'),
         }
         (partial / PROGRESS_FILE).unlink()
-        _write_json(partial / METADATA_FILE, metadata)
+        write_json_atomic(partial / METADATA_FILE, metadata)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(partial, directory)
         return read_dataset(directory)
 
-    def _file_key(self, relative: str) -> list[Any]:
-        """[size, mtime_ns] or [size, sha256] of a raw file; ['missing'] lets the build report it by name."""
-        path = self.definition.root / relative
-        try:
-            stat = path.stat()
-        except OSError:
-            return ['missing']
-        if not self.content_hash:
-            return [stat.st_size, stat.st_mtime_ns]
-        digest = hashlib.sha256()
-        with open(path, 'rb') as file:
-            while block := file.read(1 << 20):
-                digest.update(block)
-        return [stat.st_size, digest.hexdigest()]
 
 
 def build_feature_cache(definition: DatasetDefinition, representation: RepresentationSettings, *, num_samples: int,
@@ -420,19 +407,7 @@ def _compute_chunk(chunk: _Chunk) -> list[tuple[int, str]]:
     return bad
 
 
-def _cores() -> int:
-    """CPU cores this process may use (respects taskset and container CPU sets where the OS reports them)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-
-
 # -- files ---------------------------------------------------------------------------------------------------------
-
-
-def _write_json(path: Path, value: Mapping[str, Any]) -> None:
-    """Write beside, then rename: readers see the old file or the new one, never half of one."""
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.replace(temporary, path)
 
 
 def _keep_rows(path: Path, keep: np.ndarray, block: int) -> None:
@@ -445,22 +420,3 @@ def _keep_rows(path: Path, keep: np.ndarray, block: int) -> None:
     target.flush()
     del source, target
     os.replace(temporary, path)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an OS file lock so two processes never build the same cache at once.
-
-    A POSIX record lock (lockf), not flock: it belongs to this process alone, so forked workers that outlive a
-    killed main process cannot keep holding it, and the kernel drops it when the process dies, even by kill -9."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no locking; concurrent builds of one cache are then the caller's concern
-        yield
-        return
-    with open(path, 'a') as handle:
-        fcntl.lockf(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(handle, fcntl.LOCK_UN)
