@@ -57,7 +57,7 @@ from .store import (
     FORMAT_VERSION,
     METADATA_FILE,
     StoredDataset,
-    is_stored_dataset,
+    open_if_current,
     read_dataset,
 )
 
@@ -174,11 +174,11 @@ class FeatureCache:
         started = time.perf_counter()
         fingerprint = self.fingerprint()
         directory = self.directory(fingerprint)
-        dataset = self._open(directory, fingerprint)
+        dataset = open_if_current(directory, fingerprint)
         if dataset is None:
             Path(self.cache_root).mkdir(parents=True, exist_ok=True)
             with exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
-                dataset = self._open(directory, fingerprint)  # another process may have built it meanwhile
+                dataset = open_if_current(directory, fingerprint)  # another process may have built it meanwhile
                 if dataset is None:
                     return self._build(directory, fingerprint, started)
         skipped = tuple((entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ())
@@ -203,13 +203,6 @@ class FeatureCache:
         return False
 
     # -- building --------------------------------------------------------------------------------------------------
-
-    def _open(self, directory: Path, fingerprint: str) -> StoredDataset | None:
-        if is_stored_dataset(directory):
-            dataset = read_dataset(directory)
-            if dataset.fingerprint == fingerprint:
-                return dataset
-        return None
 
     def _build(self, directory: Path, fingerprint: str, started: float) -> StoredDataset:
         partial = directory.with_name(directory.name + '.partial')

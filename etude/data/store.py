@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ['DATASET_FORMAT', 'DatasetWriter', 'StoredDataset', 'is_stored_dataset', 'read_dataset']
+__all__ = ['DATASET_FORMAT', 'DatasetWriter', 'StoredDataset', 'is_stored_dataset', 'open_if_current', 'read_dataset']
 
 DATASET_FORMAT = 'etude-dataset'
 FORMAT_VERSION = 1
@@ -92,6 +92,15 @@ def read_dataset(directory: str | Path, *, memory_map: bool = True) -> StoredDat
     if inputs.shape[0] != size or groups.shape[0] != size or any(array.shape[0] != size for array in labels.values()):
         raise DatasetError(f'{directory} is damaged: array lengths do not match its size {size}; delete it and build it again')
     return StoredDataset(directory, metadata, inputs, labels, groups)
+
+
+def open_if_current(directory: str | Path, fingerprint: str) -> StoredDataset | None:
+    """The complete dataset in `directory` when it was built with `fingerprint`, else None (absent, half-built or stale)."""
+    if is_stored_dataset(directory):
+        dataset = read_dataset(directory)
+        if dataset.fingerprint == fingerprint:
+            return dataset
+    return None
 
 
 class DatasetWriter:

@@ -1,0 +1,330 @@
+"""Symbolic datasets: windows of notes from MIDI collections and from aligned score/performance pairs.
+
+    melodies = SequenceCache(midi_collection('data/chorales'), NoteSequences(sequence_length=25)).load()
+    # inputs (n, 25, 3): pitch, step, duration of 25 notes; labels next_pitch (class), next_step, next_duration
+
+    pairs = SequenceCache(score_performance_pairs('data/asap', pair_by='folder'), PerformanceSequences()).load()
+    # inputs (n, 64, 15): score features of 64 notes; labels (n, 64): velocity, onset_deviation, ... and masks
+
+The first is seed 002's training data for a note generator; the second is seed 000's Score / Performance pairs for a
+model that plays a score expressively. Both are built once into etude's binary store, keyed by a fingerprint of the
+raw files and the settings, exactly like the audio feature cache (`etude.data.cache`), and reused while nothing
+changes. Files are parsed in parallel worker processes (music21 is pure Python and slow); a file that cannot be read,
+or a pair whose notes do not align, follows `on_error`. Builds take seconds to minutes and are not resumable: an
+interrupted build starts again.
+
+Every window keeps the group (piece, composer) and the split of its file, so the Routine's split never puts windows of
+one piece on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError, DataFileError, DatasetError
+from .definitions import DatasetDefinition, report_skipped
+from .files import available_cores, exclusive_lock, file_key
+from .store import DatasetWriter, StoredDataset, open_if_current
+
+__all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache']
+
+SEQUENCE_VERSION = 1  # bump when what a window holds changes, so old datasets are not reused
+SCORE_FEATURES = ('pitch', 'duration_beats', 'onset_delta_beats', 'beat', 'beat_strength', 'key_sharps', 'key_mode', 'time_numerator',
+                  'time_denominator', 'dynamic_level', 'has_dynamic', 'staccato', 'accent', 'tenuto', 'fermata')
+PERFORMANCE_TARGETS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
+
+
+@dataclass(frozen=True)
+class NoteSequences:
+    """Windows of `sequence_length` consecutive notes, each labelled with the note that follows (seed 002).
+
+    Notes of all (non-drum) instruments are merged and sorted by onset, or only `instrument`'s. A file of n notes
+    gives the windows starting at 0, hop, 2 hop ... that leave a next note, none when n <= sequence_length.
+    Inputs are `columns` of `etude.data.midi.note_columns` ((sequence_length, len(columns)) float32, pitch as MIDI
+    numbers: normalise in the model); labels are `next_<column>`: `next_pitch` a class (int64 0..127), the others
+    float32.
+    """
+
+    sequence_length: int = 25
+    hop: int = 1
+    columns: tuple[str, ...] = ('pitch', 'step', 'duration')
+    instrument: int | None = None
+    kind: str = field(default='note_sequences', init=False)
+
+    def __post_init__(self) -> None:
+        from .midi import NOTE_FIELDS
+
+        _check_window(self.sequence_length, self.hop)
+        unknown = sorted(set(self.columns) - set(NOTE_FIELDS))
+        if unknown or not self.columns:
+            raise ConfigError(f'NoteSequences columns {unknown or "()"} are not note fields; choose from {", ".join(NOTE_FIELDS)}')
+
+    def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
+        from .midi import midi_to_notes, note_columns
+
+        notes = midi_to_notes(root / path, instrument=self.instrument)
+        return {'notes': note_columns(notes, self.columns)}
+
+    def windows(self, rows: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        notes = rows['notes']
+        for start in range(0, len(notes) - self.sequence_length, self.hop):
+            following = notes[start + self.sequence_length]
+            yield start, notes[start:start + self.sequence_length], {f'next_{c}': following[i] for i, c in enumerate(self.columns)}
+
+    def shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, str]]:
+        labels: dict[str, tuple[int, ...]] = {f'next_{column}': () for column in self.columns}
+        dtypes = {f'next_{column}': 'int64' if column == 'pitch' else 'float32' for column in self.columns}
+        return (self.sequence_length, len(self.columns)), labels, dtypes
+
+    def label_types(self) -> dict[str, str]:
+        return {f'next_{column}': 'class' if column == 'pitch' else 'number' for column in self.columns}
+
+    def classes(self) -> dict[str, list[str]]:
+        return {'next_pitch': [str(pitch) for pitch in range(128)]} if 'pitch' in self.columns else {}
+
+    def feature_names(self) -> list[str]:
+        return list(self.columns)
+
+
+@dataclass(frozen=True)
+class PerformanceSequences:
+    """Windows of `sequence_length` score notes with what a performance made of each (seed 000's pairs).
+
+    Each item is a performance (MIDI) with its score (`companions['score']`, MusicXML), as `score_performance_pairs`
+    defines them. The score's notes (`read_score`, repeats written out with `expand_repeats`) are aligned to the
+    performance's (`align_score_to_performance`); a pair matching fewer than `min_match_rate` of the score's notes is a
+    bad item (wrong pairing, unexpanded repeats, another edition), reported under `on_error`.
+
+    Inputs, per note, `SCORE_FEATURES` (float32): pitch, written duration and onset step in beats, position in the
+    bar, metrical weight, key signature and mode, time signature, the dynamic in effect (level and whether there is
+    one) and four articulation flags. Labels, per note, `PERFORMANCE_TARGETS` (float32):
+        velocity            MIDI velocity / 127 of the matched performance note
+        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the piece's smoothed tempo
+        log_duration_ratio  log2 of played over written duration (both in seconds through the tempo map): legato > 0
+        beat_seconds        the local beat length from the tempo map, i.e. 60 / tempo (every note, matched or not)
+        matched             1 where the score note was found in the performance, else 0 (and the three above are 0)
+        note_mask           1 for real notes, 0 for the padding that fills a piece's last window
+    Windows start every `hop` notes; the last also covers the piece's end, padded when the piece is shorter.
+    """
+
+    sequence_length: int = 64
+    hop: int = 32
+    expand_repeats: bool = True
+    min_match_rate: float = 0.5
+    kind: str = field(default='performance_sequences', init=False)
+
+    def __post_init__(self) -> None:
+        _check_window(self.sequence_length, self.hop)
+        if not 0.0 <= self.min_match_rate <= 1.0:
+            raise ConfigError(f'min_match_rate must be in [0, 1], got {self.min_match_rate}')
+
+    def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
+        from .midi import midi_to_notes
+        from .score import ARTICULATIONS, _apply_time_map, align_score_to_performance, read_score
+
+        if 'score' not in companions:
+            raise DataFileError(f'{root / path}: no score paired with this performance; define pairs with score_performance_pairs')
+        score = read_score(root / companions['score'], expand_repeats=self.expand_repeats)
+        performance = midi_to_notes(root / path)
+        alignment = align_score_to_performance(score, performance)
+        if alignment.match_rate < self.min_match_rate or len(alignment.time_map) < 2:
+            raise DataFileError(f'{root / path}: only {alignment.match_rate:.0%} of the notes of {companions["score"]} match it '
+                                f'(min_match_rate {self.min_match_rate}); check the pairing and the repeats')
+        onsets, durations = score['onset_beats'], score['duration_beats']
+        level = np.nan_to_num(score['dynamic_level'].astype(np.float32), nan=0.0)
+        flags = [(score['articulations'] >> ARTICULATIONS.index(name)) & 1 for name in ('staccato', 'accent', 'tenuto', 'fermata')]
+        features = np.stack([
+            score['pitch'], durations, np.diff(onsets, prepend=onsets[:1]), score['beat'], score['beat_strength'], score['key_sharps'],
+            score['key_mode'], score['time_numerator'], score['time_denominator'], level, score['dynamic'] != '', *flags,
+        ], axis=1).astype(np.float32)
+        time_map = alignment.time_map
+        played_at = _apply_time_map(time_map, onsets)
+        written_seconds = np.maximum(_apply_time_map(time_map, onsets + durations) - played_at, 1e-3)
+        targets = {name: np.zeros(len(score), dtype=np.float32) for name in PERFORMANCE_TARGETS}
+        targets['beat_seconds'] = (_apply_time_map(time_map, onsets + 0.5) - _apply_time_map(time_map, onsets - 0.5)).astype(np.float32)
+        targets['note_mask'][:] = 1.0
+        matched = np.flatnonzero(alignment.score_to_performance >= 0)
+        played = performance[alignment.score_to_performance[matched]]
+        targets['matched'][matched] = 1.0
+        targets['velocity'][matched] = played['velocity'] / 127.0
+        targets['onset_deviation'][matched] = played['start'] - played_at[matched]
+        targets['log_duration_ratio'][matched] = np.log2(np.maximum(played['duration'], 1e-3) / written_seconds[matched])
+        return {'features': features, **targets, 'match_rate': np.array(alignment.match_rate, dtype=np.float32)}
+
+    def windows(self, rows: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        count, length = len(rows['features']), self.sequence_length
+        starts = list(range(0, max(count - length, 0) + 1, self.hop))
+        if count > length and starts[-1] + length < count:
+            starts.append(count - length)  # the piece's last notes get a window too
+        for start in starts:
+            stop = min(start + length, count)
+            inputs = np.zeros((length, len(SCORE_FEATURES)), dtype=np.float32)
+            inputs[:stop - start] = rows['features'][start:stop]
+            labels = {name: np.zeros(length, dtype=np.float32) for name in PERFORMANCE_TARGETS}
+            for name in PERFORMANCE_TARGETS:
+                labels[name][:stop - start] = rows[name][start:stop]
+            yield start, inputs, labels
+
+    def shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, str]]:
+        return (self.sequence_length, len(SCORE_FEATURES)), {name: (self.sequence_length,) for name in PERFORMANCE_TARGETS}, {}
+
+    def label_types(self) -> dict[str, str]:
+        return {name: 'number' for name in PERFORMANCE_TARGETS}
+
+    def classes(self) -> dict[str, list[str]]:
+        return {}
+
+    def feature_names(self) -> list[str]:
+        return list(SCORE_FEATURES)
+
+
+@dataclass
+class SequenceCache:
+    """A definition's note windows under `settings`, built once in `cache_root` and reused while nothing changes.
+
+    Args:
+        definition: MIDI files (`midi_collection`) for `NoteSequences`; score/performance pairs
+            (`score_performance_pairs`) for `PerformanceSequences`. Its labels (a composer, say) label every window.
+        settings: what a window is.
+        cache_root: where datasets live, one folder per fingerprint: `<name>-<fingerprint[:12]>`.
+        name: the folder's prefix; default the definition's name.
+        on_error: 'raise' stops at the first bad file with a DataFileError naming it; 'skip' leaves it out with a
+            `SkippedFileWarning` per file and a count.
+        workers: processes that parse files; default all cores this process may use; 1 parses in this process.
+        content_hash: fingerprint files by their contents rather than size and mtime.
+        progress: show a tqdm bar.
+    """
+
+    definition: DatasetDefinition
+    settings: NoteSequences | PerformanceSequences
+    cache_root: str | Path = 'data/cache'
+    name: str | None = None
+    on_error: Literal['skip', 'raise'] = 'raise'
+    workers: int | None = None
+    content_hash: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ('skip', 'raise'):
+            raise ConfigError(f"on_error is {self.on_error!r}; use 'skip' or 'raise'")
+        self.cache_root, self.name = Path(self.cache_root), self.name or self.definition.name
+
+    def fingerprint(self) -> str:
+        """sha256 of the raw files' stats (or contents), the items' labels, groups and splits, and the settings."""
+        root = self.definition.root
+        description = {
+            'version': SEQUENCE_VERSION, 'kind': self.settings.kind, 'settings': asdict(self.settings), 'content_hash': self.content_hash,
+            'label_types': self.definition.label_types, 'group_key': self.definition.group_key,
+            'items': [[*item.describe(), [file_key(root / path, self.content_hash) for path in (item.path, *item.companions.values())]]
+                      for item in self.definition.items],
+        }
+        return hashlib.sha256(json.dumps(description, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
+
+    def load(self) -> StoredDataset:
+        """Open the dataset if it matches the raw files and settings, else build it (once, under a lock)."""
+        fingerprint = self.fingerprint()
+        directory = Path(self.cache_root) / f'{self.name}-{fingerprint[:12]}'
+        dataset = open_if_current(directory, fingerprint)
+        if dataset is None:
+            Path(self.cache_root).mkdir(parents=True, exist_ok=True)
+            with exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
+                dataset = open_if_current(directory, fingerprint) or self._build(directory, fingerprint)
+        skipped = [(entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ()]
+        if skipped and self.on_error == 'raise':
+            raise DataFileError(f"{self.definition.root / skipped[0][0]}: {skipped[0][1]} ({len(skipped)} file(s) left out of {directory.name}); "
+                                "fix or remove the file, or load with on_error='skip'")
+        report_skipped(skipped, len(self.definition), stacklevel=2)
+        return dataset
+
+    def _build(self, directory: Path, fingerprint: str) -> StoredDataset:
+        definition, started = self.definition, time.perf_counter()
+        per_item = self._read_all()
+        skipped = [(definition.items[index].path, result) for index, result in enumerate(per_item) if isinstance(result, str)]
+        if len(skipped) == len(definition):
+            raise DatasetError(f'none of the {len(definition)} files of {definition.name} could be used, e.g. {skipped[0][0]}: {skipped[0][1]}'
+                               if skipped else f'{definition.name} has no files')
+        windows = [(index, start, inputs, labels) for index, rows in enumerate(per_item) if not isinstance(rows, str)
+                   for start, inputs, labels in self.settings.windows(rows)]
+        if not windows:
+            raise DatasetError(f'no file of {definition.name} is long enough for one window of {self.settings.sequence_length} notes')
+        input_shape, label_shapes, label_dtypes = self.settings.shapes()
+        item_labels, (groups, group_names) = definition.label_arrays(), definition.group_ids()
+        writer = DatasetWriter(directory, size=len(windows), input_shape=input_shape,
+                               label_shapes={**label_shapes, **{label: () for label in item_labels}},
+                               label_dtypes={**label_dtypes, **{label: str(values.dtype) for label, values in item_labels.items()}})
+        for row, (index, _, inputs, labels) in enumerate(windows):
+            writer.write(row, inputs, {**labels, **{label: values[index] for label, values in item_labels.items()}}, groups[index])
+        rows_of = [index for index, _, _, _ in windows]
+        match_rates = {definition.items[index].path: float(rows['match_rate']) for index, rows in enumerate(per_item)
+                       if not isinstance(rows, str) and 'match_rate' in rows}
+        return writer.finish({
+            'name': directory.name,
+            'fingerprint': fingerprint,
+            'label_types': {**self.settings.label_types(), **definition.label_types},
+            'classes': {**self.settings.classes(), **definition.classes()},
+            'input_features': self.settings.feature_names(),
+            'group_key': definition.group_key,
+            'group_names': group_names,
+            'raw_root': str(definition.root.resolve()),
+            'files': [definition.items[index].path for index in rows_of],
+            'window_starts': [start for _, start, _, _ in windows],
+            'splits': [definition.items[index].split for index in rows_of] if definition.has_split else None,
+            'match_rates': match_rates or None,
+            'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
+            'source': {'kind': self.settings.kind, 'settings': asdict(self.settings), 'definition': definition.name,
+                       'seconds': round(time.perf_counter() - started, 3)},
+        })
+
+    def _read_all(self) -> list[dict[str, np.ndarray] | str]:
+        """Each item's per-note rows, or the reason it is unusable; in worker processes unless `workers` is 1."""
+        items = self.definition.items
+        jobs = [(self.settings, self.definition.root, item.path, dict(item.companions), self.on_error) for item in items]
+        workers = min(self.workers or available_cores(), len(jobs))
+        with tqdm(total=len(jobs), desc=f'reading {self.name}', unit='file', disable=None if self.progress else True) as bar:
+            results = []
+            if workers <= 1:
+                for job in jobs:
+                    results.append(_read_or_reason(*job))
+                    bar.update()
+                return results
+            # fork: workers inherit the imported modules; they only parse files (numpy, music21, pretty_midi)
+            context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+                for result in pool.map(_read_or_reason_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
+                    results.append(result)
+                    bar.update()
+                return results
+
+
+def _read_or_reason_job(job: tuple[Any, ...]) -> dict[str, np.ndarray] | str:
+    return _read_or_reason(*job)
+
+
+def _read_or_reason(settings: NoteSequences | PerformanceSequences, root: Path, path: str, companions: dict[str, str],
+                    on_error: str) -> dict[str, np.ndarray] | str:
+    """One item's rows, or with on_error='skip' the reason it cannot be used (with 'raise', the DataFileError)."""
+    try:
+        return settings.read(root, path, companions)
+    except DataFileError as error:
+        if on_error == 'raise':
+            raise DataFileError(f"{error}; fix or remove it, or build with on_error='skip'") from None
+        return str(error).removeprefix(f'{root / path}: ')
+
+
+def _check_window(sequence_length: int, hop: int) -> None:
+    if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1:
+        raise ConfigError(f'sequence_length must be a positive number of notes, got {sequence_length!r}')
+    if isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
+        raise ConfigError(f'hop must be a positive number of notes, got {hop!r}')
