@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,21 @@ def run_script(*arguments: str, cwd: Path, env: dict[str, str] | None = None, ti
     """Run scripts/train.py as a user would: a real process, its own interpreter."""
     environment = {**os.environ, 'PYTHONPATH': str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, str(SCRIPTS / 'train.py'), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def _has_soundfont() -> bool:
+    from etude.data.generators import find_soundfont
+    from etude.errors import MissingDependencyError
+
+    try:
+        find_soundfont()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+needs_espeak = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed (apt-get install espeak-ng)')
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which('fluidsynth') is None or not _has_soundfont(),
+    reason='fluidsynth or a GM soundfont is not installed (apt-get install fluidsynth fluid-soundfont-gm)',
+)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 import pytest
+from conftest import needs_espeak, needs_fluidsynth
 
 from etude.data.audio import audio_info, read_audio
 from etude.data.generators import (
@@ -33,21 +34,6 @@ from etude.errors import (
 
 FSDD_NAME = re.compile(r'^(\d)_([a-z0-9]+)_(\d+)\.wav$')
 VOICES = ('en-us+m3', 'en+f2')
-
-
-def _has_soundfont() -> bool:
-    try:
-        find_soundfont()
-    except MissingDependencyError:
-        return False
-    return True
-
-
-needs_espeak = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed (apt-get install espeak-ng)')
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which('fluidsynth') is None or not _has_soundfont(),
-    reason='fluidsynth or a GM soundfont is not installed (apt-get install fluidsynth fluid-soundfont-gm)',
-)
 
 
 def _empty_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

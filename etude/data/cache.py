@@ -29,29 +29,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import re
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataFileError, DatasetError
-from .audio import read_audio
+from .audio import audio_info
+from .cache_worker import PIANO_KEYS, PIANO_ROLL_DTYPES, Chunk, compute_chunk, start_worker
 from .definitions import DatasetDefinition, report_skipped
 from .files import available_cores, exclusive_lock, file_key, write_json_atomic
-from .representations import Featuriser, RepresentationSettings, output_shape
+from .representations import RepresentationSettings, output_shape
 from .store import (
     DATASET_FORMAT,
     FORMAT_VERSION,
@@ -63,7 +62,7 @@ from .store import (
 
 __all__ = ['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache']
 
-CACHE_VERSION = 2  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
+CACHE_VERSION = 3  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
 PROGRESS_FILE = 'progress.json'
 
 
@@ -85,36 +84,30 @@ class BuildReport:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """One unit of work for a worker: featurise `paths` into rows `start:start + len(paths)` of `inputs_path`."""
-
-    index: int
-    start: int
-    paths: tuple[str, ...]
-    inputs_path: str
-    settings: dict[str, Any]
-    num_samples: int
-    batch_size: int
-    on_error: str
-
-
 @dataclass
 class FeatureCache:
     """A definition's features under a representation, built once in `cache_root` and reused while nothing changes.
 
     Args:
-        definition: the items (see `etude.data.definitions`); row i of the cache is item i, less skipped files.
+        definition: the items (see `etude.data.definitions`); row i of the cache is item i, less skipped files, unless
+            the recordings are cut into segments.
         representation: the features to compute; its `sample_rate` is the rate audio is resampled to.
         num_samples: every clip is padded with zeros or trimmed to this many samples (at the representation's rate)
             so the input shape, `(size, *output_shape(representation, num_samples))`, is known before building.
+        segment_hop_seconds: cut each recording into clips of `num_samples` starting every this many seconds (the
+            last one padded), for long recordings such as MAESTRO's; rows then follow files, then offsets, and
+            `metadata['offsets']` gives each row's start. None: one clip from the start of each file.
+        targets: piano-roll transcription targets to store for each clip, any of `PIANO_ROLL_DTYPES` (e.g.
+            `('frame', 'onset', 'offset', 'velocity')`), from each item's MIDI companion (`audio_midi_pairs`,
+            `metadata_table(companion_columns={'midi': ...})`), on the features' own frames: `labels/<target>.npy`
+            of shape `(size, frames, 88)`, stored as `PIANO_ROLL_DTYPES` says (velocity as MIDI 0-127).
         cache_root: where caches live, one folder per fingerprint.
         name: the cache folder's prefix; default the definition's name.
         content_hash: fingerprint files by sha256 of their bytes instead of size and mtime (slower, copy-proof).
         on_error: 'raise' stops at the first unreadable file with a DataFileError naming it; 'skip' leaves such files
             out, with a `SkippedFileWarning` per file and a count.
         workers: processes that read and featurise; default: the cores this process may use; 1 builds in this process.
-        chunk_size: files per chunk, the unit of parallel work and of resumption.
+        chunk_size: rows per chunk, the unit of parallel work and of resumption.
         batch_size: waveforms per featuriser call inside a chunk.
         progress: show a tqdm bar (hidden when not on a terminal).
         on_chunk: called as `on_chunk(chunks_done, chunks_total)` after each chunk is recorded.
@@ -123,6 +116,9 @@ class FeatureCache:
     definition: DatasetDefinition
     representation: RepresentationSettings
     num_samples: int
+    _: KW_ONLY
+    segment_hop_seconds: float | None = None
+    targets: tuple[str, ...] = ()
     cache_root: str | Path = 'data/cache'
     name: str | None = None
     content_hash: bool = False
@@ -142,8 +138,23 @@ class FeatureCache:
             if not (option == 'workers' and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ConfigError(f'FeatureCache {option} is {value!r}; it must be a positive integer')
         output_shape(self.representation, self.num_samples)  # a clear ConfigError now if the clips are too short
+        if self.segment_hop_seconds is not None and not self.segment_hop_seconds > 0:
+            raise ConfigError(f'segment_hop_seconds is {self.segment_hop_seconds!r}; give a positive number of seconds or None')
+        self.targets = tuple(self.targets)
+        self._check_targets()
         self.cache_root = Path(self.cache_root)
         self.name = self.name or self.definition.name
+
+    def _check_targets(self) -> None:
+        unknown = sorted(set(self.targets) - set(PIANO_ROLL_DTYPES))
+        if unknown:
+            raise ConfigError(f'FeatureCache targets {unknown} are not piano-roll targets; choose from {", ".join(PIANO_ROLL_DTYPES)}')
+        if self.targets and self.representation.kind == 'waveform':
+            raise ConfigError("piano-roll targets need frames: use a spectral representation (e.g. kind='log_mel'), not 'waveform'")
+        lacking = next((item.path for item in self.definition.items if 'midi' not in item.companions), None) if self.targets else None
+        if lacking is not None:
+            raise ConfigError(f"piano-roll targets come from each item's MIDI companion, and {lacking} has none; "
+                              "define the dataset with audio_midi_pairs or a companion column named 'midi'")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -151,11 +162,13 @@ class FeatureCache:
         return output_shape(self.representation, self.num_samples)
 
     def fingerprint(self) -> str:
-        """sha256 of the raw files' stats (or contents), labels, groups, splits and the representation."""
+        """sha256 of the raw files' stats (or contents), labels, groups, splits, the representation and segmenting."""
         description = {
             'cache_version': CACHE_VERSION,
             'representation': self.representation.to_dict(),
             'num_samples': self.num_samples,
+            'segment_hop_seconds': self.segment_hop_seconds,
+            'targets': sorted(self.targets),
             'label_types': self.definition.label_types,
             'group_key': self.definition.group_key,
             'content_hash': self.content_hash,
@@ -206,21 +219,14 @@ class FeatureCache:
 
     def _build(self, directory: Path, fingerprint: str, started: float) -> StoredDataset:
         partial = directory.with_name(directory.name + '.partial')
-        size = len(self.definition)
-        chunk_count = -(-size // self.chunk_size)
         progress = self._open_partial(partial, fingerprint)
+        rows, size = progress['rows'], len(progress['rows'])
+        chunk_count = -(-size // self.chunk_size)
         done = set(progress['done'])
         resumed = len(done)
-        pending = [index for index in range(chunk_count) if index not in done]
-        root = self.definition.root
-        chunks = [
-            _Chunk(index, index * self.chunk_size,
-                   tuple(str(root / item.path) for item in self.definition.items[index * self.chunk_size:(index + 1) * self.chunk_size]),
-                   str(partial / 'inputs.npy'), self.representation.to_dict(), self.num_samples, self.batch_size, self.on_error)
-            for index in pending
-        ]
+        chunks = [self._chunk(index, rows, partial) for index in range(chunk_count) if index not in done]
         bar = tqdm(total=size, initial=sum(min(self.chunk_size, size - i * self.chunk_size) for i in done),
-                   desc=f'featurising {self.name}', unit='file', disable=None if self.progress else True)
+                   desc=f'featurising {self.name}', unit='clip', disable=None if self.progress else True)
         runner = self._run(chunks)
         try:
             for chunk, bad in runner:
@@ -238,12 +244,47 @@ class FeatureCache:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
             bar.close()
         unreadable = {int(row): reason for row, reason in progress['bad'].items()}
-        skipped = tuple((self.definition.items[row].path, reason) for row, reason in sorted(unreadable.items()))
+        reasons = {self.definition.items[int(item)].path: reason for item, reason in progress['unplanned'].items()}
+        for row, reason in sorted(unreadable.items()):
+            reasons.setdefault(self.definition.items[rows[row][0]].path, reason)  # a file once, however many clips it gave
+        order = {item.path: index for index, item in enumerate(self.definition.items)}
+        skipped = tuple(sorted(reasons.items(), key=lambda entry: order[entry[0]]))
         self._check_skipped(skipped, stacklevel=4)  # rows left out by an earlier, interrupted build with on_error='skip'
-        dataset = self._publish(partial, directory, fingerprint, skipped, sorted(unreadable))
+        dataset = self._publish(partial, directory, fingerprint, rows, skipped, sorted(unreadable))
         self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
                                   time.perf_counter() - started)
         return dataset
+
+    def _plan(self) -> tuple[list[tuple[int, float]], dict[str, str]]:
+        """The rows, `(item, offset in seconds)`, and the items that cannot give any (with the reason)."""
+        if self.segment_hop_seconds is None:
+            return [(index, 0.0) for index in range(len(self.definition))], {}
+        window, hop = self.num_samples / self.representation.sample_rate, self.segment_hop_seconds
+        rows: list[tuple[int, float]] = []
+        unplanned: dict[str, str] = {}
+        for index, item in enumerate(self.definition.items):
+            path = self.definition.root / item.path
+            try:
+                duration = audio_info(path).duration
+            except DataFileError as error:
+                if self.on_error == 'raise':
+                    raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
+                unplanned[str(index)] = str(error).removeprefix(f'{path}: ')
+                continue
+            count = 1 if duration <= window else math.ceil(round((duration - window) / hop, 9)) + 1
+            rows += [(index, round(k * hop, 6)) for k in range(count)]
+        return rows, unplanned
+
+    def _chunk(self, index: int, rows: list[list[Any]], partial: Path) -> Chunk:
+        span = rows[index * self.chunk_size:(index + 1) * self.chunk_size]
+        items = [self.definition.items[item] for item, _ in span]
+        root, settings = self.definition.root, self.representation
+        frame_time = 0.0 if settings.center else settings.n_fft / 2 / settings.sample_rate
+        return Chunk(
+            index, index * self.chunk_size, tuple(str(root / item.path) for item in items), tuple(float(offset) for _, offset in span),
+            tuple(str(root / item.companions['midi']) for item in items) if self.targets else (), str(partial), settings.to_dict(),
+            self.num_samples, self.batch_size, self.on_error, self.targets, settings.sample_rate / settings.hop_length, frame_time,
+        )
 
     def _check_skipped(self, skipped: tuple[tuple[str, str], ...], *, stacklevel: int) -> None:
         """Hold a cache (or a resumed build) to this load's `on_error`, whatever the build that made it was told."""
@@ -253,19 +294,19 @@ class FeatureCache:
                                 "fix or remove the file, or load with on_error='skip'")
         report_skipped(skipped, len(self.definition), stacklevel=stacklevel)
 
-    def _run(self, chunks: list[_Chunk]) -> Generator[tuple[_Chunk, list[tuple[int, str]]], None, None]:
+    def _run(self, chunks: list[Chunk]) -> Generator[tuple[Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
         workers = min(self.workers or available_cores(), len(chunks))
         if workers <= 1:
             for chunk in chunks:
-                yield chunk, _compute_chunk(chunk)
+                yield chunk, compute_chunk(chunk)
             return
         threads = max(1, available_cores() // workers)
         # fork: workers inherit the imported modules instead of importing torch again (seconds each with spawn)
         context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid()))
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(threads, os.getpid()))
         try:
-            futures = {pool.submit(_compute_chunk, chunk): chunk for chunk in chunks}
+            futures = {pool.submit(compute_chunk, chunk): chunk for chunk in chunks}
             while futures:
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -274,41 +315,47 @@ class FeatureCache:
             pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish (unrecorded); queued ones are dropped
 
     def _open_partial(self, partial: Path, fingerprint: str) -> dict[str, Any]:
-        """Reopen an unfinished build of the same fingerprint and chunking, or start one with labels and groups."""
-        expected = {'fingerprint': fingerprint, 'size': len(self.definition), 'chunk_size': self.chunk_size,
-                    'input_shape': list(self.input_shape), 'raw_root': str(self.definition.root.resolve())}
-        with contextlib.suppress(OSError, ValueError, json.JSONDecodeError):
+        """Reopen an unfinished build of the same fingerprint and chunking, or plan one and lay out its arrays."""
+        expected = {'fingerprint': fingerprint, 'chunk_size': self.chunk_size, 'input_shape': list(self.input_shape),
+                    'raw_root': str(self.definition.root.resolve())}
+        with contextlib.suppress(OSError, ValueError, KeyError, json.JSONDecodeError):
             progress = json.loads((partial / PROGRESS_FILE).read_text())
             if {key: progress.get(key) for key in expected} == expected:
                 inputs = np.load(partial / 'inputs.npy', mmap_mode='r')
-                if inputs.shape == (len(self.definition), *self.input_shape) and inputs.dtype == np.float32:
+                if inputs.shape == (len(progress['rows']), *self.input_shape) and inputs.dtype == np.float32:
                     return progress
+        rows, unplanned = self._plan()  # the files' durations are read only now, on a cache miss
+        if not rows:
+            raise DatasetError(f'none of the {len(self.definition)} files of {self.definition.name} could be read; check {self.definition.root}')
         if partial.exists():
             shutil.rmtree(partial)
         (partial / 'labels').mkdir(parents=True)
-        size = len(self.definition)
-        np.lib.format.open_memmap(partial / 'inputs.npy', 'w+', np.float32, (size, *self.input_shape)).flush()
+        items = np.array([item for item, _ in rows], dtype=np.int64)
+        np.lib.format.open_memmap(partial / 'inputs.npy', 'w+', np.float32, (len(rows), *self.input_shape)).flush()
         for label, values in self.definition.label_arrays().items():
-            np.save(partial / 'labels' / f'{label}.npy', values)
-        np.save(partial / 'groups.npy', self.definition.group_ids()[0])
-        progress = {**expected, 'done': [], 'bad': {}}
+            np.save(partial / 'labels' / f'{label}.npy', values[items])
+        for target in self.targets:
+            shape = (len(rows), self.input_shape[-1], PIANO_KEYS)
+            np.lib.format.open_memmap(partial / 'labels' / f'{target}.npy', 'w+', np.dtype(PIANO_ROLL_DTYPES[target]), shape).flush()
+        np.save(partial / 'groups.npy', self.definition.group_ids()[0][items])
+        progress = {**expected, 'rows': rows, 'unplanned': unplanned, 'done': [], 'bad': {}}
         write_json_atomic(partial / PROGRESS_FILE, progress)
         return progress
 
-    def _publish(self, partial: Path, directory: Path, fingerprint: str, skipped: tuple[tuple[str, str], ...],
+    def _publish(self, partial: Path, directory: Path, fingerprint: str, rows: list[list[Any]], skipped: tuple[tuple[str, str], ...],
                  bad: list[int]) -> StoredDataset:
         """Drop skipped rows, write metadata.json last and rename the folder into place."""
-        definition, size = self.definition, len(self.definition)
-        if len(bad) == size:
-            raise DatasetError(f'all {size} files of {definition.name} were unreadable; check {definition.root}')
-        keep = np.setdiff1d(np.arange(size), bad)
+        definition = self.definition
+        if len(bad) == len(rows):
+            raise DatasetError(f'all {len(definition)} files of {definition.name} were unreadable; check {definition.root}')
+        keep = np.setdiff1d(np.arange(len(rows)), bad)
         arrays = [partial / 'inputs.npy', partial / 'groups.npy', *sorted((partial / 'labels').glob('*.npy'))]
         if bad:
             for path in arrays:
                 _keep_rows(path, keep, self.chunk_size)
-        items = [definition.items[row] for row in keep]
-        group_names = definition.group_ids()[1]
+        items = [definition.items[rows[row][0]] for row in keep]
         label_dtypes = {label: 'int64' if kind == 'class' else 'float32' for label, kind in definition.label_types.items()}
+        frames = self.input_shape[-1]
         metadata = {
             'format': DATASET_FORMAT,
             'format_version': FORMAT_VERSION,
@@ -317,20 +364,25 @@ class FeatureCache:
             'size': len(keep),
             'input_shape': list(self.input_shape),
             'input_dtype': 'float32',
-            'labels': {label: {'shape': [], 'dtype': dtype} for label, dtype in label_dtypes.items()},
+            'labels': {**{label: {'shape': [], 'dtype': dtype} for label, dtype in label_dtypes.items()},
+                       **{target: {'shape': [frames, PIANO_KEYS], 'dtype': PIANO_ROLL_DTYPES[target]} for target in self.targets}},
             'label_types': dict(definition.label_types),
             'classes': definition.classes(),
+            'targets': {'names': list(self.targets), 'frames_per_second': self.representation.sample_rate / self.representation.hop_length,
+                        'begin_note': 21, 'velocity_scale': 127} if self.targets else None,
             'sample_rate': self.representation.sample_rate,
             'num_samples': self.num_samples,
             'representation': self.representation.to_dict(),
             'group_key': definition.group_key,
-            'group_names': group_names,
+            'group_names': definition.group_ids()[1],
             'raw_root': str(definition.root.resolve()),
             'files': [item.path for item in items],
+            'offsets': [rows[row][1] for row in keep] if self.segment_hop_seconds is not None else None,
             'companions': [dict(item.companions) for item in items] if any(item.companions for item in items) else None,
             'splits': [item.split for item in items] if definition.has_split else None,
             'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
-            'source': {'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash},
+            'source': {'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash,
+                       'segment_hop_seconds': self.segment_hop_seconds},
             'created': datetime.now(UTC).isoformat(timespec='seconds'),
         }
         (partial / PROGRESS_FILE).unlink()
@@ -341,63 +393,10 @@ class FeatureCache:
         return read_dataset(directory)
 
 
-
 def build_feature_cache(definition: DatasetDefinition, representation: RepresentationSettings, *, num_samples: int,
                         **options: Any) -> StoredDataset:
     """`FeatureCache(definition, representation, num_samples=..., **options).load()` in one call."""
     return FeatureCache(definition, representation, num_samples, **options).load()
-
-
-# -- worker side ---------------------------------------------------------------------------------------------------
-
-_featurisers: dict[str, Any] = {}
-
-
-def _start_worker(threads: int, parent: int) -> None:
-    """Workers leave Ctrl-C to the main process (which stops the build cleanly), share the cores out, and exit when
-    the main process is gone (after kill -9 they would otherwise wait on the task queue forever)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-    def exit_with_parent() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-
-
-def _compute_chunk(chunk: _Chunk) -> list[tuple[int, str]]:
-    """Read, featurise and store one chunk's rows, `batch_size` files at a time (so memory stays at one batch of
-    waveforms however long the clips); return (row, reason) for each unreadable file, whose row is left zero."""
-    settings = RepresentationSettings.from_dict(chunk.settings)
-    key = settings.fingerprint()
-    if key not in _featurisers:
-        _featurisers[key] = Featuriser(settings).eval()
-    featuriser, rate = _featurisers[key], settings.sample_rate
-    inputs = np.load(chunk.inputs_path, mmap_mode='r+')
-    bad: list[tuple[int, str]] = []
-    for begin in range(0, len(chunk.paths), chunk.batch_size):
-        paths = chunk.paths[begin:begin + chunk.batch_size]
-        waveforms = np.zeros((len(paths), chunk.num_samples), dtype=np.float32)
-        unreadable = []
-        for offset, path in enumerate(paths):
-            try:
-                audio = read_audio(path, sample_rate=rate, duration_seconds=chunk.num_samples / rate)[0][:chunk.num_samples]
-            except DataFileError as error:
-                if chunk.on_error == 'raise':
-                    raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
-                unreadable.append(offset)
-                bad.append((chunk.start + begin + offset, str(error).removeprefix(f'{path}: ')))
-                continue
-            waveforms[offset, :len(audio)] = audio
-        with torch.inference_mode():
-            features = featuriser(torch.from_numpy(waveforms)).numpy()
-        features[unreadable] = 0.0
-        inputs[chunk.start + begin:chunk.start + begin + len(paths)] = features
-    inputs.flush()
-    del inputs
-    return bad
 
 
 # -- files ---------------------------------------------------------------------------------------------------------
