@@ -82,12 +82,18 @@ def save_export(export: ExportedModel, path: str | Path, *, copies: Sequence[str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    destinations = [copy for copy in dict.fromkeys(map(Path, copies)) if copy.resolve() != path.resolve()]
     with deferred_interrupts():  # Ctrl-C inside torch.save would surface as a RuntimeError from its zip writer
         temporary = _write_temporary(path, lambda file: torch.save(export, file))
         try:
-            for copy in map(Path, copies):
+            for copy in destinations:
                 copy.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(_link_or_copy(temporary, copy), copy)
+                linked = _link_or_copy(temporary, copy)
+                try:
+                    os.replace(linked, copy)
+                except BaseException:
+                    linked.unlink(missing_ok=True)
+                    raise
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)

@@ -29,13 +29,16 @@ def deferred_interrupts() -> Iterator[None]:
         return
     received: list[tuple[int, FrameType | None]] = []
     previous: Any = signal.signal(signal.SIGINT, lambda number, frame: received.append((number, frame)))
+    previous = signal.SIG_DFL if previous is None else previous  # None: a handler installed outside Python
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
         signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):
-            previous(*received[0])  # Python's handler raises KeyboardInterrupt here, after the section is whole
-        elif received and previous == signal.SIG_DFL:
-            signal.raise_signal(signal.SIGINT)
+    # Only a section that finished delivers the held interrupt; one that raised keeps its own error (a full disk,
+    # say), which an interrupt raised in its place would hide.
+    if received and callable(previous):
+        previous(*received[0])  # Python's handler raises KeyboardInterrupt here, after the section is whole
+    elif received and previous == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)

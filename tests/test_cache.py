@@ -232,3 +232,40 @@ def test_bad_files_are_skipped_by_name(with_bad_files, tmp_path):
     split = split_items(dataset, (0.5, 0.25, 0.25), seed=0)
     speakers = [{int(dataset.groups[i]) for i in part} for part in split.values()]
     assert sum(len(part) for part in split.values()) == 22 and not (speakers[0] & speakers[1] or speakers[0] & speakers[2])
+
+
+def long_recordings(folder: Path, damaged: bool = False) -> Path:
+    """Two 10 s FLAC recordings named like FSDD files; with `damaged`, the middle of the first is overwritten."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ('1_ann_0.flac', '2_bob_0.flac'):
+        audio = 0.3 * np.sin(np.arange(80000) * 0.05) + 0.01 * rng.standard_normal(80000)
+        soundfile.write(folder / name, audio.astype(np.float32), 8000)
+    if damaged:
+        data = bytearray((folder / '1_ann_0.flac').read_bytes())
+        data[len(data) // 2:len(data) // 2 + 4000] = bytes(4000)  # the flac decoder loses sync there
+        (folder / '1_ann_0.flac').write_bytes(bytes(data))
+    return folder
+
+
+def test_segments_with_a_hop_longer_than_a_clip(tmp_path):
+    root = long_recordings(tmp_path / 'long')
+    cache = FeatureCache(audio_folder(root, '{digit}_{speaker}_{index}.flac'), SETTINGS, num_samples=16000, segment_hop_seconds=5.0,
+                         cache_root=tmp_path / 'cache', workers=1, progress=False)
+    dataset = cache.load()
+    assert dataset.metadata['offsets'] == [0.0, 5.0, 0.0, 5.0] and not dataset.metadata['skipped']
+    assert dataset.metadata['files'] == ['1_ann_0.flac'] * 2 + ['2_bob_0.flac'] * 2 and dataset.labels['digit'].tolist() == [0, 0, 1, 1]
+
+
+def test_a_damaged_stretch_drops_its_clips_not_the_file(tmp_path):
+    root = long_recordings(tmp_path / 'long', damaged=True)
+    definition = audio_folder(root, '{digit}_{speaker}_{index}.flac')
+    with pytest.raises(DataFileError, match=r'1_ann_0\.flac: corrupt audio data'):
+        FeatureCache(definition, SETTINGS, num_samples=16000, segment_hop_seconds=2.0, cache_root=tmp_path / 'cache', workers=1, progress=False).load()
+    with pytest.warns(SkippedFileWarning, match=r'dropped 1 clip\(s\) of 1_ann_0\.flac, from 4 s'):
+        dataset = FeatureCache(definition, SETTINGS, num_samples=16000, segment_hop_seconds=2.0, cache_root=tmp_path / 'cache', on_error='skip',
+                               workers=1, progress=False).load()
+    assert dataset.metadata['files'].count('1_ann_0.flac') == 4 and dataset.metadata['files'].count('2_bob_0.flac') == 5
+    assert not dataset.metadata['skipped'] and [clip['offset'] for clip in dataset.metadata['dropped_clips']] == [4.0]
+    with pytest.raises(DataFileError, match=r'the clip at 4 s: .*\(1 clip\(s\) left out'):
+        FeatureCache(definition, SETTINGS, num_samples=16000, segment_hop_seconds=2.0, cache_root=tmp_path / 'cache', workers=1, progress=False).load()

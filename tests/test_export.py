@@ -102,3 +102,10 @@ def test_copies_share_one_write_and_stay_whole_when_the_original_is_replaced(tmp
     save_export(make_export(model, epoch=2), last)  # the next epoch, not an improvement
     assert load_export(best)['run_info']['epoch'] == 1 and load_export(last)['run_info']['epoch'] == 2
     assert sorted(path.name for path in last.parent.iterdir()) == ['best.pt', 'last.pt'], 'no temporary file is left behind'
+
+
+def test_a_copy_named_twice_or_as_the_file_itself_leaves_no_temporary(tmp_path: Path) -> None:
+    last = tmp_path / 'last.pt'
+    save_export(make_export(CRePE(CRePE.Parameters()), epoch=4), last, copies=[tmp_path / 'best.pt', tmp_path / 'best.pt', last])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['best.pt', 'last.pt']
+    assert load_export(tmp_path / 'best.pt')['run_info']['epoch'] == 4

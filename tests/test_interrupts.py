@@ -48,3 +48,12 @@ def test_ctrl_c_while_saving_a_checkpoint_completes_the_file(tmp_path: Path, mon
         save_export(export, tmp_path / 'last.pt')
     assert load_export(tmp_path / 'last.pt')['run_info']['epoch'] == 3
     assert not list(tmp_path.glob('.*.tmp'))
+
+
+def test_a_section_that_fails_keeps_its_own_error() -> None:
+    """A held Ctrl-C must not hide why the section failed (a full disk, say)."""
+    with pytest.raises(OSError, match='No space left'):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            raise OSError(28, 'No space left on device')
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -111,26 +111,36 @@ def test_performance_windows_of_an_exact_rendering(chorale_folder: Path, tmp_pat
 
 
 def test_expressive_changes_show_in_the_targets(chorale_folder: Path, tmp_path: Path) -> None:
-    """Play one chorale louder in its second half and one note late: the targets say exactly that."""
+    """Play one chorale louder in its second half, one note late, one whole chord late and the ending slower: the
+    targets say exactly that."""
     root = copy_of(chorale_folder, tmp_path / 'pairs')
     midi = pretty_midi.PrettyMIDI(str(root / 'bwv66.6.mid'))
     notes = sorted((note for instrument in midi.instruments for note in instrument.notes), key=lambda note: (note.start, note.pitch))
-    halfway = notes[len(notes) // 2].start
+    onsets = sorted({note.start for note in notes})
+    halfway, late_chord, lone_onset, slowing = onsets[len(onsets) // 2], onsets[20], onsets[30], onsets[-8]
+    lone = next(note for note in notes if note.start == lone_onset)
     for note in notes:
         note.velocity = 40 if note.start < halfway else 110
-    late = notes[30]
-    late.start, late.end = late.start + 0.06, late.end + 0.06
+        if note.start == late_chord or note is lone:
+            shift = 0.08 if note.start == late_chord else 0.06
+            note.start, note.end = note.start + shift, note.end + shift
+        elif note.start >= slowing:  # a ritardando: from here on every beat takes 1.5 times as long
+            note.start, note.end = slowing + 1.5 * (note.start - slowing), slowing + 1.5 * (note.end - slowing)
     midi.write(str(root / 'bwv66.6.mid'))
     definition = score_performance_pairs(root)
-    item = next(index for index, item in enumerate(definition.items) if item.path == 'bwv66.6.mid')
-    definition.items = [definition.items[item]]
+    definition.items = [item for item in definition.items if item.path == 'bwv66.6.mid']
     dataset = SequenceCache(definition, PerformanceSequences(sequence_length=256, hop=256), cache_root=tmp_path / 'cache', workers=1,
                             progress=False).load()
     assert len(dataset) == 1
-    velocity, matched = np.asarray(dataset.labels['velocity'][0]), np.asarray(dataset.labels['matched'][0]) == 1
-    assert set(np.round(velocity[matched] * 127).astype(int)) == {40, 110}
-    deviation = np.asarray(dataset.labels['onset_deviation'][0])[matched]
-    assert np.sum(np.abs(deviation - 0.06) < 0.01) == 1 and np.sum(np.abs(deviation) > 0.01) == 1
+    labels = {name: np.asarray(dataset.labels[name][0]) for name in PERFORMANCE_TARGETS}
+    matched = labels['matched'] == 1
+    assert set(np.round(labels['velocity'][matched] * 127).astype(int)) == {40, 110}
+    deviation = labels['onset_deviation'][matched]
+    assert np.sum(np.abs(deviation - 0.08) < 0.01) >= 3, 'the whole late chord shows as late (a fit through its own time would hide it)'
+    assert np.sum(np.abs(deviation - 0.06) < 0.01) == 1, 'the single late note, against its chord'
+    beat_seconds = labels['beat_seconds'][labels['note_mask'] == 1]
+    assert beat_seconds[-1] > 1.3 * np.median(beat_seconds), 'the ritardando slows the local tempo'
+    assert np.median(np.abs(deviation)) < 0.005, 'notes played in time show no deviation'
 
 
 def test_a_pair_that_does_not_align_is_refused(chorale_folder: Path, tmp_path: Path) -> None:

@@ -29,12 +29,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import KW_ONLY, dataclass, field
@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataFileError, DatasetError
 from .audio import audio_info
 from .cache_worker import PIANO_KEYS, PIANO_ROLL_DTYPES, Chunk, compute_chunk, start_worker
-from .definitions import DatasetDefinition, report_skipped
+from .definitions import DatasetDefinition, SkippedFileWarning, report_skipped
 from .files import available_cores, exclusive_lock, file_key, write_json_atomic
 from .representations import RepresentationSettings, output_shape
 from .store import (
@@ -64,6 +64,7 @@ __all__ = ['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cac
 
 CACHE_VERSION = 3  # bump when the layout or the featurisation pipeline changes, so old caches are not reused
 PROGRESS_FILE = 'progress.json'
+PLAN_FILE = 'plan.json'  # the rows of an unfinished build, written once; progress.json stays small
 
 
 class BuildInterrupted(DatasetError):
@@ -195,7 +196,8 @@ class FeatureCache:
                 if dataset is None:
                     return self._build(directory, fingerprint, started)
         skipped = tuple((entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ())
-        self._check_skipped(skipped, stacklevel=3)
+        dropped = tuple((entry['file'], entry['offset'], entry['reason']) for entry in dataset.metadata.get('dropped_clips') or ())
+        self._check_skipped(skipped, dropped, stacklevel=3)
         self.report = BuildReport(directory, fingerprint, True, skipped=skipped, seconds=time.perf_counter() - started)
         return dataset
 
@@ -219,8 +221,8 @@ class FeatureCache:
 
     def _build(self, directory: Path, fingerprint: str, started: float) -> StoredDataset:
         partial = directory.with_name(directory.name + '.partial')
-        progress = self._open_partial(partial, fingerprint)
-        rows, size = progress['rows'], len(progress['rows'])
+        progress, rows = self._open_partial(partial, fingerprint)
+        size = len(rows)
         chunk_count = -(-size // self.chunk_size)
         done = set(progress['done'])
         resumed = len(done)
@@ -244,16 +246,28 @@ class FeatureCache:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
             bar.close()
         unreadable = {int(row): reason for row, reason in progress['bad'].items()}
-        reasons = {self.definition.items[int(item)].path: reason for item, reason in progress['unplanned'].items()}
-        for row, reason in sorted(unreadable.items()):
-            reasons.setdefault(self.definition.items[rows[row][0]].path, reason)  # a file once, however many clips it gave
-        order = {item.path: index for index, item in enumerate(self.definition.items)}
-        skipped = tuple(sorted(reasons.items(), key=lambda entry: order[entry[0]]))
-        self._check_skipped(skipped, stacklevel=4)  # rows left out by an earlier, interrupted build with on_error='skip'
-        dataset = self._publish(partial, directory, fingerprint, rows, skipped, sorted(unreadable))
+        skipped, dropped = self._left_out(rows, unreadable, json.loads((partial / PLAN_FILE).read_text())['unplanned'])
+        self._check_skipped(skipped, dropped, stacklevel=4)  # also rows left out by an earlier, interrupted build
+        dataset = self._publish(partial, directory, fingerprint, rows, skipped, dropped, sorted(unreadable))
         self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
                                   time.perf_counter() - started)
         return dataset
+
+    def _left_out(self, rows: list[list[Any]], unreadable: dict[int, str], unplanned: dict[str, str],
+                  ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, float, str], ...]]:
+        """(file, reason) of the files that gave no row at all, and (file, offset, reason) of the clips left out of
+        files that kept others (a damaged stretch of a long recording)."""
+        items = self.definition.items
+        kept_items = {rows[row][0] for row in range(len(rows)) if row not in unreadable}
+        reasons = {int(item): reason for item, reason in unplanned.items()}
+        dropped = []
+        for row, reason in sorted(unreadable.items()):
+            item, offset = rows[row]
+            if item in kept_items:
+                dropped.append((items[item].path, float(offset), reason))
+            else:
+                reasons.setdefault(item, reason)  # a file once, however many of its clips failed
+        return tuple((items[item].path, reason) for item, reason in sorted(reasons.items())), tuple(dropped)
 
     def _plan(self) -> tuple[list[tuple[int, float]], dict[str, str]]:
         """The rows, `(item, offset in seconds)`, and the items that cannot give any (with the reason)."""
@@ -271,8 +285,10 @@ class FeatureCache:
                     raise DataFileError(f"{error}; fix or remove the file, or build with on_error='skip'") from None
                 unplanned[str(index)] = str(error).removeprefix(f'{path}: ')
                 continue
-            count = 1 if duration <= window else math.ceil(round((duration - window) / hop, 9)) + 1
-            rows += [(index, round(k * hop, 6)) for k in range(count)]
+            offsets = [0.0]  # clips every `hop` seconds until one reaches the end (a hop longer than a clip leaves gaps)
+            while offsets[-1] + window < duration - 1e-9 and (offsets[-1] + hop) < duration - 1e-9:
+                offsets.append(round(offsets[-1] + hop, 6))
+            rows += [(index, offset) for offset in offsets]
         return rows, unplanned
 
     def _chunk(self, index: int, rows: list[list[Any]], partial: Path) -> Chunk:
@@ -286,13 +302,19 @@ class FeatureCache:
             self.num_samples, self.batch_size, self.on_error, self.targets, settings.sample_rate / settings.hop_length, frame_time,
         )
 
-    def _check_skipped(self, skipped: tuple[tuple[str, str], ...], *, stacklevel: int) -> None:
+    def _check_skipped(self, skipped: tuple[tuple[str, str], ...], dropped: tuple[tuple[str, float, str], ...] = (), *,
+                       stacklevel: int) -> None:
         """Hold a cache (or a resumed build) to this load's `on_error`, whatever the build that made it was told."""
-        if skipped and self.on_error == 'raise':
-            path, reason = skipped[0]
-            raise DataFileError(f"{self.definition.root / path}: {reason} ({len(skipped)} file(s) left out of the cached {self.name}); "
+        if (skipped or dropped) and self.on_error == 'raise':
+            path, reason = skipped[0] if skipped else (dropped[0][0], f'the clip at {dropped[0][1]:g} s: {dropped[0][2]}')
+            left_out = ' and '.join([f'{len(skipped)} file(s)'] * bool(skipped) + [f'{len(dropped)} clip(s)'] * bool(dropped))
+            raise DataFileError(f'{self.definition.root / path}: {reason} ({left_out} left out of the cached {self.name}); '
                                 "fix or remove the file, or load with on_error='skip'")
         report_skipped(skipped, len(self.definition), stacklevel=stacklevel)
+        for path in dict.fromkeys(path for path, _, _ in dropped):
+            clips = [(offset, reason) for file, offset, reason in dropped if file == path]
+            warnings.warn(f'dropped {len(clips)} clip(s) of {path}, from {clips[0][0]:g} s: {clips[0][1]}', SkippedFileWarning,
+                          stacklevel=stacklevel + 1)
 
     def _run(self, chunks: list[Chunk]) -> Generator[tuple[Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
@@ -314,16 +336,18 @@ class FeatureCache:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish (unrecorded); queued ones are dropped
 
-    def _open_partial(self, partial: Path, fingerprint: str) -> dict[str, Any]:
-        """Reopen an unfinished build of the same fingerprint and chunking, or plan one and lay out its arrays."""
+    def _open_partial(self, partial: Path, fingerprint: str) -> tuple[dict[str, Any], list[list[Any]]]:
+        """Reopen an unfinished build of the same fingerprint and chunking, or plan one and lay out its arrays;
+        return its progress record and its rows, `(item, offset)`."""
         expected = {'fingerprint': fingerprint, 'chunk_size': self.chunk_size, 'input_shape': list(self.input_shape),
                     'raw_root': str(self.definition.root.resolve())}
         with contextlib.suppress(OSError, ValueError, KeyError, json.JSONDecodeError):
             progress = json.loads((partial / PROGRESS_FILE).read_text())
             if {key: progress.get(key) for key in expected} == expected:
+                rows = json.loads((partial / PLAN_FILE).read_text())['rows']
                 inputs = np.load(partial / 'inputs.npy', mmap_mode='r')
-                if inputs.shape == (len(progress['rows']), *self.input_shape) and inputs.dtype == np.float32:
-                    return progress
+                if inputs.shape == (len(rows), *self.input_shape) and inputs.dtype == np.float32:
+                    return progress, rows
         rows, unplanned = self._plan()  # the files' durations are read only now, on a cache miss
         if not rows:
             raise DatasetError(f'none of the {len(self.definition)} files of {self.definition.name} could be read; check {self.definition.root}')
@@ -338,12 +362,13 @@ class FeatureCache:
             shape = (len(rows), self.input_shape[-1], PIANO_KEYS)
             np.lib.format.open_memmap(partial / 'labels' / f'{target}.npy', 'w+', np.dtype(PIANO_ROLL_DTYPES[target]), shape).flush()
         np.save(partial / 'groups.npy', self.definition.group_ids()[0][items])
-        progress = {**expected, 'rows': rows, 'unplanned': unplanned, 'done': [], 'bad': {}}
-        write_json_atomic(partial / PROGRESS_FILE, progress)
-        return progress
+        write_json_atomic(partial / PLAN_FILE, {'rows': rows, 'unplanned': unplanned})
+        progress = {**expected, 'done': [], 'bad': {}}
+        write_json_atomic(partial / PROGRESS_FILE, progress)  # last: it is what marks the plan and arrays as usable
+        return progress, [list(row) for row in rows]
 
     def _publish(self, partial: Path, directory: Path, fingerprint: str, rows: list[list[Any]], skipped: tuple[tuple[str, str], ...],
-                 bad: list[int]) -> StoredDataset:
+                 dropped: tuple[tuple[str, float, str], ...], bad: list[int]) -> StoredDataset:
         """Drop skipped rows, write metadata.json last and rename the folder into place."""
         definition = self.definition
         if len(bad) == len(rows):
@@ -381,11 +406,13 @@ class FeatureCache:
             'companions': [dict(item.companions) for item in items] if any(item.companions for item in items) else None,
             'splits': [item.split for item in items] if definition.has_split else None,
             'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
+            'dropped_clips': [{'file': path, 'offset': offset, 'reason': reason} for path, offset, reason in dropped],
             'source': {'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash,
                        'segment_hop_seconds': self.segment_hop_seconds},
             'created': datetime.now(UTC).isoformat(timespec='seconds'),
         }
         (partial / PROGRESS_FILE).unlink()
+        (partial / PLAN_FILE).unlink()
         write_json_atomic(partial / METADATA_FILE, metadata)
         if directory.exists():
             shutil.rmtree(directory)

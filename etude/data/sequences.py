@@ -38,9 +38,9 @@ from .definitions import DatasetDefinition, report_skipped
 from .files import available_cores, exclusive_lock, file_key
 from .store import DatasetWriter, StoredDataset, open_if_current
 
-__all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache']
+__all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache', 'local_tempo']
 
-SEQUENCE_VERSION = 1  # bump when what a window holds changes, so old datasets are not reused
+SEQUENCE_VERSION = 2  # bump when what a window holds changes, so old datasets are not reused
 SCORE_FEATURES = ('pitch', 'duration_beats', 'onset_delta_beats', 'beat', 'beat_strength', 'key_sharps', 'key_mode', 'time_numerator',
                   'time_denominator', 'dynamic_level', 'has_dynamic', 'staccato', 'accent', 'tenuto', 'fermata')
 PERFORMANCE_TARGETS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
@@ -111,9 +111,10 @@ class PerformanceSequences:
     bar, metrical weight, key signature and mode, time signature, the dynamic in effect (level and whether there is
     one) and four articulation flags. Labels, per note, `PERFORMANCE_TARGETS` (float32):
         velocity            MIDI velocity / 127 of the matched performance note
-        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the piece's smoothed tempo
-        log_duration_ratio  log2 of played over written duration (both in seconds through the tempo map): legato > 0
-        beat_seconds        the local beat length from the tempo map, i.e. 60 / tempo (every note, matched or not)
+        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the local tempo: a line
+                            fitted through the performed times of the other onsets within `tempo_window_beats`
+        log_duration_ratio  log2 of played over written duration (written in seconds at the local tempo): legato > 0
+        beat_seconds        the local length of a quarter note from that line, i.e. 60 / tempo in quarter-note bpm
         matched             1 where the score note was found in the performance, else 0 (and the three above are 0)
         note_mask           1 for real notes, 0 for the padding that fills a piece's last window
     Windows start every `hop` notes; the last also covers the piece's end, padded when the piece is shorter.
@@ -123,23 +124,27 @@ class PerformanceSequences:
     hop: int = 32
     expand_repeats: bool = True
     min_match_rate: float = 0.5
+    tempo_window_beats: float = 4.0
     kind: str = field(default='performance_sequences', init=False)
 
     def __post_init__(self) -> None:
         _check_window(self.sequence_length, self.hop)
         if not 0.0 <= self.min_match_rate <= 1.0:
             raise ConfigError(f'min_match_rate must be in [0, 1], got {self.min_match_rate}')
+        if not self.tempo_window_beats > 0:
+            raise ConfigError(f'tempo_window_beats must be a positive number of quarter notes, got {self.tempo_window_beats}')
 
     def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
         from .midi import midi_to_notes
-        from .score import ARTICULATIONS, _apply_time_map, align_score_to_performance, read_score
+        from .score import ARTICULATIONS, align_score_to_performance, read_score
 
         if 'score' not in companions:
             raise DataFileError(f'{root / path}: no score paired with this performance; define pairs with score_performance_pairs')
         score = read_score(root / companions['score'], expand_repeats=self.expand_repeats)
         performance = midi_to_notes(root / path)
         alignment = align_score_to_performance(score, performance)
-        if alignment.match_rate < self.min_match_rate or len(alignment.time_map) < 2:
+        matched = np.flatnonzero(alignment.score_to_performance >= 0)
+        if alignment.match_rate < self.min_match_rate or len(np.unique(score['onset_beats'][matched])) < 3:
             raise DataFileError(f'{root / path}: only {alignment.match_rate:.0%} of the notes of {companions["score"]} match it '
                                 f'(min_match_rate {self.min_match_rate}); check the pairing and the repeats')
         onsets, durations = score['onset_beats'], score['duration_beats']
@@ -149,17 +154,15 @@ class PerformanceSequences:
             score['pitch'], durations, np.diff(onsets, prepend=onsets[:1]), score['beat'], score['beat_strength'], score['key_sharps'],
             score['key_mode'], score['time_numerator'], score['time_denominator'], level, score['dynamic'] != '', *flags,
         ], axis=1).astype(np.float32)
-        time_map = alignment.time_map
-        played_at = _apply_time_map(time_map, onsets)
-        written_seconds = np.maximum(_apply_time_map(time_map, onsets + durations) - played_at, 1e-3)
-        targets = {name: np.zeros(len(score), dtype=np.float32) for name in PERFORMANCE_TARGETS}
-        targets['beat_seconds'] = (_apply_time_map(time_map, onsets + 0.5) - _apply_time_map(time_map, onsets - 0.5)).astype(np.float32)
-        targets['note_mask'][:] = 1.0
-        matched = np.flatnonzero(alignment.score_to_performance >= 0)
         played = performance[alignment.score_to_performance[matched]]
+        expected_at, beat_seconds = local_tempo(onsets[matched], played['start'], onsets, self.tempo_window_beats)
+        written_seconds = np.maximum(durations * beat_seconds, 1e-3)
+        targets = {name: np.zeros(len(score), dtype=np.float32) for name in PERFORMANCE_TARGETS}
+        targets['beat_seconds'] = beat_seconds.astype(np.float32)
+        targets['note_mask'][:] = 1.0
         targets['matched'][matched] = 1.0
         targets['velocity'][matched] = played['velocity'] / 127.0
-        targets['onset_deviation'][matched] = played['start'] - played_at[matched]
+        targets['onset_deviation'][matched] = played['start'] - expected_at[matched]
         targets['log_duration_ratio'][matched] = np.log2(np.maximum(played['duration'], 1e-3) / written_seconds[matched])
         return {'features': features, **targets, 'match_rate': np.array(alignment.match_rate, dtype=np.float32)}
 
@@ -321,6 +324,43 @@ def _read_or_reason(settings: NoteSequences | PerformanceSequences, root: Path, 
         if on_error == 'raise':
             raise DataFileError(f"{error}; fix or remove it, or build with on_error='skip'") from None
         return str(error).removeprefix(f'{root / path}: ')
+
+
+def local_tempo(anchor_beats: np.ndarray, anchor_seconds: np.ndarray, beats: np.ndarray, half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where (seconds) and how fast (seconds per quarter note) the music goes at each of `beats`, judged from the
+    other onsets around it.
+
+    The performed time of each score onset is the median over its notes (a chord's spread does not move it). At each
+    query onset a line is fitted, by least squares with triangular weights, through the onsets within `half_width`
+    quarter notes on either side, leaving out the onset itself: so a whole chord played late shows as late instead
+    of bending the line through itself, and a ritardando shows as a slower line rather than as late notes. Where
+    fewer than two other onsets lie within reach, the three nearest are used.
+
+    Args:
+        anchor_beats, anchor_seconds: `(n,)` score onsets (quarter notes) of matched notes and their performed times.
+        beats: `(m,)` the onsets to evaluate at.
+    Returns:
+        `(m,)` expected times in seconds and `(m,)` seconds per quarter note.
+    """
+    order = np.argsort(anchor_beats, kind='stable')
+    onsets, first = np.unique(anchor_beats[order], return_index=True)
+    times = np.array([np.median(chunk) for chunk in np.split(anchor_seconds[order], first[1:])])
+    queries, inverse = np.unique(beats, return_inverse=True)
+    expected, slopes = np.empty(len(queries)), np.empty(len(queries))
+    for index, query in enumerate(queries):
+        distance = np.abs(onsets - query)
+        others = distance > 1e-9
+        weights = np.where(others, np.clip(1.0 - distance / half_width, 0.0, None), 0.0)
+        if np.count_nonzero(weights) < 2:
+            nearest = np.argsort(np.where(others, distance, np.inf), kind='stable')[:3]
+            weights = np.zeros(len(onsets))
+            weights[nearest[np.isfinite(distance[nearest]) & others[nearest]]] = 1.0
+        centre_x, centre_y = np.average(onsets, weights=weights), np.average(times, weights=weights)
+        spread = np.sum(weights * (onsets - centre_x) ** 2)
+        slope = np.sum(weights * (onsets - centre_x) * (times - centre_y)) / spread if spread > 0 else 0.0
+        slopes[index] = max(slope, 1e-3)  # time never runs backwards
+        expected[index] = centre_y + slopes[index] * (query - centre_x)
+    return expected[inverse], slopes[inverse]
 
 
 def _check_window(sequence_length: int, hop: int) -> None:
