@@ -49,7 +49,7 @@ from ..errors import ConfigError, DataFileError, DatasetError
 from .audio import audio_info
 from .cache_worker import PIANO_KEYS, PIANO_ROLL_DTYPES, Chunk, compute_chunk, start_worker
 from .definitions import DatasetDefinition, SkippedFileWarning, report_skipped
-from .files import available_cores, exclusive_lock, file_key, write_json_atomic
+from .files import available_cores, exclusive_lock, write_json_atomic
 from .representations import RepresentationSettings, output_shape
 from .store import (
     DATASET_FORMAT,
@@ -173,8 +173,7 @@ class FeatureCache:
             'label_types': self.definition.label_types,
             'group_key': self.definition.group_key,
             'content_hash': self.content_hash,
-            'items': [[*item.describe(), [file_key(self.definition.root / path, self.content_hash) for path in (item.path, *item.companions.values())]]
-                      for item in self.definition.items],
+            'items': self.definition.file_fingerprints(self.content_hash),
         }
         text = json.dumps(description, sort_keys=True, separators=(',', ':'))
         return hashlib.sha256(text.encode('utf-8')).hexdigest()

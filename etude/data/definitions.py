@@ -142,6 +142,13 @@ class DatasetDefinition:
                 arrays[label] = np.array([item.labels[label] for item in self.items], dtype=np.float32)
         return arrays
 
+    def file_fingerprints(self, content_hash: bool = False) -> list[list[Any]]:
+        """Per item, its description and the stats (or content hashes) of its files: what a cache is keyed by."""
+        from .files import file_key
+
+        return [[*item.describe(), [file_key(self.root / path, content_hash) for path in (item.path, *item.companions.values())]]
+                for item in self.items]
+
     def group_ids(self) -> tuple[np.ndarray, list[str]]:
         """`(len(items),)` int64 group ids and the group names they index (sorted)."""
         names = sorted({item.group for item in self.items}, key=_natural_key)

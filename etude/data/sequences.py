@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataFileError, DatasetError
 from .definitions import DatasetDefinition, report_skipped
-from .files import available_cores, exclusive_lock, file_key
+from .files import available_cores, exclusive_lock
 from .store import DatasetWriter, StoredDataset, open_if_current
 
 __all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache', 'local_tempo']
@@ -226,12 +226,10 @@ class SequenceCache:
 
     def fingerprint(self) -> str:
         """sha256 of the raw files' stats (or contents), the items' labels, groups and splits, and the settings."""
-        root = self.definition.root
         description = {
             'version': SEQUENCE_VERSION, 'kind': self.settings.kind, 'settings': asdict(self.settings), 'content_hash': self.content_hash,
             'label_types': self.definition.label_types, 'group_key': self.definition.group_key,
-            'items': [[*item.describe(), [file_key(root / path, self.content_hash) for path in (item.path, *item.companions.values())]]
-                      for item in self.definition.items],
+            'items': self.definition.file_fingerprints(self.content_hash),
         }
         return hashlib.sha256(json.dumps(description, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
