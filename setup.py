@@ -30,5 +30,9 @@ setup(
         'music21>=9.1',
         'tqdm>=4.66',
         'wandb>=0.17',
+        'matplotlib>=3.8',
+        'starlette>=0.37',
+        'uvicorn>=0.30',
     ],
+    entry_points={'console_scripts': ['etude=etude.cli:main']},
 )
