@@ -2,5 +2,6 @@
 
 from .base import Sampler
 from .circular_drum import CircularDrumSampler, CircularDrumSettings
+from .rectangular_drum import RectangularDrumSampler, RectangularDrumSettings, rectangle_sides
 
-__all__ = ['CircularDrumSampler', 'CircularDrumSettings', 'Sampler']
+__all__ = ['CircularDrumSampler', 'CircularDrumSettings', 'RectangularDrumSampler', 'RectangularDrumSettings', 'Sampler', 'rectangle_sides']
