@@ -1,0 +1,161 @@
+"""A 2-D convolutional classifier on log-mel spectrograms (seed 003's spoken-digit network, made general).
+
+Seed 003 declared each convolution as a `ConvSpec` and then hard-coded the input shape and the dataset size, so a
+change of clip length broke the model. Here the conv stack is a few typed hyperparameters (one entry per block in
+`channels`, `kernel_sizes` and `pool_sizes`), and the input size (`n_mels`, `frames`) and `classes` are
+hyperparameters too, which a routine fills from the feature cache's metadata. The classifier's width follows from
+shape arithmetic on those values, never from running a batch through the network, so building a model draws no random
+numbers from the run's stream and leaves every BatchNorm statistic at its initial value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ..errors import ConfigError, DatasetError
+from ..model import Model
+from ..parameters import Parameters
+
+__all__ = ['MelCNN']
+
+
+class MelBlock(torch.nn.Module):
+    """Same-padded 2-D convolution → (batch norm) → ReLU → pooling → dropout.
+
+    `(batch, in_channels, mels, frames)` → `(batch, out_channels, mels // pool, frames // pool)`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, pool_size: int, pooling: str, batch_norm: bool,
+                 dropout: float) -> None:
+        super().__init__()
+        # a bias before batch norm is cancelled by its mean subtraction, so it is left out there
+        self.convolution = torch.nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=not batch_norm)
+        self.normalisation = torch.nn.BatchNorm2d(out_channels) if batch_norm else torch.nn.Identity()
+        pool = torch.nn.MaxPool2d if pooling == 'max' else torch.nn.AvgPool2d
+        self.pool = pool(pool_size) if pool_size > 1 else torch.nn.Identity()
+        self.dropout = torch.nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.pool(torch.relu(self.normalisation(self.convolution(x)))))
+
+
+class MelCNN(Model):
+    """Log-mel features `(batch, n_mels, frames)` → class logits `(batch, classes)`; loss is cross-entropy.
+
+    Targets are class indices `(batch,)` int64. `metrics` adds the batch accuracy; split-level figures (macro F1,
+    the confusion matrix) belong to the evaluation metrics, which see every prediction of a split.
+    """
+
+    @dataclass(kw_only=True)
+    class Parameters(Parameters):
+        n_mels: int = 64
+        """Mel bands of the input; a routine sets it from the feature cache's input shape."""
+        frames: int = 32
+        """Frames of the input; a routine sets it from the feature cache's input shape."""
+        classes: int = 10
+        """Number of classes; a routine sets it from the feature cache's class list."""
+        channels: tuple[int, ...] = (16, 32, 64)
+        """Output channels of each convolution block (one entry per block)."""
+        kernel_sizes: tuple[int, ...] = (3, 3, 3)
+        """Odd square kernel size of each block's convolution (same padding keeps the size)."""
+        pool_sizes: tuple[int, ...] = (2, 2, 2)
+        """Square pooling window (and stride) after each block; 1 for none."""
+        pooling: Literal['max', 'average'] = 'max'
+        """Pooling kind after each block."""
+        batch_norm: bool = True
+        """Batch normalisation after each convolution."""
+        dropout: float = 0.25
+        """Dropout after each block and before each linear layer."""
+        hidden_units: int = 64
+        """Width of the hidden linear layer before the output; 0 for none."""
+        label_smoothing: float = 0.0
+        """Cross-entropy label smoothing."""
+
+        def validate(self) -> None:
+            super().validate()
+            for name in ('n_mels', 'frames'):
+                if getattr(self, name) < 1:
+                    raise ConfigError(f'{name} must be at least 1, got {getattr(self, name)}; it is the input shape of the features')
+            if self.classes < 2:
+                raise ConfigError(f'classes must be at least 2, got {self.classes}')
+            if not self.channels:
+                raise ConfigError('channels must list at least one block, e.g. [16, 32, 64]')
+            for name in ('kernel_sizes', 'pool_sizes'):
+                if len(getattr(self, name)) != len(self.channels):
+                    raise ConfigError(f'{name} has {len(getattr(self, name))} entries but channels has {len(self.channels)}; give one per block')
+            if min(self.channels) < 1 or min(self.pool_sizes) < 1:
+                raise ConfigError(f'channels and pool_sizes must be at least 1, got {list(self.channels)} and {list(self.pool_sizes)}')
+            if any(size < 1 or size % 2 == 0 for size in self.kernel_sizes):
+                raise ConfigError(f'kernel_sizes must be odd and positive (same padding), got {list(self.kernel_sizes)}')
+            if not 0.0 <= self.dropout < 1.0:
+                raise ConfigError(f'dropout must be in [0, 1), got {self.dropout}')
+            if self.hidden_units < 0:
+                raise ConfigError(f'hidden_units must be 0 (no hidden layer) or positive, got {self.hidden_units}')
+            if not 0.0 <= self.label_smoothing < 1.0:
+                raise ConfigError(f'label_smoothing must be in [0, 1), got {self.label_smoothing}')
+            feature_map_shape(self)
+
+    hyperparameters: MelCNN.Parameters
+
+    @staticmethod
+    def input_hyperparameters(metadata: Mapping[str, Any], label: str) -> dict[str, int]:
+        """`n_mels`, `frames` and `classes` read from a feature cache's metadata (its `input_shape` and the class list of
+        `label`), for `parameters.updated(..., source='dataset metadata')`: the model is sized by the data it trains on."""
+        shape = list(metadata.get('input_shape', []))
+        if len(shape) != 2:
+            raise DatasetError(f'MelCNN needs (n_mels, frames) features, but the dataset holds inputs of shape {tuple(shape)}; use a mel or log_mel cache')
+        class_lists = metadata.get('classes') or {}
+        classes = class_lists.get(label)
+        if not classes:
+            raise DatasetError(f"The dataset has no class label '{label}' (class labels: {', '.join(class_lists) or 'none'}); name one of them")
+        return {'n_mels': int(shape[0]), 'frames': int(shape[1]), 'classes': len(classes)}
+
+    def __init__(self, hyperparameters: MelCNN.Parameters) -> None:
+        super().__init__(hyperparameters)
+        p = hyperparameters
+        channels = (1, *p.channels)
+        # initial weights from the hyperparameters' seed, on a forked generator: the same Parameters give the same
+        # weights wherever the model is built, and building it never shifts the run's random stream
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p.seed)
+            self.blocks = torch.nn.Sequential(*(
+                MelBlock(channels[i], channels[i + 1], p.kernel_sizes[i], p.pool_sizes[i], p.pooling, p.batch_norm, p.dropout)
+                for i in range(len(p.channels))
+            ))
+            flattened = int(torch.Size(feature_map_shape(p)).numel())
+            hidden: list[torch.nn.Module] = [torch.nn.Linear(flattened, p.hidden_units), torch.nn.ReLU(), torch.nn.Dropout(p.dropout)] if p.hidden_units else []
+            self.head = torch.nn.Sequential(
+                torch.nn.Flatten(), torch.nn.Dropout(p.dropout), *hidden, torch.nn.Linear(p.hidden_units or flattened, p.classes),
+            )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) float log-mel → (batch, classes) logits."""
+        expected = (self.hyperparameters.n_mels, self.hyperparameters.frames)
+        if inputs.dim() != 3 or tuple(inputs.shape[1:]) != expected:
+            raise ValueError(f'MelCNN expects (batch, {expected[0]}, {expected[1]}) features, got {tuple(inputs.shape)}')
+        return self.head(self.blocks(inputs.unsqueeze(1)))
+
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of logits `(batch, classes)` against class indices `(batch,)`."""
+        return torch.nn.functional.cross_entropy(predictions, targets, label_smoothing=self.hyperparameters.label_smoothing)
+
+    def metrics(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {'accuracy': (predictions.argmax(dim=1) == targets).float().mean()}
+
+
+def feature_map_shape(parameters: MelCNN.Parameters) -> tuple[int, int, int]:
+    """`(channels, mels, frames)` after the conv stack, by shape arithmetic: same padding keeps the size and each
+    pooling floors it by its window (PyTorch's default `ceil_mode=False`). Raises ConfigError if a side would vanish."""
+    mels, frames = parameters.n_mels, parameters.frames
+    for block, pool in enumerate(parameters.pool_sizes, start=1):
+        mels, frames = mels // pool, frames // pool
+        if mels < 1 or frames < 1:
+            raise ConfigError(
+                f'pool_sizes {list(parameters.pool_sizes)} shrink the {parameters.n_mels} x {parameters.frames} input to nothing at block {block}; '
+                'use fewer blocks, smaller pool_sizes or longer clips',
+            )
+    return parameters.channels[-1], mels, frames
