@@ -63,7 +63,8 @@ def draw_confusion_matrix(matrix: Any, class_names: Sequence[str], *, title: str
     axes = figure.add_subplot()
     image = axes.imshow(rates, cmap='Blues', vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, label='fraction of the true class', shrink=0.8)
-    axes.set_xticks(range(classes), labels=[str(name) for name in class_names], rotation=45 if classes > 8 else 0, ha='right' if classes > 8 else 'center')
+    crowded = classes * max(len(str(name)) for name in class_names) > 40  # long names side by side would overlap
+    axes.set_xticks(range(classes), labels=[str(name) for name in class_names], rotation=45 if crowded else 0, ha='right' if crowded else 'center')
     axes.set_yticks(range(classes), labels=[str(name) for name in class_names])
     axes.set_xlabel('predicted')
     axes.set_ylabel('true')
