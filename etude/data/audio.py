@@ -25,7 +25,8 @@ import numpy as np
 import soundfile
 import soxr
 
-from ..errors import DataFileError
+from ..atomic_files import fsync_directory
+from ..errors import ConfigError, DataFileError
 
 if TYPE_CHECKING:
     import torch
@@ -193,12 +194,10 @@ def read_audio(
     Raises:
         DataFileError: the file is missing, empty, corrupt or unsupported; `channel` is not in the file; the offset
             is past the end of the file.
-        ValueError: a negative offset or duration, or a non-positive sample rate.
+        ConfigError: an offset or duration that is negative or not a finite number, or a sample rate that is not a
+            positive whole number.
     """
-    if offset_seconds < 0 or (duration_seconds is not None and duration_seconds < 0):
-        raise ValueError(f'offset and duration must be >= 0, got {offset_seconds} and {duration_seconds}')
-    if sample_rate is not None and sample_rate <= 0:
-        raise ValueError(f'sample_rate must be positive, got {sample_rate}')
+    _check_read_arguments(sample_rate, offset_seconds, duration_seconds)
     path, handle = _open(path)
     with handle:
         rate = handle.samplerate
@@ -232,6 +231,18 @@ def read_audio(
         audio = audio[..., first:first + round(frames * sample_rate / rate)]
         rate = sample_rate
     return np.ascontiguousarray(audio, dtype=np.float32), rate
+
+
+def _check_read_arguments(sample_rate: object, offset_seconds: object, duration_seconds: object) -> None:
+    """The arguments of `read_audio`, checked where they enter: a ConfigError that names the bad one, not a
+    ValueError from deep inside the resampler."""
+    if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
+        raise ConfigError(f'read_audio sample_rate is {sample_rate!r}; give a positive whole number of samples per second, or None')
+    for name, value in (('offset_seconds', offset_seconds), ('duration_seconds', duration_seconds)):
+        if value is None and name == 'duration_seconds':
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f'read_audio {name} is {value!r}; give a number of seconds >= 0' + (', or None' if name == 'duration_seconds' else ''))
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int, *, quality: str = 'HQ') -> np.ndarray:
@@ -300,8 +311,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; move it onto `path` only if the block succeeds.
 
     `os.replace` within one directory is atomic, so readers see the old file or the whole new one, never half a
-    file, and a crash leaves at most a hidden `.<name>.*.tmp` file behind. The new file gets the old file's
-    permissions, or 0o644 (mkstemp creates 0o600 files).
+    file, and a crash leaves at most a hidden `.<name>.*.tmp` file behind. The file is fsynced before, and the folder
+    after, the rename, as `etude.atomic_files.write_atomic` does (this is its form for writers that take a path, not
+    a file object: libsndfile, pretty_midi, music21). The new file gets the old file's permissions, or 0o644
+    (mkstemp creates 0o600 files).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,10 +323,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield Path(temporary)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
 
 
 def write_audio(

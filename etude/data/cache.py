@@ -17,28 +17,26 @@ mtimes only costs a rebuild. `content_hash=True` hashes contents (sha256) for fi
 
 Builds are parallel and resumable. Chunks of `chunk_size` files go to `workers` processes that read (resampling to
 the representation's rate, mixing to mono, padding or trimming to `num_samples`), featurise, and write their rows
-straight into memory-mapped arrays in `<directory>.partial/`; the main process records each completed chunk in a
-progress file, atomically rewritten. An interrupted build (Ctrl-C, kill -9, power cut after the progress write)
+straight into memory-mapped arrays in `<directory>.partial/` (their disk space reserved when the build is planned, so
+a full disk is a one-line error at the start, never a SIGBUS later); the main process records each completed chunk in
+a progress file, atomically rewritten. An interrupted build (Ctrl-C, kill -9, power cut after the progress write)
 resumes from the recorded chunks on the next load; `metadata.json` is written last and the folder renamed into place
-only when complete, so a half-built cache is never read. Featurising in the workers measured faster than shipping
-waveforms back to a batched featuriser in the main process (see benchmarks/README.md).
+only when complete, so a half-built cache is never read. Loading, locking, reuse and the skip policy are the shared
+skeleton of `etude.data.builder`, so any number of processes may load one cache at once: one builds, the others wait
+and open it. Featurising in the workers measured faster than shipping waveforms back to a batched featuriser in the
+main process (see benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import multiprocessing
 import os
 import re
-import shutil
-import time
-import warnings
 from collections.abc import Callable, Generator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,18 +45,13 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataFileError, DatasetError
 from .audio import audio_info
+from .builder import CacheBuilder, left_out, worker_pool
 from .cache_worker import PIANO_KEYS, PIANO_ROLL_DTYPES, Chunk, compute_chunk, start_worker
-from .definitions import DatasetDefinition, SkippedFileWarning, report_skipped
-from .files import available_cores, exclusive_lock, write_json_atomic
+from .definitions import DatasetDefinition
+from .files import available_cores, disk_full_message, write_json_atomic
+from .partial import allocate_array, check_space_for, create_partial, discard_partial, is_own_partial, mark_partial, publish
 from .representations import RepresentationSettings, output_shape
-from .store import (
-    DATASET_FORMAT,
-    FORMAT_VERSION,
-    METADATA_FILE,
-    StoredDataset,
-    open_if_current,
-    read_dataset,
-)
+from .store import METADATA_FILE, StoredDataset, dataset_metadata, read_dataset
 
 __all__ = ['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache']
 
@@ -86,7 +79,7 @@ class BuildReport:
 
 
 @dataclass
-class FeatureCache:
+class FeatureCache(CacheBuilder):
     """A definition's features under a representation, built once in `cache_root` and reused while nothing changes.
 
     Args:
@@ -130,10 +123,10 @@ class FeatureCache:
     progress: bool = True
     on_chunk: Callable[[int, int], None] | None = None
     report: BuildReport | None = field(default=None, init=False)
+    _counts: tuple[int, int, int] = field(default=(0, 0, 0), init=False, repr=False)  # chunks, resumed, computed by the last build
 
     def __post_init__(self) -> None:
-        if self.on_error not in ('skip', 'raise'):
-            raise ConfigError(f"on_error is {self.on_error!r}; use 'skip' or 'raise'")
+        self._check_common()
         for option in ('chunk_size', 'batch_size', 'workers'):
             value = getattr(self, option)
             if not (option == 'workers' and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -143,8 +136,6 @@ class FeatureCache:
             raise ConfigError(f'segment_hop_seconds is {self.segment_hop_seconds!r}; give a positive number of seconds or None')
         self.targets = tuple(self.targets)
         self._check_targets()
-        self.cache_root = Path(self.cache_root)
-        self.name = self.name or self.definition.name
 
     def _check_targets(self) -> None:
         unknown = sorted(set(self.targets) - set(PIANO_ROLL_DTYPES))
@@ -162,9 +153,10 @@ class FeatureCache:
         """The shape of one example's features, `output_shape(representation, num_samples)`."""
         return output_shape(self.representation, self.num_samples)
 
-    def fingerprint(self) -> str:
-        """sha256 of the raw files' stats (or contents), labels, groups, splits, the representation and segmenting."""
-        description = {
+    def describe(self) -> dict[str, Any]:
+        """What the fingerprint covers: the raw files' stats (or contents), labels, groups, splits, the
+        representation and the segmenting."""
+        return {
             'cache_version': CACHE_VERSION,
             'representation': self.representation.to_dict(),
             'num_samples': self.num_samples,
@@ -175,30 +167,11 @@ class FeatureCache:
             'content_hash': self.content_hash,
             'items': self.definition.file_fingerprints(self.content_hash),
         }
-        text = json.dumps(description, sort_keys=True, separators=(',', ':'))
-        return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
-    def directory(self, fingerprint: str | None = None) -> Path:
-        """`<cache_root>/<name>-<fingerprint[:12]>`, the folder this cache is (or will be) in."""
-        return Path(self.cache_root) / f'{self.name}-{(fingerprint or self.fingerprint())[:12]}'
-
-    def load(self) -> StoredDataset:
-        """Open the cache if it matches the raw files and settings, else build (or resume building) it."""
-        started = time.perf_counter()
-        fingerprint = self.fingerprint()
-        directory = self.directory(fingerprint)
-        dataset = open_if_current(directory, fingerprint)
-        if dataset is None:
-            Path(self.cache_root).mkdir(parents=True, exist_ok=True)
-            with exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
-                dataset = open_if_current(directory, fingerprint)  # another process may have built it meanwhile
-                if dataset is None:
-                    return self._build(directory, fingerprint, started)
-        skipped = tuple((entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ())
-        dropped = tuple((entry['file'], entry['offset'], entry['reason']) for entry in dataset.metadata.get('dropped_clips') or ())
-        self._check_skipped(skipped, dropped, stacklevel=3)
-        self.report = BuildReport(directory, fingerprint, True, skipped=skipped, seconds=time.perf_counter() - started)
-        return dataset
+    def loaded(self, dataset: StoredDataset, *, built: bool, seconds: float) -> None:
+        skipped, _ = left_out(dataset.metadata)
+        counts = self._counts if built else (0, 0, 0)
+        self.report = BuildReport(dataset.directory, dataset.fingerprint, not built, *counts, skipped=skipped, seconds=seconds)
 
     def stale_directories(self) -> list[Path]:
         """Caches (and unfinished builds) of this definition's raw folder whose fingerprint is not the current one:
@@ -218,9 +191,9 @@ class FeatureCache:
 
     # -- building --------------------------------------------------------------------------------------------------
 
-    def _build(self, directory: Path, fingerprint: str, started: float) -> StoredDataset:
+    def build(self, directory: Path, fingerprint: str) -> StoredDataset:
         partial = directory.with_name(directory.name + '.partial')
-        progress, rows = self._open_partial(partial, fingerprint)
+        progress, rows = self._open_partial(partial, directory, fingerprint)
         size = len(rows)
         chunk_count = -(-size // self.chunk_size)
         done = set(progress['done'])
@@ -229,6 +202,7 @@ class FeatureCache:
         bar = tqdm(total=size, initial=sum(min(self.chunk_size, size - i * self.chunk_size) for i in done),
                    desc=f'featurising {self.name}', unit='clip', disable=None if self.progress else True)
         runner = self._run(chunks)
+        kept = f'its {{}} finished chunks of {chunk_count} are kept and the next load resumes'
         try:
             for chunk, bad in runner:
                 done.add(chunk.index)
@@ -241,16 +215,19 @@ class FeatureCache:
         except KeyboardInterrupt:
             raise BuildInterrupted(f'Interrupted building {directory.name} after {len(done)} of {chunk_count} chunks; '
                                    'load it again to resume') from None
+        except OSError as error:
+            message = disk_full_message(error, partial)
+            if message is None:
+                raise
+            raise DatasetError(f'cannot build the feature cache {directory.name}: {message} ({kept.format(len(done))})') from None
+        except BrokenProcessPool:
+            raise DatasetError(f'a worker process building {directory.name} died (killed, or out of memory); {kept.format(len(done))}: '
+                               'load again, or with fewer workers') from None
         finally:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
             bar.close()
-        unreadable = {int(row): reason for row, reason in progress['bad'].items()}
-        skipped, dropped = self._left_out(rows, unreadable, json.loads((partial / PLAN_FILE).read_text())['unplanned'])
-        self._check_skipped(skipped, dropped, stacklevel=4)  # also rows left out by an earlier, interrupted build
-        dataset = self._publish(partial, directory, fingerprint, rows, skipped, dropped, sorted(unreadable))
-        self.report = BuildReport(directory, fingerprint, False, chunk_count, resumed, len(chunks), skipped,
-                                  time.perf_counter() - started)
-        return dataset
+        self._counts = (chunk_count, resumed, len(chunks))
+        return self._publish(partial, directory, fingerprint, rows, progress)
 
     def _left_out(self, rows: list[list[Any]], unreadable: dict[int, str], unplanned: dict[str, str],
                   ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, float, str], ...]]:
@@ -294,26 +271,12 @@ class FeatureCache:
         span = rows[index * self.chunk_size:(index + 1) * self.chunk_size]
         items = [self.definition.items[item] for item, _ in span]
         root, settings = self.definition.root, self.representation
-        frame_time = 0.0 if settings.center else settings.n_fft / 2 / settings.sample_rate
+        frame_time = _frame_time(settings)
         return Chunk(
             index, index * self.chunk_size, tuple(str(root / item.path) for item in items), tuple(float(offset) for _, offset in span),
             tuple(str(root / item.companions['midi']) for item in items) if self.targets else (), str(partial), settings.to_dict(),
             self.num_samples, self.batch_size, self.on_error, self.targets, settings.sample_rate / settings.hop_length, frame_time,
         )
-
-    def _check_skipped(self, skipped: tuple[tuple[str, str], ...], dropped: tuple[tuple[str, float, str], ...] = (), *,
-                       stacklevel: int) -> None:
-        """Hold a cache (or a resumed build) to this load's `on_error`, whatever the build that made it was told."""
-        if (skipped or dropped) and self.on_error == 'raise':
-            path, reason = skipped[0] if skipped else (dropped[0][0], f'the clip at {dropped[0][1]:g} s: {dropped[0][2]}')
-            left_out = ' and '.join([f'{len(skipped)} file(s)'] * bool(skipped) + [f'{len(dropped)} clip(s)'] * bool(dropped))
-            raise DataFileError(f'{self.definition.root / path}: {reason} ({left_out} left out of the cached {self.name}); '
-                                "fix or remove the file, or load with on_error='skip'")
-        report_skipped(skipped, len(self.definition), stacklevel=stacklevel)
-        for path in dict.fromkeys(path for path, _, _ in dropped):
-            clips = [(offset, reason) for file, offset, reason in dropped if file == path]
-            warnings.warn(f'dropped {len(clips)} clip(s) of {path}, from {clips[0][0]:g} s: {clips[0][1]}', SkippedFileWarning,
-                          stacklevel=stacklevel + 1)
 
     def _run(self, chunks: list[Chunk]) -> Generator[tuple[Chunk, list[tuple[int, str]]], None, None]:
         """Yield (chunk, bad rows) as chunks complete, in worker processes or, with one worker, in this one."""
@@ -323,9 +286,7 @@ class FeatureCache:
                 yield chunk, compute_chunk(chunk)
             return
         threads = max(1, available_cores() // workers)
-        # fork: workers inherit the imported modules instead of importing torch again (seconds each with spawn)
-        context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(threads, os.getpid()))
+        pool = worker_pool(workers, initializer=start_worker, initargs=(threads,), preload=('etude.data.cache_worker',))
         try:
             futures = {pool.submit(compute_chunk, chunk): chunk for chunk in chunks}
             while futures:
@@ -335,13 +296,15 @@ class FeatureCache:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish (unrecorded); queued ones are dropped
 
-    def _open_partial(self, partial: Path, fingerprint: str) -> tuple[dict[str, Any], list[list[Any]]]:
-        """Reopen an unfinished build of the same fingerprint and chunking, or plan one and lay out its arrays;
-        return its progress record and its rows, `(item, offset)`."""
+    def _open_partial(self, partial: Path, directory: Path, fingerprint: str) -> tuple[dict[str, Any], list[list[Any]]]:
+        """Reopen an unfinished build of the same fingerprint and chunking, or plan one and lay out its arrays (their
+        disk space reserved now); return its progress record and its rows, `(item, offset)`."""
         expected = {'fingerprint': fingerprint, 'chunk_size': self.chunk_size, 'input_shape': list(self.input_shape),
                     'raw_root': str(self.definition.root.resolve())}
-        with contextlib.suppress(OSError, ValueError, KeyError, json.JSONDecodeError):
+        with contextlib.suppress(OSError, ValueError, KeyError, AttributeError, json.JSONDecodeError):
             progress = json.loads((partial / PROGRESS_FILE).read_text())
+            if progress.get('fingerprint') == fingerprint and not is_own_partial(partial):
+                mark_partial(partial)  # a build of this cache by an etude from before partial folders were marked
             if {key: progress.get(key) for key in expected} == expected:
                 rows = json.loads((partial / PLAN_FILE).read_text())['rows']
                 inputs = np.load(partial / 'inputs.npy', mmap_mode='r')
@@ -350,73 +313,80 @@ class FeatureCache:
         rows, unplanned = self._plan()  # the files' durations are read only now, on a cache miss
         if not rows:
             raise DatasetError(f'none of the {len(self.definition)} files of {self.definition.name} could be read; check {self.definition.root}')
-        if partial.exists():
-            shutil.rmtree(partial)
-        (partial / 'labels').mkdir(parents=True)
-        items = np.array([item for item, _ in rows], dtype=np.int64)
-        np.lib.format.open_memmap(partial / 'inputs.npy', 'w+', np.float32, (len(rows), *self.input_shape)).flush()
-        for label, values in self.definition.label_arrays().items():
-            np.save(partial / 'labels' / f'{label}.npy', values[items])
-        for target in self.targets:
-            shape = (len(rows), self.input_shape[-1], PIANO_KEYS)
-            np.lib.format.open_memmap(partial / 'labels' / f'{target}.npy', 'w+', np.dtype(PIANO_ROLL_DTYPES[target]), shape).flush()
-        np.save(partial / 'groups.npy', self.definition.group_ids()[0][items])
-        write_json_atomic(partial / PLAN_FILE, {'rows': rows, 'unplanned': unplanned})
-        progress = {**expected, 'done': [], 'bad': {}}
-        write_json_atomic(partial / PROGRESS_FILE, progress)  # last: it is what marks the plan and arrays as usable
+        frames_shape = (len(rows), self.input_shape[-1], PIANO_KEYS)
+        arrays = {'inputs.npy': (np.float32, (len(rows), *self.input_shape)),
+                  **{f'labels/{target}.npy': (np.dtype(PIANO_ROLL_DTYPES[target]), frames_shape) for target in self.targets}}
+        check_space_for(directory.parent, arrays, what=f'cannot build the feature cache {directory.name}')
+        discard_partial(partial)  # a stale build of ours: other settings or chunking
+        partial = create_partial(directory, resumable=True)  # refuses a folder of that name that etude did not make
+        try:
+            (partial / 'labels').mkdir()
+            for name, (dtype, shape) in arrays.items():
+                allocate_array(partial / name, dtype, shape).flush()
+            items = np.array([item for item, _ in rows], dtype=np.int64)
+            for label, values in self.definition.label_arrays().items():
+                np.save(partial / 'labels' / f'{label}.npy', values[items])
+            np.save(partial / 'groups.npy', self.definition.group_ids()[0][items])
+            write_json_atomic(partial / PLAN_FILE, {'rows': rows, 'unplanned': unplanned})
+            progress = {**expected, 'done': [], 'bad': {}}
+            write_json_atomic(partial / PROGRESS_FILE, progress)  # last: it is what marks the plan and arrays as usable
+        except BaseException as error:
+            discard_partial(partial)  # nothing computed yet: nothing worth keeping, and it frees the space
+            message = disk_full_message(error, partial)
+            if isinstance(error, DatasetError) or message is None:
+                raise
+            raise DatasetError(f'cannot build the feature cache {directory.name}: {message}') from None
         return progress, [list(row) for row in rows]
 
-    def _publish(self, partial: Path, directory: Path, fingerprint: str, rows: list[list[Any]], skipped: tuple[tuple[str, str], ...],
-                 dropped: tuple[tuple[str, float, str], ...], bad: list[int]) -> StoredDataset:
-        """Drop skipped rows, write metadata.json last and rename the folder into place."""
+    def _publish(self, partial: Path, directory: Path, fingerprint: str, rows: list[list[Any]], progress: dict[str, Any]) -> StoredDataset:
+        """Drop the rows of unreadable clips, write metadata.json last and rename the folder into place."""
         definition = self.definition
-        if len(bad) == len(rows):
+        unreadable = {int(row): reason for row, reason in progress['bad'].items()}
+        skipped, dropped = self._left_out(rows, unreadable, json.loads((partial / PLAN_FILE).read_text())['unplanned'])
+        if len(unreadable) == len(rows):
             raise DatasetError(f'all {len(definition)} files of {definition.name} were unreadable; check {definition.root}')
-        keep = np.setdiff1d(np.arange(len(rows)), bad)
-        arrays = [partial / 'inputs.npy', partial / 'groups.npy', *sorted((partial / 'labels').glob('*.npy'))]
-        if bad:
-            for path in arrays:
+        keep = np.setdiff1d(np.arange(len(rows)), sorted(unreadable))
+        if unreadable:
+            for path in [partial / 'inputs.npy', partial / 'groups.npy', *sorted((partial / 'labels').glob('*.npy'))]:
                 _keep_rows(path, keep, self.chunk_size)
         items = [definition.items[rows[row][0]] for row in keep]
         label_dtypes = {label: 'int64' if kind == 'class' else 'float32' for label, kind in definition.label_types.items()}
-        frames = self.input_shape[-1]
-        metadata = {
-            'format': DATASET_FORMAT,
-            'format_version': FORMAT_VERSION,
-            'name': directory.name,
-            'fingerprint': fingerprint,
-            'size': len(keep),
-            'input_shape': list(self.input_shape),
-            'input_dtype': 'float32',
-            'labels': {**{label: {'shape': [], 'dtype': dtype} for label, dtype in label_dtypes.items()},
-                       **{target: {'shape': [frames, PIANO_KEYS], 'dtype': PIANO_ROLL_DTYPES[target]} for target in self.targets}},
-            'label_types': dict(definition.label_types),
-            'classes': definition.classes(),
-            'targets': {'names': list(self.targets), 'frames_per_second': self.representation.sample_rate / self.representation.hop_length,
-                        'begin_note': 21, 'velocity_scale': 127} if self.targets else None,
-            'sample_rate': self.representation.sample_rate,
-            'num_samples': self.num_samples,
-            'representation': self.representation.to_dict(),
-            'group_key': definition.group_key,
-            'group_names': definition.group_ids()[1],
-            'raw_root': str(definition.root.resolve()),
-            'files': [item.path for item in items],
-            'offsets': [rows[row][1] for row in keep] if self.segment_hop_seconds is not None else None,
-            'companions': [dict(item.companions) for item in items] if any(item.companions for item in items) else None,
-            'splits': [item.split for item in items] if definition.has_split else None,
-            'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
-            'dropped_clips': [{'file': path, 'offset': offset, 'reason': reason} for path, offset, reason in dropped],
-            'source': {'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash,
-                       'segment_hop_seconds': self.segment_hop_seconds},
-            'created': datetime.now(UTC).isoformat(timespec='seconds'),
-        }
+        frames, settings = self.input_shape[-1], self.representation
+        metadata = dataset_metadata(
+            size=len(keep), input_shape=self.input_shape, input_dtype='float32',
+            labels={**{label: ((), dtype) for label, dtype in label_dtypes.items()},
+                    **{target: ((frames, PIANO_KEYS), PIANO_ROLL_DTYPES[target]) for target in self.targets}},
+            name=directory.name,
+            fingerprint=fingerprint,
+            label_types=dict(definition.label_types),
+            classes=definition.classes(),
+            targets={'names': list(self.targets), 'frames_per_second': settings.sample_rate / settings.hop_length, 'begin_note': 21,
+                     'num_pitches': PIANO_KEYS, 'velocity_scale': 127, 'frame_time': _frame_time(settings)} if self.targets else None,
+            sample_rate=settings.sample_rate,
+            num_samples=self.num_samples,
+            segment_hop_seconds=self.segment_hop_seconds,
+            representation=settings.to_dict(),
+            group_key=definition.group_key,
+            group_names=definition.group_ids()[1],
+            raw_root=str(definition.root.resolve()),
+            files=[item.path for item in items],
+            offsets=[rows[row][1] for row in keep] if self.segment_hop_seconds is not None else None,
+            companions=[dict(item.companions) for item in items] if any(item.companions for item in items) else None,
+            splits=[item.split for item in items] if definition.has_split else None,
+            skipped=[{'file': path, 'reason': reason} for path, reason in skipped],
+            dropped_clips=[{'file': path, 'offset': offset, 'reason': reason} for path, offset, reason in dropped],
+            source={'kind': 'feature_cache', 'definition': definition.name, 'content_hash': self.content_hash,
+                    'segment_hop_seconds': self.segment_hop_seconds},
+        )
         (partial / PROGRESS_FILE).unlink()
         (partial / PLAN_FILE).unlink()
-        write_json_atomic(partial / METADATA_FILE, metadata)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(partial, directory)
+        publish(partial, directory, metadata)
         return read_dataset(directory)
+
+
+def _frame_time(settings: RepresentationSettings) -> float:
+    """Seconds from a clip's start to the centre of its frame 0: 0 with centred frames, half a window without."""
+    return 0.0 if settings.center else settings.n_fft / 2 / settings.sample_rate
 
 
 def build_feature_cache(definition: DatasetDefinition, representation: RepresentationSettings, *, num_samples: int,
@@ -432,7 +402,10 @@ def _keep_rows(path: Path, keep: np.ndarray, block: int) -> None:
     """Rewrite a `.npy` array with only rows `keep`, a block at a time (the array may not fit in memory)."""
     source = np.load(path, mmap_mode='r')
     temporary = path.with_name(path.stem + '.kept.npy')
-    target = np.lib.format.open_memmap(temporary, 'w+', source.dtype, (len(keep), *source.shape[1:]))
+    try:
+        target = allocate_array(temporary, source.dtype, (len(keep), *source.shape[1:]))
+    except DatasetError as error:
+        raise DatasetError(f'cannot finish the feature cache in {path.parent}: {str(error).partition(": ")[2]} (load again to resume)') from None
     for start in range(0, len(keep), block):
         target[start:start + block] = source[keep[start:start + block]]
     target.flush()

@@ -8,10 +8,7 @@ Workers write straight into the memory-mapped arrays of the unfinished cache, so
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import torch
 
 from ..errors import DataFileError
 from .audio import read_audio
+from .builder import exit_with_parent
 from .representations import Featuriser, RepresentationSettings
 
 __all__ = ['PIANO_ROLL_DTYPES', 'Chunk', 'compute_chunk', 'start_worker']
@@ -54,18 +52,12 @@ class Chunk:
 _featurisers: dict[str, Any] = {}
 
 
-def start_worker(threads: int, parent: int) -> None:
+def start_worker(threads: int) -> None:
     """Workers leave Ctrl-C to the main process (which stops the build cleanly), share the cores out, and exit when
     the main process is gone (after kill -9 they would otherwise wait on the task queue forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-
-    def exit_with_parent() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+    exit_with_parent()
 
 
 def compute_chunk(chunk: Chunk) -> list[tuple[int, str]]:

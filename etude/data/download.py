@@ -35,8 +35,9 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
+from etude.data.files import check_folder, exclusive_lock
 from etude.data.registry import (
     OfficialDataset,
     describe_official_datasets,
@@ -44,7 +45,7 @@ from etude.data.registry import (
 )
 from etude.errors import DatasetError, DownloadError, EtudeError
 
-__all__ = ['download_file', 'env_key', 'extract_archive', 'install_dataset', 'main', 'verify_download']
+__all__ = ['check_url', 'download_file', 'env_key', 'extract_archive', 'install_dataset', 'main', 'verify_download']
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
@@ -226,6 +227,28 @@ def extract_archive(archive_path: Path, archive_format: str, destination: Path, 
         archive.extractall(destination, members=members, filter='data')
 
 
+def _check_dataset_folder(staging: Path, entry: OfficialDataset) -> None:
+    """Refuse an archive whose dataset folder is a symbolic link, or holds links that lead out of it.
+
+    Extraction keeps links that stay inside the archive, but only the dataset folder is moved into place: a link to a
+    sibling folder of the archive (or the folder itself being one) would be left dangling, and look installed."""
+    root = staging
+    for part in PurePosixPath(entry.subdirectory or '.').parts:
+        root = root / part
+        if root.is_symlink():
+            raise DownloadError(f'refusing to install {entry.name}: its folder {entry.subdirectory!r} in the archive is a symbolic link, '
+                                'not a folder; the archive is malformed')
+    if not root.is_dir():
+        raise DownloadError(f'archive of {entry.name} has no folder {entry.subdirectory!r}; its layout changed')
+    inside = root.resolve()
+    for folder, directories, files in os.walk(root):
+        for name in (*directories, *files):
+            path = Path(folder) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                raise DownloadError(f'refusing to install {entry.name}: archive entry {str(path.relative_to(staging))!r} links outside '
+                                    'the dataset folder')
+
+
 def published_file_facts(entry: OfficialDataset) -> tuple[OfficialDataset, str | None]:
     """Fill in the checksum and size that Zenodo publishes for the entry's file; return (entry, why not) .
 
@@ -252,11 +275,27 @@ def published_file_facts(entry: OfficialDataset) -> tuple[OfficialDataset, str |
         return entry, f"Zenodo's checksum for {file_name} could not be read ({reason})"
 
 
+_URL_SCHEMES = ('http', 'https', 'ftp', 'file')
+
+
+def check_url(url: str, origin: str) -> str:
+    """`url` when urllib can fetch it; else a one-line DatasetError naming where it came from (`origin`)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme.lower() not in _URL_SCHEMES or (parsed.scheme.lower() != 'file' and not parsed.netloc) or not parsed.path.strip('/'):
+        raise DatasetError(f'{origin} {url!r} is not the address of an archive; give a full URL starting with '
+                           f'{", ".join(f"{scheme}://" for scheme in _URL_SCHEMES)}, e.g. https://example.org/data.zip')
+    return url
+
+
 def _resolve_entry(name_or_entry: str | OfficialDataset, url: str | None) -> OfficialDataset:
     """Apply the url and checksum overrides; a pinned checksum replaces the registry size, since it is stronger."""
     entry = name_or_entry if isinstance(name_or_entry, OfficialDataset) else get_official_dataset(name_or_entry)
     key = env_key(entry.name)
-    url = url or os.environ.get(f'ETUDE_DATASET_URL_{key}') or entry.url
+    if url is not None:
+        check_url(url, '--url')
+    elif os.environ.get(f'ETUDE_DATASET_URL_{key}'):
+        url = check_url(os.environ[f'ETUDE_DATASET_URL_{key}'], f'ETUDE_DATASET_URL_{key}')
+    url = url or entry.url
     checksum = os.environ.get(f'ETUDE_DATASET_CHECKSUM_{key}')
     changes: dict[str, Any] = {'url': url}
     if checksum:
@@ -283,13 +322,19 @@ def install_dataset(
         raise DatasetError(str(entry.manual_instructions).replace('{target}', str(final)))
     if final.exists() or final.is_symlink():
         raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
+    check_folder(target, 'the dataset folder')
     created = not target.exists()
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DatasetError(f'cannot create the dataset folder {target}: {error.strerror}') from None
     try:
-        return _download_and_unpack(entry, target, final, progress)
+        # two installs of one dataset at once would append to one .part file: the second waits, then finds it installed
+        with exclusive_lock(target / f'.{entry.name}.lock', remove=True,
+                            waiting_message=f'waiting for another install of {entry.name} into {target}' if progress else None):
+            if final.exists() or final.is_symlink():
+                raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
+            return _download_and_unpack(entry, target, final, progress)
     except BaseException:
         if created and not any(target.iterdir()):
             target.rmdir()  # only a folder this call created and left empty
@@ -312,8 +357,7 @@ def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, prog
         root = staging / entry.subdirectory if entry.subdirectory else staging
         try:
             extract_archive(part, entry.archive_format, staging, label=entry.name)
-            if not root.is_dir():
-                raise DownloadError(f'archive of {entry.name} has no folder {entry.subdirectory!r}; its layout changed')
+            _check_dataset_folder(staging, entry)
         except DownloadError:
             part.unlink()  # a hostile or misshapen archive is useless to keep: only a new download can fix it
             raise
@@ -341,9 +385,17 @@ def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, prog
     return final
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is the same one `error:` line (and exit 2) as every other mistake."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f'error: {message}; see {self.prog} -h', file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: `python -m etude.data.download NAME [DIR]`; user mistakes become one `error:` line and exit 2."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog='install-dataset', description='Download, verify and unpack an official etude dataset into DIR/NAME.',
     )
     parser.add_argument('name', nargs='?', help='dataset name (see --list)')

@@ -55,11 +55,6 @@ class OfficialDataset:
         if self.url is None and not self.manual_instructions:
             raise ValueError(f'{self.name}: an entry without a url needs manual_instructions')
 
-    @property
-    def downloadable(self) -> bool:
-        """Whether the installer can fetch this dataset by itself."""
-        return self.url is not None
-
 
 _KAC_RECORD = 'https://zenodo.org/records/7274474/files'  # size and md5 come from Zenodo's API at install time
 _KAC_CITATION = (
@@ -175,8 +170,9 @@ def get_official_dataset(name: str) -> OfficialDataset:
         return OFFICIAL_DATASETS[name]
     except KeyError:
         pass
-    nearest = difflib.get_close_matches(name, OFFICIAL_DATASETS, n=1, cutoff=0.0)
-    hint = f'did you mean {nearest[0]!r}? ' if nearest else ''
+    # difflib's default cutoff (0.6): a suggestion only for a near miss ('maestro' -> 'maestro-v3'), never for 'nope'
+    nearest = difflib.get_close_matches(name, OFFICIAL_DATASETS, n=1)
+    hint = f'did you mean {nearest[0]!r}? ' if nearest else f'the official datasets are {", ".join(OFFICIAL_DATASETS)}; '
     raise DatasetError(
         f'unknown dataset {name!r}: {hint}run bin/install-dataset.sh --list to see the official datasets'
     )

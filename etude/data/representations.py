@@ -158,11 +158,9 @@ class RepresentationSettings:
         names = [field.name for field in dataclasses.fields(cls)]
         for key in values:
             if key not in names:
-                nearest = difflib.get_close_matches(str(key), names, n=1, cutoff=0.0)
-                raise ConfigError(
-                    f'unknown representation setting {key!r}; did you mean {nearest[0]!r}? '
-                    f'Valid keys: {", ".join(names)}'
-                )
+                nearest = difflib.get_close_matches(str(key), names, n=1)  # a suggestion only for a near miss
+                hint = f'did you mean {nearest[0]!r}? ' if nearest else ''
+                raise ConfigError(f'unknown representation setting {key!r}; {hint}Valid keys: {", ".join(names)}')
         return cls(**values)
 
     def fingerprint(self) -> str:

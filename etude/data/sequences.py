@@ -8,10 +8,10 @@
 
 The first is seed 002's training data for a note generator; the second is seed 000's Score / Performance pairs for a
 model that plays a score expressively. Both are built once into etude's binary store, keyed by a fingerprint of the
-raw files and the settings, exactly like the audio feature cache (`etude.data.cache`), and reused while nothing
-changes. Files are parsed in parallel worker processes (music21 is pure Python and slow); a file that cannot be read,
-or a pair whose notes do not align, follows `on_error`. Builds take seconds to minutes and are not resumable: an
-interrupted build starts again.
+raw files and the settings, and reused while nothing changes, by the same skeleton as the audio feature cache
+(`etude.data.builder`: one process builds, any others wait and reuse). Files are parsed in parallel worker processes
+(music21 is pure Python and slow); a file that cannot be read, or a pair whose notes do not align, follows
+`on_error`. Builds take seconds to minutes and are not resumable: an interrupted build starts again.
 
 Every window keeps the group (piece, composer) and the split of its file, so the Routine's split never puts windows of
 one piece on both sides.
@@ -19,13 +19,8 @@ one piece on both sides.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import multiprocessing
-import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +29,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataFileError, DatasetError
-from .definitions import DatasetDefinition, report_skipped
-from .files import available_cores, exclusive_lock
-from .store import DatasetWriter, StoredDataset, open_if_current
+from .builder import CacheBuilder, start_quiet_worker, worker_pool
+from .definitions import DatasetDefinition
+from .files import available_cores
+from .store import DatasetWriter, StoredDataset
 
 __all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache', 'local_tempo']
 
@@ -194,7 +190,7 @@ class PerformanceSequences:
 
 
 @dataclass
-class SequenceCache:
+class SequenceCache(CacheBuilder):
     """A definition's note windows under `settings`, built once in `cache_root` and reused while nothing changes.
 
     Args:
@@ -220,36 +216,18 @@ class SequenceCache:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.on_error not in ('skip', 'raise'):
-            raise ConfigError(f"on_error is {self.on_error!r}; use 'skip' or 'raise'")
-        self.cache_root, self.name = Path(self.cache_root), self.name or self.definition.name
+        self._check_common()
 
-    def fingerprint(self) -> str:
-        """sha256 of the raw files' stats (or contents), the items' labels, groups and splits, and the settings."""
-        description = {
+    def describe(self) -> dict[str, Any]:
+        """What the fingerprint covers: the raw files' stats (or contents), the items' labels, groups and splits, and
+        the settings."""
+        return {
             'version': SEQUENCE_VERSION, 'kind': self.settings.kind, 'settings': asdict(self.settings), 'content_hash': self.content_hash,
             'label_types': self.definition.label_types, 'group_key': self.definition.group_key,
             'items': self.definition.file_fingerprints(self.content_hash),
         }
-        return hashlib.sha256(json.dumps(description, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
-    def load(self) -> StoredDataset:
-        """Open the dataset if it matches the raw files and settings, else build it (once, under a lock)."""
-        fingerprint = self.fingerprint()
-        directory = Path(self.cache_root) / f'{self.name}-{fingerprint[:12]}'
-        dataset = open_if_current(directory, fingerprint)
-        if dataset is None:
-            Path(self.cache_root).mkdir(parents=True, exist_ok=True)
-            with exclusive_lock(directory.with_name(f'.{directory.name}.lock')):
-                dataset = open_if_current(directory, fingerprint) or self._build(directory, fingerprint)
-        skipped = [(entry['file'], entry['reason']) for entry in dataset.metadata.get('skipped') or ()]
-        if skipped and self.on_error == 'raise':
-            raise DataFileError(f"{self.definition.root / skipped[0][0]}: {skipped[0][1]} ({len(skipped)} file(s) left out of {directory.name}); "
-                                "fix or remove the file, or load with on_error='skip'")
-        report_skipped(skipped, len(self.definition), stacklevel=2)
-        return dataset
-
-    def _build(self, directory: Path, fingerprint: str) -> StoredDataset:
+    def build(self, directory: Path, fingerprint: str) -> StoredDataset:
         definition, started = self.definition, time.perf_counter()
         per_item = self._read_all()
         skipped = [(definition.items[index].path, result) for index, result in enumerate(per_item) if isinstance(result, str)]
@@ -262,31 +240,31 @@ class SequenceCache:
             raise DatasetError(f'no file of {definition.name} is long enough for one window of {self.settings.sequence_length} notes')
         input_shape, label_shapes, label_dtypes = self.settings.shapes()
         item_labels, (groups, group_names) = definition.label_arrays(), definition.group_ids()
-        writer = DatasetWriter(directory, size=len(windows), input_shape=input_shape,
-                               label_shapes={**label_shapes, **{label: () for label in item_labels}},
-                               label_dtypes={**label_dtypes, **{label: str(values.dtype) for label, values in item_labels.items()}})
-        for row, (index, _, inputs, labels) in enumerate(windows):
-            writer.write(row, inputs, {**labels, **{label: values[index] for label, values in item_labels.items()}}, groups[index])
-        rows_of = [index for index, _, _, _ in windows]
-        match_rates = {definition.items[index].path: float(rows['match_rate']) for index, rows in enumerate(per_item)
-                       if not isinstance(rows, str) and 'match_rate' in rows}
-        return writer.finish({
-            'name': directory.name,
-            'fingerprint': fingerprint,
-            'label_types': {**self.settings.label_types(), **definition.label_types},
-            'classes': {**self.settings.classes(), **definition.classes()},
-            'input_features': self.settings.feature_names(),
-            'group_key': definition.group_key,
-            'group_names': group_names,
-            'raw_root': str(definition.root.resolve()),
-            'files': [definition.items[index].path for index in rows_of],
-            'window_starts': [start for _, start, _, _ in windows],
-            'splits': [definition.items[index].split for index in rows_of] if definition.has_split else None,
-            'match_rates': match_rates or None,
-            'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
-            'source': {'kind': self.settings.kind, 'settings': asdict(self.settings), 'definition': definition.name,
-                       'seconds': round(time.perf_counter() - started, 3)},
-        })
+        with DatasetWriter(directory, size=len(windows), input_shape=input_shape,
+                           label_shapes={**label_shapes, **{label: () for label in item_labels}},
+                           label_dtypes={**label_dtypes, **{label: str(values.dtype) for label, values in item_labels.items()}}) as writer:
+            for row, (index, _, inputs, labels) in enumerate(windows):
+                writer.write(row, inputs, {**labels, **{label: values[index] for label, values in item_labels.items()}}, groups[index])
+            rows_of = [index for index, _, _, _ in windows]
+            match_rates = {definition.items[index].path: float(rows['match_rate']) for index, rows in enumerate(per_item)
+                           if not isinstance(rows, str) and 'match_rate' in rows}
+            return writer.finish({
+                'name': directory.name,
+                'fingerprint': fingerprint,
+                'label_types': {**self.settings.label_types(), **definition.label_types},
+                'classes': {**self.settings.classes(), **definition.classes()},
+                'input_features': self.settings.feature_names(),
+                'group_key': definition.group_key,
+                'group_names': group_names,
+                'raw_root': str(definition.root.resolve()),
+                'files': [definition.items[index].path for index in rows_of],
+                'window_starts': [start for _, start, _, _ in windows],
+                'splits': [definition.items[index].split for index in rows_of] if definition.has_split else None,
+                'match_rates': match_rates or None,
+                'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
+                'source': {'kind': self.settings.kind, 'settings': asdict(self.settings), 'definition': definition.name,
+                           'seconds': round(time.perf_counter() - started, 3)},
+            })
 
     def _read_all(self) -> list[dict[str, np.ndarray] | str]:
         """Each item's per-note rows, or the reason it is unusable; in worker processes unless `workers` is 1."""
@@ -300,9 +278,7 @@ class SequenceCache:
                     results.append(_read_or_reason(*job))
                     bar.update()
                 return results
-            # fork: workers inherit the imported modules; they only parse files (numpy, music21, pretty_midi)
-            context = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods() else None)
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+            with worker_pool(workers, initializer=start_quiet_worker, preload=('etude.data.sequences', 'music21', 'pretty_midi')) as pool:
                 for result in pool.map(_read_or_reason_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
                     results.append(result)
                     bar.update()

@@ -9,11 +9,9 @@ score's repeats are written out (`read_score(path, expand_repeats=True)`): the M
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +19,7 @@ from tqdm import tqdm
 
 from ...errors import ConfigError, DatasetError
 from ..audio import atomic_path
+from ..builder import worker_pool
 
 __all__ = ['chorale_names', 'export_chorales']
 
@@ -106,9 +105,10 @@ def export_chorales(
         write_musicxml: also write the MusicXML score beside each MIDI file (score/performance pairs). Its
             `<encoding-date>` is the day of export, so unlike the MIDI it is not byte-identical across days.
         workers: processes converting at once; music21 is pure Python, so more than one needs processes. They are
-            spawned (the parent may hold torch's thread pools, which a forked child can deadlock on), so each
-            imports etude and music21 first (a few seconds): use 1 for a handful of chorales, and call with more
-            only from a script whose top level is guarded by `if __name__ == '__main__':`.
+            started like every etude data worker (`etude.data.builder.worker_pool`: forked from a forkserver that has
+            imported music21 once, never from this process, whose torch threads a forked child could deadlock on):
+            use 1 for a handful of chorales, and call with more only from a script whose top level is guarded by
+            `if __name__ == '__main__':`.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -133,9 +133,7 @@ def export_chorales(
                 results.append(_export_one(*job))
                 bar.update()
         else:
-            # spawn, not fork: the parent may hold torch's thread pools, which a forked child can deadlock on.
-            context = multiprocessing.get_context('spawn')
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+            with worker_pool(min(workers, len(jobs)), preload=('etude.data.generators.chorales', 'music21')) as pool:
                 futures = [pool.submit(_export_one, *job) for job in jobs]
                 for future in futures:
                     future.add_done_callback(lambda _: bar.update())
