@@ -22,6 +22,7 @@ def write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     """A hidden, fsynced temporary file beside `path` holding what `write` wrote; removed again if writing fails."""
     descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; a replaced file should have the mode a plain open gives
         with os.fdopen(descriptor, 'wb') as file:
             write(file)
             file.flush()
@@ -30,6 +31,12 @@ def write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def fsync_directory(directory: Path) -> None:

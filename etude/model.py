@@ -1,21 +1,27 @@
 """The template every etude network fills in.
 
 A model is a `torch.nn.Module` built from its typed hyperparameters alone, so an export can rebuild it from the file.
-For ordinary supervised learning a model supplies its layers, `forward` and `loss`; the default `training_step` does
-zero_grad / backward / clipping / step with optimisers the routine builds from the hyperparameters. A model that needs
-more (several optimisers, teacher forcing, a GAN) overrides `configure_optimisers` and `training_step` and may do
-anything in them: this one replaceable step is the whole extension surface, instead of many hooks.
+For ordinary supervised learning a model supplies its layers, `forward` and `loss` (and `metrics` to report); the
+default `training_step` computes the loss in the run's precision and hands it to the routine's `Step`, which owns
+backward, accumulation, clipping, optimiser and schedule stepping and gradient averaging under torchrun. A model that
+needs more (several optimisers, teacher forcing, a GAN) overrides `configure_optimisers` and `training_step` and
+still calls `step.backward` / `step.update`, so it gets all of that without writing it: this one replaceable step is
+the whole extension surface, instead of many hooks.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from .parameters import Parameters as BaseParameters
+
+if TYPE_CHECKING:
+    from .evaluation.metrics import Metric
+    from .step import Step
 
 __all__ = ['Batch', 'Model', 'build_optimiser']
 
@@ -41,40 +47,38 @@ class Model(ABC, torch.nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """torch.nn.Module.forward."""
 
-    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The training objective, a scalar. Override for anything but the default mean squared error."""
+    def loss(self, predictions: Any, targets: Any) -> torch.Tensor:
+        """The training objective, a scalar, from what `forward` returned and the batch's targets (tensors, tuples or
+        dicts, as the dataset gives them). Override for anything but the default mean squared error."""
         return torch.nn.functional.mse_loss(predictions, targets)
 
-    def metrics(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Extra scalars reported on the validation and test splits (batch means; the routine averages them)."""
-        return {}
+    def metrics(self) -> list[Metric]:
+        """Metrics reported on the validation and test splits (fresh copies are made for each pass): e.g.
+        `[MeanAbsoluteError(scale=100, name='mae_cm')]`. The routine may add its own with `train(metrics=...)`."""
+        return []
 
     def configure_optimisers(self) -> list[torch.optim.Optimizer]:
         """Optimisers built from the hyperparameters; override to use several, or per-layer settings."""
         return [build_optimiser(self.parameters(), self.hyperparameters)]
 
-    def training_step(self, batch: Batch) -> dict[str, float | torch.Tensor]:
-        """One optimisation step on a batch; returns at least {'loss': ...} for logging.
+    def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
+        """One training step on a batch; returns at least {'loss': ...} (detached) for logging.
 
-        The default is supervised: `batch` is `(inputs, targets)`. Losses are returned as tensors and only turned
-        into Python floats once per epoch, so the step never waits for the device.
+        The default is supervised: `batch` is `(inputs, targets)`. Losses stay tensors, turned into Python floats
+        once per epoch, so the step never waits for the device (beyond the one check per update the Step makes).
         """
         inputs, targets = batch
-        (optimiser,) = self.optimisers
-        optimiser.zero_grad(set_to_none=True)
-        loss = self.loss(self(inputs), targets)
-        loss.backward()
-        if self.hyperparameters.gradient_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.parameters(), self.hyperparameters.gradient_clip)
-        optimiser.step()
+        with step.autocast():
+            loss = self.loss(self(inputs), targets)
+        step.backward(loss)
+        step.update()
         return {'loss': loss.detach()}
 
-    @torch.no_grad()
-    def evaluation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Loss plus `metrics` on one batch, in eval mode. A routine can pass its own function to `train` instead."""
+    def evaluation_step(self, batch: Batch) -> dict[str, Any]:
+        """In eval mode, without gradients: {'loss', 'predictions', 'targets'} of one batch; metrics read the last two."""
         inputs, targets = batch
         predictions = self(inputs)
-        return {'loss': self.loss(predictions, targets), **self.metrics(predictions, targets)}
+        return {'loss': self.loss(predictions, targets), 'predictions': predictions, 'targets': targets}
 
     @classmethod
     def class_path(cls) -> str:

@@ -11,83 +11,135 @@ trained, with one line that names the key, the expected type and the value (and 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import math
 import re
+import textwrap
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Self, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import yaml
 
 from .errors import ConfigError
 
-__all__ = ['Parameters', 'parse_overrides', 'read_yaml_parameters']
+__all__ = ['AT_LEAST_ONE', 'FINITE', 'NON_NEGATIVE', 'POSITIVE', 'Parameters', 'Range', 'Settings', 'parse_overrides', 'read_yaml_parameters']
 
 
-@dataclasses.dataclass(kw_only=True)
-class Parameters:
-    """Hyperparameters that every routine understands. Models subclass this and add their own fields.
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric field accepts, declared beside its type: `learning_rate: Annotated[float, Range(0, exclusive_minimum=True)]`.
 
-    `num_of_epochs = 0` trains until early stopping (which then must be on). `device = 'auto'` picks CUDA, then
-    Apple MPS, then the CPU. `gradient_clip = 0` disables clipping.
+    Checked wherever values enter (defaults, YAML, W&B, the command line, a checkpoint), so every model's fields get
+    the same one-line errors without writing them. Floats are also refused when NaN or infinite, unless
+    `allow_nonfinite` says that a field means something by them.
     """
 
-    seed: int = 0
-    batch_size: int = 32
-    dataset_split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    num_of_epochs: int = 0
-    with_early_stopping: bool = True
-    patience: int = 5
-    min_delta: float = 0.0
-    optimiser: Literal['adam', 'adamw', 'sgd'] = 'adam'
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    gradient_clip: float = 0.0
-    num_workers: int = 0
-    device: str = 'auto'
-    testing: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    allow_nonfinite: bool = False
+
+    def describe(self) -> str:
+        if self.minimum is not None and self.maximum is not None:
+            low, high = '(' if self.exclusive_minimum else '[', ')' if self.exclusive_maximum else ']'
+            return f'in {low}{_number(self.minimum)}, {_number(self.maximum)}{high}'
+        if self.minimum is not None:
+            return f'{">" if self.exclusive_minimum else ">="} {_number(self.minimum)}'
+        if self.maximum is not None:
+            return f'{"<" if self.exclusive_maximum else "<="} {_number(self.maximum)}'
+        return 'finite'
+
+    def admits(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return self.allow_nonfinite
+        if self.minimum is not None and (value < self.minimum or (self.exclusive_minimum and value == self.minimum)):
+            return False
+        return not (self.maximum is not None and (value > self.maximum or (self.exclusive_maximum and value == self.maximum)))
+
+
+FINITE = Range()
+POSITIVE = Range(0, exclusive_minimum=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+
+
+def _number(value: float) -> str:
+    return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+class Settings:
+    """Typed, checked settings resolved from layers of plain values; the machinery `Parameters` and `RunOptions` share.
+
+    Subclasses are keyword-only dataclasses. A field's docstring (a string literal on the line after it) is its
+    description in `train.py --routine NAME -h`; an `Annotated[..., Range(...)]` type declares the values it accepts.
+    """
 
     def __post_init__(self) -> None:
+        for name, constraint in self.field_ranges().items():
+            check_range(getattr(self, name), constraint, name, 'the defaults')
         self.validate()
 
     def validate(self) -> None:
-        """Check relations between values; types are checked when values are parsed."""
-        from .data.split import check_fractions
-
-        check_fractions(self.dataset_split, 'dataset_split')
-        if self.batch_size < 1:
-            raise ConfigError(f'batch_size must be at least 1, got {self.batch_size}')
-        if self.num_of_epochs < 0:
-            raise ConfigError(f'num_of_epochs must be 0 (until early stopping) or positive, got {self.num_of_epochs}')
-        if self.num_of_epochs == 0 and not self.with_early_stopping:
-            raise ConfigError(
-                'num_of_epochs: 0 means "until early stopping", so with_early_stopping must be true; '
-                'set num_of_epochs to a positive number or enable early stopping',
-            )
-        if self.patience < 1:
-            raise ConfigError(f'patience must be at least 1, got {self.patience}')
+        """Check relations between values; types and ranges are checked when values are parsed."""
 
     @classmethod
     def field_types(cls) -> dict[str, Any]:
         """Each field's resolved type annotation (annotations are strings under `from __future__ import annotations`)."""
         hints = typing.get_type_hints(cls)
-        return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+        return {field.name: hints[field.name] for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def field_ranges(cls) -> dict[str, Range]:
+        """The `Range` of every numeric field (`FINITE` for a float without one: NaN and infinity are refused)."""
+        hints = typing.get_type_hints(cls, include_extras=True)
+        ranges: dict[str, Range] = {}
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            hint = hints[field.name]
+            declared = [extra for extra in getattr(hint, '__metadata__', ()) if isinstance(extra, Range)]
+            if declared:
+                ranges[field.name] = declared[0]
+            elif _base_type(hint) is float:
+                ranges[field.name] = FINITE
+        return ranges
+
+    @classmethod
+    def field_descriptions(cls) -> dict[str, str]:
+        """Field name → its docstring, read from the source of this class and its bases (empty where none is written)."""
+        descriptions: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            if klass is object or not dataclasses.is_dataclass(klass):
+                continue
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+            except (OSError, TypeError, SyntaxError):
+                continue
+            body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+            for statement, following in zip(body, body[1:], strict=False):
+                if (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and isinstance(following, ast.Expr)
+                        and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
+                    descriptions[statement.target.id] = inspect.cleandoc(following.value.value)
+        return descriptions
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples kept) for YAML, JSON, W&B and checkpoints."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str = 'parameters', ignore_unknown: bool = False) -> Self:
-        """Build from a mapping of already-parsed values, checking every key and type."""
+        """Build from a mapping of already-parsed values, checking every key, type and range."""
         return cls().updated(values, source=source, ignore_unknown=ignore_unknown)
 
     def updated(self, values: Mapping[str, Any], *, source: str, ignore_unknown: bool = False) -> Self:
         """A copy with `values` applied on top; `source` names where they came from for error messages."""
         types_by_name = self.field_types()
+        ranges = self.field_ranges()
         checked: dict[str, Any] = {}
         for key, value in values.items():
             if key not in types_by_name:
@@ -95,11 +147,86 @@ class Parameters:
                     continue
                 raise ConfigError(unknown_key_message(key, types_by_name, source))
             checked[key] = coerce(value, types_by_name[key], key, source)
-        return dataclasses.replace(self, **checked)
+            if key in ranges:
+                check_range(checked[key], ranges[key], key, source)
+        return dataclasses.replace(self, **checked)  # type: ignore[type-var]
 
     def override_strings(self, overrides: Iterable[str], *, source: str = 'command line') -> Self:
         """Apply `key=value` / `--key=value` strings, parsing each value as the field's type."""
         return self.updated(parse_overrides(overrides, self.field_types(), source), source=source)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Parameters(Settings):
+    """Hyperparameters that every routine understands: what a model is and how it is optimised. Models subclass this
+    and add their own fields. How a run executes (device, workers, precision, ...) is `RunOptions`, not here."""
+
+    seed: Annotated[int, Range(0, 2**32 - 1)] = 0
+    """Seed of every random generator: weights, split, shuffling, augmentation."""
+    batch_size: Annotated[int, AT_LEAST_ONE] = 32
+    """Examples per batch, over all processes together (each of N torchrun processes takes batch_size / N)."""
+    dataset_split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """Fractions of the groups (drums, speakers, pieces) dealt to train, validation and test."""
+    num_of_epochs: Annotated[int, NON_NEGATIVE] = 0
+    """Epochs to train; 0 trains until early stopping."""
+    with_early_stopping: bool = True
+    """Stop when the monitored metric has not improved for `patience` epochs."""
+    patience: Annotated[int, AT_LEAST_ONE] = 5
+    """Epochs without improvement before early stopping."""
+    min_delta: Annotated[float, NON_NEGATIVE] = 0.0
+    """Smallest change of the monitored metric that counts as an improvement."""
+    monitor: str = 'validation_loss'
+    """Metric that picks best.pt and stops early: validation_loss or validation_<metric>, e.g. validation_accuracy."""
+    monitor_mode: Literal['min', 'max'] = 'min'
+    """Whether the monitored metric improves downwards (a loss, an error) or upwards (accuracy, F1)."""
+    optimiser: Literal['adam', 'adamw', 'sgd'] = 'adam'
+    """Optimiser of the default configure_optimisers."""
+    learning_rate: Annotated[float, POSITIVE] = 1e-3
+    """Peak learning rate (a schedule scales it)."""
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
+    """L2 penalty (decoupled for adamw)."""
+    gradient_clip: Annotated[float, NON_NEGATIVE] = 0.0
+    """Clip the gradients' global norm to this value before each update; 0 disables clipping."""
+    accumulate_batches: Annotated[int, AT_LEAST_ONE] = 1
+    """Batches whose gradients are summed before one update (an effective batch of accumulate_batches × batch_size)."""
+    lr_schedule: Literal['none', 'cosine', 'step', 'plateau', 'onecycle'] = 'none'
+    """Learning-rate schedule: cosine and onecycle per update over the whole run, step and plateau per epoch."""
+    warmup_steps: Annotated[int, NON_NEGATIVE] = 0
+    """Updates over which the learning rate rises linearly from 0 before the schedule (onecycle: its warm-up phase)."""
+    lr_step_epochs: Annotated[int, AT_LEAST_ONE] = 10
+    """The step schedule multiplies the learning rate by lr_gamma every this many epochs."""
+    lr_gamma: Annotated[float, Range(0, 1, exclusive_minimum=True, exclusive_maximum=True)] = 0.1
+    """Factor of the step and plateau schedules."""
+    lr_patience: Annotated[int, NON_NEGATIVE] = 2
+    """Epochs without improvement before the plateau schedule lowers the learning rate."""
+    nonfinite_patience: Annotated[int, AT_LEAST_ONE] = 3
+    """Updates in a row whose loss is NaN or infinite (each skipped) before the run stops as diverged."""
+
+    def validate(self) -> None:
+        from .data.split import check_fractions
+
+        check_fractions(self.dataset_split, 'dataset_split')
+        if self.num_of_epochs == 0 and not self.with_early_stopping:
+            raise ConfigError(
+                'num_of_epochs: 0 means "until early stopping", so with_early_stopping must be true; '
+                'set num_of_epochs to a positive number or enable early stopping',
+            )
+        if self.num_of_epochs == 0 and self.lr_schedule in ('cosine', 'onecycle'):
+            raise ConfigError(f'lr_schedule {self.lr_schedule} needs the run\'s length; set num_of_epochs to a positive number or use step or plateau')
+        if not (self.monitor == 'validation_loss' or self.monitor.startswith('validation_')):
+            raise ConfigError(f"monitor must be validation_loss or validation_<metric>, got '{self.monitor}'")
+
+
+def check_range(value: Any, constraint: Range, key: str, source: str) -> None:
+    """Raise a ConfigError when a numeric value lies outside its field's `Range`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not constraint.admits(value):
+        raise ConfigError(f"Parameter '{key}' in {source} must be {constraint.describe()}, got {value!r}")
+
+
+def _base_type(hint: Any) -> Any:
+    return get_args(hint)[0] if get_origin(hint) is Annotated else hint
 
 
 def unknown_key_message(key: str, valid: Iterable[str], source: str) -> str:

@@ -1,61 +1,69 @@
 """The Routine: the namespace of one training run.
 
     routine = Routine()
-    routine.set_parameters(SomeModel.Parameters(), config_path=..., overrides=[...])
-    dataset = routine.import_dataset(...)
-    routine.set_model(SomeModel(routine.parameters))
-    summary = routine.train(TensorDataset(inputs, targets))
+    parameters = routine.set_parameters(SomeModel.Parameters(), config_path=..., overrides=[...])
+    routine.set_dataset(TensorDataset(inputs, targets), groups=speakers)      # or a stored etude dataset
+    routine.set_model(SomeModel(parameters))
+    summary = routine.train(metrics=[Accuracy()])
 
-It knows nothing about any task: the model supplies the step, the routine script supplies the data. What it owns is
-the bookkeeping every run needs and nobody should rewrite: device, seeding, grouped splits, the epoch loop with early
-stopping, checkpoints that resume exactly, the run directory and W&B.
+It knows nothing about any task: the model supplies its loss (or its own training step), the routine script supplies
+the data, the metrics and the baselines. What it owns is the bookkeeping every run needs and nobody should rewrite:
+resolving settings, seeding, the device and torchrun's processes, grouped splits, the optimisation `Step`, the epoch
+loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and W&B.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .configuration import resolve
 from .data.store import StoredDataset
 from .device import select_device
+from .distributed import Distributed
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
+from .evaluation.metrics import Mean, Metric, fresh_metrics
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
-from .interrupts import deferred_interrupts
+from .interrupts import deferred_interrupts, terminate_as_interrupt
+from .loaders import evaluation_loader, training_loader
 from .model import Batch, Model, batch_size_of, move_to_device
-from .parameters import Parameters, read_yaml_parameters
-from .run_directory import RunDirectory, git_commit, software_versions, utc_now
-from .seeding import capture_rng_state, restore_rng_state, seed_everything, seed_worker
+from .parameters import Parameters
+from .routine_data import RoutineData, prepare_data
+from .run_directory import RunDirectory, git_commit, new_run_id, software_versions, utc_now
+from .run_options import RunOptions
+from .seeding import capture_rng_state, deterministic_settings, restore_rng_state, seed_everything
+from .step import Diverged, Step
 from .version import __version__
 
 __all__ = ['Routine', 'TrainingInterrupted']
 
-Evaluate = Callable[[Model, Batch], Mapping[str, torch.Tensor]]
 P = TypeVar('P', bound=Parameters)
 
 
 class TrainingInterrupted(EtudeError):
-    """Ctrl-C during training: `last.pt` holds the last complete epoch and the message says how to resume."""
+    """Ctrl-C or SIGTERM during training: `last.pt` holds the last complete epoch and the message says how to resume."""
 
     def __init__(self, run_directory: Path, epoch: int, resume_command: str | None = None) -> None:
         self.run_directory, self.epoch = run_directory, epoch
         if epoch == 0:
-            super().__init__(f'Interrupted before the first epoch of {run_directory} finished; nothing to resume, start the run again')
+            super().__init__('Interrupted before the first epoch finished; nothing was saved, start the run again')
             return
         command = resume_command or f'python scripts/train.py --resume {run_directory}'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
 class Routine:
-    """One run: parameters → dataset → model → train, validate, test → exports in `runs/<run-id>/`."""
+    """One run: settings → dataset → model → train, validate, test → exports in `runs/<run-id>/`."""
 
     def __init__(
         self,
@@ -67,21 +75,26 @@ class Routine:
         verbose: bool = True,
     ) -> None:
         self.runs_directory = Path(runs_directory)
-        self.verbose = verbose
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
+        self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
+        self.verbose = verbose and self.is_main
         self.tracker = None
-        if use_wandb:
+        if use_wandb and self.is_main:
             from .tracking import WandbTracker
 
-            self.runs_directory.mkdir(parents=True, exist_ok=True)
             self.tracker = WandbTracker(self.runs_directory, dict(wandb_settings or {}))
         self.parameters: Parameters | None = None
+        self.options = RunOptions()
+        self.distributed = Distributed()
         self.device = torch.device('cpu')
-        self.dataset: StoredDataset | None = None
+        self.data: RoutineData | None = None
         self.model: Model | None = None
         self.run: RunDirectory | None = None
         self.split: dict[str, np.ndarray] = {}  # 'train', 'validation', 'test' → item indices, once a dataset is set
+        self.task: dict[str, Any] = {}
         self.summary_extras: dict[str, Any] = {}
+        self.baselines: dict[str, dict[str, float]] = {}
+        self.step: Step | None = None
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -93,65 +106,75 @@ class Routine:
         overrides: Sequence[str] = (),
         testing_defaults: Mapping[str, Any] | None = None,
     ) -> P:
-        """Resolve hyperparameters: defaults < YAML < `testing_defaults` (when testing) < W&B sweep < overrides.
+        """Resolve hyperparameters and run options (see `etude.configuration`), join torchrun's processes, seed.
 
-        When resuming, the run's own `config.yaml` replaces the first three layers, so only explicit overrides (such
-        as a larger `num_of_epochs`) change a resumed run. Seeds every generator and picks the device.
+        Under torchrun, rank 0 resolves (it alone sees W&B sweep values) and broadcasts the result and the run id
+        before any model is built; a mistake is raised on every rank with the same one line.
         """
-        if self.resume_from is not None:
-            resolved = defaults.updated(self.resume_from.read_config(), source=str(self.resume_from.path / 'config.yaml'))
+        resolved, options = resolve(defaults, config_path=config_path, overrides=overrides, testing_defaults=testing_defaults,
+                                    resumed_config=self.resume_from.read_config() if self.resume_from is not None else None,
+                                    resumed_from=str(self.resume_from.path / 'config.yaml') if self.resume_from is not None else '',
+                                    sweep_values=self.tracker.sweep_values if self.tracker is not None else None)
+        requested = select_device(options.device)
+        self.distributed = Distributed.from_environment(options.backend, requested.type)
+        if self.distributed.active:
+            resolved, options, run_id = self._agree(resolved, options)
+            if requested.type == 'cuda':
+                requested = torch.device('cuda', self.distributed.local_rank)
+            if resolved.batch_size % self.distributed.world_size:
+                raise ConfigError(f'batch_size {resolved.batch_size} is the batch of all {self.distributed.world_size} processes together, '
+                                  'so it must divide evenly among them; choose a multiple of the process count')
         else:
-            resolved = defaults
-            if config_path is not None:
-                resolved = resolved.updated(read_yaml_parameters(config_path), source=str(config_path))
-            if testing_defaults and resolved.override_strings(overrides).testing:
-                resolved = resolved.updated(testing_defaults, source='testing defaults')
-        if self.tracker is not None:
-            sweep_values = {key: value for key, value in self.tracker.sweep_values().items() if key in resolved.field_types()}
-            resolved = resolved.updated(sweep_values, source='the W&B sweep')
-        resolved = resolved.override_strings(overrides)
-        self.parameters = resolved
-        self.device = select_device(resolved.device)
+            run_id = new_run_id()
+        self.parameters, self.options, self.device = resolved, options, requested
         seed_everything(resolved.seed)
-        if self.run is None:
-            self.run = self.resume_from or RunDirectory.create(self.runs_directory)
-        if self.resume_from is None:
-            self.run.write_config(resolved.to_dict())  # a resumed run's config is rewritten once its checkpoint has loaded
+        self.run = self.resume_from or RunDirectory.new(self.runs_directory, run_id)
+        self._git_commit, self._versions = git_commit(), software_versions()
         if self.tracker is not None:
             self.tracker.record_config(resolved.to_dict())
-        self._say(f'etude: run {self.run.run_id} on {self.device} (seed {resolved.seed}), writing to {self.run.path}')
+        where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
+        self._say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
         return resolved
 
-    def set_dataset(self, dataset: StoredDataset) -> StoredDataset:
-        """Use a stored dataset and split it: by its own split column when it ships one (MAESTRO's), else by its
-        groups with the run's seed and `dataset_split` (a resumed run keeps its saved split)."""
+    def _agree(self, resolved: P, options: RunOptions) -> tuple[P, RunOptions, str]:
+        """Rank 0's hyperparameters, run options and run id on every rank."""
+        agreed = self.distributed.broadcast_object((resolved.to_dict(), options.to_dict(), new_run_id()) if self.is_main else None)
+        values, option_values, run_id = agreed
+        return type(resolved).from_dict(values, source='rank 0'), RunOptions.from_dict(option_values, source='rank 0'), run_id
+
+    def set_dataset(self, data: Dataset[Any] | StoredDataset, **details: Any) -> Dataset[Any]:
+        """Train on `data`: any map-style torch Dataset, or a stored etude dataset (read lazily).
+
+        Keyword arguments (see `etude.routine_data.prepare_data`): `targets=` and `transform=` for a stored dataset;
+        `groups=` (one key per item) or `split=` ({'train': [...], ...}); `name=`, `metadata=`; `collate=` (e.g.
+        padding variable-length sequences) and `sampler=` (over positions in the train split, e.g. weighted).
+        Returns the torch Dataset the routine will read.
+        """
         parameters, run = self._require_parameters()
-        from .data.definitions import split_items
-
-        self.dataset = dataset
-        if self.resume_from is not None and (run.path / 'split.json').exists():
-            import json
-
-            saved = json.loads((run.path / 'split.json').read_text())
-            self.split = {name: np.asarray(part['indices'], dtype=np.int64) for name, part in saved.items()}
-        else:
-            self.split = split_items(dataset, parameters.dataset_split, parameters.seed)
-            run.write_split(self.split, dataset.groups)
-        if len(self.split['validation']) == 0:
-            raise ConfigError(
-                f'The validation split of {dataset.name} is empty ({len(dataset)} items); give dataset_split a validation fraction or use more data',
-            )
-        sizes = ', '.join(f'{name} {len(indices)}' for name, indices in self.split.items())
-        own = ", the dataset's own split" if dataset.metadata.get('splits') is not None else ''
-        self._say(f'etude: dataset {dataset.name} ({len(dataset)} items: {sizes}{own})')
-        return dataset
+        prepared = prepare_data(data, **details)
+        saved = self.resume_from.read_split() if self.resume_from is not None else None
+        split = saved if saved is not None else prepared.make_split(parameters.dataset_split, parameters.seed)
+        for part in ('validation', 'test'):
+            if len(split[part]) == 0:
+                raise ConfigError(f'The {part} split of {prepared.name} is empty ({prepared.size} items); '
+                                  f'give dataset_split a {part} fraction, use more data or more groups')
+        if self.resume_from is not None:
+            self._check_same_data(prepared)
+        self.data, self.split = prepared, split
+        sizes = ', '.join(f'{name} {len(indices)}' for name, indices in split.items())
+        own = ", the dataset's own split" if prepared.own_split is not None and saved is None else ''
+        self._say(f'etude: dataset {prepared.name} ({prepared.size} items: {sizes}{own})')
+        return prepared.dataset
 
     def import_dataset(self, directory: str | Path, **sources: Any) -> StoredDataset:
-        """Load the dataset in `directory`, or install / convert / generate it there (see `etude.data.obtain_dataset`)."""
+        """Load the dataset in `directory`, or install / convert / generate it there (see `etude.data.obtain_dataset`);
+        the routine trains on it unless `set_dataset` is called again (e.g. with `targets=`)."""
         from .data.sources import obtain_dataset
 
         parameters, _ = self._require_parameters()
-        return self.set_dataset(obtain_dataset(directory, seed=parameters.seed, **sources))
+        stored = obtain_dataset(directory, seed=parameters.seed, **sources)
+        self.set_dataset(stored)
+        return stored
 
     def set_model(self, model: Model) -> Model:
         """Use `model`: moved to the run's device, with optimisers built from its hyperparameters."""
@@ -160,153 +183,287 @@ class Routine:
         self.model.optimisers = self.model.configure_optimisers()
         return self.model
 
+    def set_task(self, kind: str, **settings: Any) -> None:
+        """What the model does, for `etude infer` and `etude evaluate`: e.g. set_task('classification', classes=[...])."""
+        self.task = {'kind': kind, **settings}
+
+    def add_baseline(self, name: str, metrics: Mapping[str, float]) -> None:
+        """Test figures of a baseline computed in the same run (e.g. the training mean), printed and saved beside the model's."""
+        self.baselines[name] = {key: float(value) for key, value in metrics.items()}
+
     def add_to_summary(self, values: Mapping[str, Any]) -> None:
-        """Extra figures (e.g. a baseline's error) for `summary.json` and the W&B summary."""
+        """Extra figures for `summary.json` and the W&B summary."""
         self.summary_extras.update(values)
 
     # -- training -------------------------------------------------------------------------------------------------
 
-    def train(self, data: Dataset[Any], evaluate: Evaluate | None = None) -> dict[str, Any]:
+    def train(self, data: Dataset[Any] | StoredDataset | None = None, *, metrics: Sequence[Metric] = ()) -> dict[str, Any]:
         """Train on the train split until `num_of_epochs` or early stopping, then test the best weights.
 
-        `data[i]` must be item `i` of the imported dataset (so the grouped split applies). `evaluate(model, batch)`
-        replaces the model's `evaluation_step` on the validation and test splits.
+        `data` may be given here instead of to `set_dataset`. `metrics` are reported beside the model's own on the
+        validation and test splits; any of them can be monitored (`monitor=validation_<name>`).
         """
         parameters, run = self._require_parameters()
-        model, split = self._require_model_and_split()
-        if len(data) != len(self.dataset):  # type: ignore[arg-type]
-            raise RoutineError(f'train() got {len(data)} items but the dataset has {len(self.dataset)}; pass one item per dataset item')  # type: ignore[arg-type]
-        evaluate = evaluate or (lambda model, batch: model.evaluation_step(batch))
-        stopping = EarlyStopping(parameters.patience, parameters.min_delta)
+        if self.model is None:
+            raise RoutineError('The routine has no model; call routine.set_model(SomeModel(routine.parameters)) before train()')
+        if data is not None and (self.data is None or (data is not self.data.dataset and not _same_stored(data, self.data))):
+            if self.data is not None:
+                raise RoutineError('train() got another dataset than set_dataset(); pass the dataset to one of them only')
+            self.set_dataset(data)
+        model, routine_data = self._require_model_and_data()
+        prototypes = [*model.metrics(), *metrics]
+        try:
+            with terminate_as_interrupt(), deterministic_settings(self.options.deterministic, self.device):
+                return self._fit(parameters, run, model, routine_data, prototypes)
+        except RuntimeError as error:
+            if 'deterministic' in str(error) and 'algorithm' in str(error).lower():
+                raise ConfigError(f'{str(error).splitlines()[0]}; set deterministic=false to allow it') from None
+            raise
+
+    def _fit(self, parameters: Parameters, run: RunDirectory, model: Model, data: RoutineData, prototypes: list[Metric]) -> dict[str, Any]:
+        if self.options.compile:
+            model.compile()
+        per_process_batch = parameters.batch_size // self.distributed.world_size
+        batches = math.ceil(math.ceil(len(self.split['train']) / self.distributed.world_size) / per_process_batch)
+        self.step = step = Step(model, model.optimisers, parameters, device=self.device, precision=self.options.precision,
+                                updates_per_epoch=math.ceil(batches / parameters.accumulate_batches), distributed=self.distributed)
+        stopping = EarlyStopping(parameters.patience, parameters.min_delta, parameters.monitor_mode)
         epoch, seconds_before = 0, 0.0
         if self.resume_from is not None:
-            epoch, seconds_before = self._restore(stopping)
+            epoch, seconds_before = self._restore(stopping, step)
+        else:
+            self.distributed.broadcast_module(model)
+        loaders = {name: evaluation_loader(data.dataset, self.split[name], batch_size=per_process_batch, num_workers=self.options.num_workers,
+                                           device=self.device, distributed=self.distributed, collate=data.collate) for name in ('validation', 'test')}
+        self._check_first_batch(model, loaders['validation'])
         started = time.perf_counter() - seconds_before
-        train_split = Subset(data, split['train'].tolist())
-        loaders = {name: self._loader(Subset(data, split[name].tolist()), shuffle=False) for name in ('validation', 'test')}
         try:
             while not self._finished(epoch, stopping):
                 epoch_started = time.perf_counter()
-                training_loss = self._train_epoch(model, train_split, epoch + 1)
-                validation = self._evaluate(model, loaders['validation'], evaluate)
+                training_loss = self._train_epoch(model, step, data, epoch + 1, per_process_batch)
+                validation = self._evaluate(model, loaders['validation'], prototypes)
+                monitored = self._monitored(validation)
                 if not (math.isfinite(training_loss) and math.isfinite(validation['loss'])):
-                    raise ConfigError(
+                    raise Diverged(
                         f'Training diverged in epoch {epoch + 1} (training loss {training_loss}, validation loss {validation["loss"]}); '
                         f'lower learning_rate or set gradient_clip. {run.path} keeps epoch {epoch} and before',
                     )
+                step.end_epoch(monitored)
                 with deferred_interrupts():  # best.pt, last.pt and the metrics line always describe the same epoch
                     epoch += 1
-                    improved = stopping.update(epoch, validation['loss'])
-                    export = self._export(epoch, stopping, training_loss, validation['loss'], time.perf_counter() - started)
-                    save_export(export, run.last_checkpoint, copies=[run.best_checkpoint] if improved else [])  # best first
-                    self._log_epoch(epoch, training_loss, validation, time.perf_counter() - epoch_started)
-            return self._test(model, loaders['test'], evaluate, stopping, time.perf_counter() - started)
+                    improved = stopping.update(epoch, monitored)
+                    if self.is_main:
+                        self._save_epoch(epoch, stopping, step, improved, training_loss, validation, time.perf_counter() - started)
+                        self._log_epoch(epoch, training_loss, validation, step, time.perf_counter() - epoch_started)
+            return self._test(model, loaders['test'], prototypes, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
             raise TrainingInterrupted(run.path, epoch) from None
 
-    def _train_epoch(self, model: Model, train_split: Dataset[Any], epoch: int) -> float:
+    def _train_epoch(self, model: Model, step: Step, data: RoutineData, epoch: int, batch_size: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""
+        assert self.parameters is not None
         model.train()
-        loader = self._loader(train_split, shuffle=True, epoch=epoch)
-        total, count = torch.zeros((), device=self.device), 0
+        loader = training_loader(data.dataset, self.split['train'], batch_size=batch_size, seed=self.parameters.seed, epoch=epoch,
+                                 num_workers=self.options.num_workers, device=self.device, distributed=self.distributed,
+                                 collate=data.collate, sampler=data.sampler)
+        losses = Mean()
+        last = len(loader) - 1
         # tqdm.auto (notebook-aware) calls iter() on what it wraps, which would draw from the loader's generator and
         # start its workers twice; so the bar counts batches beside the loop instead of wrapping the loader
         with tqdm(total=len(loader), desc=f'epoch {epoch}', leave=False, disable=None if self.verbose else True) as bar:
-            for batch in loader:
+            for index, batch in enumerate(loader):
                 batch = move_to_device(batch, self.device)
-                size = batch_size_of(batch)
-                loss = model.training_step(batch)['loss']
-                total = total + (loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(loss)) * size
-                count += size
+                step.start_batch(is_last_of_epoch=index == last)
+                losses.add(torch.as_tensor(model.training_step(batch, step)['loss']), batch_size_of(batch))
+                step.end_batch()
                 bar.update()
-        return float(total) / max(count, 1)
+        return self._merged([losses])['loss']
 
     @torch.no_grad()
-    def _evaluate(self, model: Model, loader: DataLoader[Any], evaluate: Evaluate) -> dict[str, float]:
-        """Batch-size-weighted means of every value `evaluate` returns, over one split."""
+    def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
+        """The mean loss and every metric over one split (this process's share, merged with the others')."""
         model.eval()
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
+        metrics = fresh_metrics(prototypes)
+        losses = Mean()
+        assert self.step is not None
         for batch in loader:
             batch = move_to_device(batch, self.device)
-            size = batch_size_of(batch)
-            for key, value in evaluate(model, batch).items():
-                sums[key] = sums.get(key, torch.zeros((), device=self.device)) + torch.as_tensor(value, device=self.device).detach().float() * size
-            count += size
-        return {key: float(value) / max(count, 1) for key, value in sums.items()}
+            with self.step.autocast():
+                outputs = model.evaluation_step(batch)
+            losses.add(torch.as_tensor(outputs['loss']).float(), batch_size_of(batch))
+            for metric in metrics:
+                metric.update(outputs['predictions'], outputs['targets'])
+        return self._merged([losses, *metrics])
 
-    def _test(self, model: Model, loader: DataLoader[Any], evaluate: Evaluate, stopping: EarlyStopping, seconds: float) -> dict[str, Any]:
+    def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:
+        """compute() of each metric after adding every other process's statistics, in rank order (the same on every rank)."""
+        if self.distributed.active:
+            gathered = self.distributed.gather_objects(list(metrics))
+            merged = gathered[0]
+            for other in gathered[1:]:
+                for mine, theirs in zip(merged, other, strict=True):
+                    mine.merge(theirs)
+            for original, combined in zip(metrics, merged, strict=True):
+                combined.__dict__.update({key: value for key, value in original.__dict__.items() if callable(value)})
+            metrics = merged
+        self._merged_metrics = list(metrics)
+        result: dict[str, float] = {}
+        for metric in metrics:
+            result.update(metric.compute())
+        return result
+
+    def _monitored(self, validation: Mapping[str, float]) -> float:
+        assert self.parameters is not None
+        name = self.parameters.monitor.removeprefix('validation_')
+        if name not in validation:
+            raise ConfigError(f"monitor is {self.parameters.monitor}, but the validation metrics are "
+                              f"{', '.join('validation_' + key for key in validation)}; monitor one of those")
+        return validation[name]
+
+    def _check_first_batch(self, model: Model, loader: DataLoader[Any]) -> None:
+        """Run one validation batch before training, so a model that cannot take this data fails now, in one line."""
+        assert self.step is not None
+        if len(loader.dataset) == 0:  # type: ignore[arg-type]  # a torchrun share smaller than one item
+            return
+        model.eval()
+        batch = move_to_device(next(iter(loader)), self.device)
+        try:
+            with torch.no_grad(), self.step.autocast():
+                outputs = model.evaluation_step(batch)
+        except (ValueError, RuntimeError, IndexError, TypeError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f'{type(model).__name__} cannot take this dataset\'s items ({first_line}); '
+                              'check the hyperparameters that set its input and output sizes') from None
+        predictions, targets = outputs['predictions'], outputs['targets']
+        if type(model).loss is Model.loss and isinstance(predictions, torch.Tensor) and isinstance(targets, torch.Tensor) \
+                and predictions.shape != targets.shape:
+            raise ConfigError(f'{type(model).__name__} predicts {tuple(predictions.shape[1:])} per item but the targets are '
+                              f'{tuple(targets.shape[1:])}; set its outputs to match the targets (e.g. outputs={targets[0].numel()})')
+
+    def _test(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric], stopping: EarlyStopping, seconds: float) -> dict[str, Any]:
         """Evaluate the best weights on the test split; record them in best.pt, summary.json and W&B."""
-        run = self.run
-        assert run is not None and self.parameters is not None
+        run, parameters = self.run, self.parameters
+        assert run is not None and parameters is not None
+        self.distributed.barrier()  # rank 0 has written best.pt
         best = load_export(run.best_checkpoint, map_location=self.device)
         load_weights(model, best, run.best_checkpoint)
-        testing = self._evaluate(model, loader, evaluate) if len(loader.dataset) else {}  # type: ignore[arg-type]
-        best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
-        save_export(best, run.best_checkpoint)
+        testing = self._evaluate(model, loader, prototypes)
+        self.test_metrics = self._merged_metrics[1:]  # the merged metric objects (a confusion matrix, decoded items) for reports
         summary = {
             'run_id': run.run_id,
             'test': testing,
+            'baselines': self.baselines,
+            'monitor': parameters.monitor,
             'best_epoch': stopping.best_epoch,
-            'best_validation_loss': stopping.best_loss,
-            'epochs': len(run.read_metrics()),
+            'best_validation': stopping.best_value,
+            'epochs': len(run.read_metrics()) if self.is_main else None,
             'stopped_early': stopping.should_stop,
+            'skipped_updates': self.step.skipped_updates if self.step is not None else 0,
             'wall_seconds': round(seconds, 3),
             'device': str(self.device),
-            'dataset': self.dataset.summary() if self.dataset is not None else None,
+            'world_size': self.distributed.world_size,
+            'run_options': self.options.to_dict(),
+            'split_sizes': {name: len(indices) for name, indices in self.split.items()},
+            'dataset': self.data.summary() if self.data is not None else None,
             'paths': {'run': str(run.path), 'best': str(run.best_checkpoint), 'last': str(run.last_checkpoint), 'config': str(run.path / 'config.yaml')},
             'versions': self._versions,
             'git_commit': self._git_commit,
             **self.summary_extras,
         }
-        run.write_summary(summary)
-        if self.tracker is not None:
-            self.tracker.save_checkpoint(run.best_checkpoint)
-            self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {'best_validation_loss': stopping.best_loss} | {
-                key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
-            })
+        if self.is_main:
+            best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
+            save_export(best, run.best_checkpoint)
+            run.write_summary(summary)
+            if self.tracker is not None:
+                self.tracker.save_checkpoint(run.best_checkpoint)
+                self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {
+                    key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
+                })
+        self._say(_result_line(testing, self.baselines))
+        self.distributed.barrier()
+        self.distributed.close()
         return summary
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
 
-    def _export(self, epoch: int, stopping: EarlyStopping, training_loss: float, validation_loss: float, seconds: float) -> ExportedModel:
+    def _save_epoch(self, epoch: int, stopping: EarlyStopping, step: Step, improved: bool, training_loss: float,
+                    validation: dict[str, float], seconds: float) -> None:
+        """Write the epoch's checkpoint (and best.pt when it improved); the run's folder is made with the first."""
+        run, parameters = self.run, self.parameters
+        assert run is not None and parameters is not None and self.data is not None
+        if not run.exists:
+            run.create()
+            run.write_config(parameters.to_dict())
+            run.write_split(self.split, self.data.groups)
+        export = self._export(epoch, stopping, step, training_loss, validation, seconds)
+        save_export(export, run.last_checkpoint, copies=[run.best_checkpoint] if improved else [])  # best first
+
+    def _export(self, epoch: int, stopping: EarlyStopping, step: Step, training_loss: float, validation: dict[str, float],
+                seconds: float) -> ExportedModel:
         """The checkpoint of the epoch just finished, with everything `--resume` needs to continue after it."""
-        assert self.model is not None and self.parameters is not None and self.run is not None
+        assert self.model is not None and self.parameters is not None and self.data is not None
         return {
-            'format': 'etude-model',
-            'format_version': 1,
-            'dataset': self.dataset.summary() if self.dataset is not None else {},
+            'dataset': self.data.summary(),
+            'task': self.task,
             'hyperparameters': self.parameters.to_dict(),
             'model': {'class_path': type(self.model).class_path(), 'etude_version': __version__},
             'model_state_dict': self.model.state_dict(),
             'optimiser_state_dicts': [optimiser.state_dict() for optimiser in self.model.optimisers],
             'run_info': self._run_info(epoch, stopping.best_epoch),
             'training_loss': training_loss,
-            'validation_loss': validation_loss,
+            'validation_loss': validation['loss'],
+            'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'},
             'testing_metrics': None,
-            'resume_state': {'rng': capture_rng_state(), 'early_stopping': stopping.state_dict(), 'seconds': seconds},
+            'resume_state': {'rng': capture_rng_state(), 'early_stopping': stopping.state_dict(), 'step': step.state_dict(), 'seconds': seconds,
+                             'dataset_fingerprint': self.data.fingerprint, 'world_size': self.distributed.world_size},
         }
 
-    def _restore(self, stopping: EarlyStopping) -> tuple[int, float]:
-        """Continue from last.pt: weights, optimisers, early stopping and every RNG, exactly as they were."""
-        assert self.model is not None and self.run is not None
-        last = load_export(self.run.last_checkpoint, map_location=self.device)
+    def _restore(self, stopping: EarlyStopping, step: Step) -> tuple[int, float]:
+        """Continue from last.pt: weights, optimisers, schedules, early stopping and every RNG, exactly as they were."""
+        assert self.model is not None and self.run is not None and self.parameters is not None
+        run = self.run
+        last = load_export(run.last_checkpoint, map_location=self.device)
         if last['model']['class_path'] != type(self.model).class_path():
-            raise ConfigError(
-                f'{self.run.last_checkpoint} is a checkpoint of {last["model"]["class_path"]}, not {type(self.model).class_path()}; '
-                'resume it with its own routine',
-            )
-        load_weights(self.model, last, self.run.last_checkpoint)
-        for optimiser, state in zip(self.model.optimisers, last['optimiser_state_dicts'], strict=True):
-            optimiser.load_state_dict(state)
-        resume_state = last['resume_state'] or {}
+            raise ConfigError(f'{run.last_checkpoint} is a checkpoint of {last["model"]["class_path"]}, not {type(self.model).class_path()}; '
+                              'resume it with its own routine')
+        resume_state = last.get('resume_state')
+        if not isinstance(resume_state, dict) or not {'rng', 'early_stopping'} <= set(resume_state):
+            raise ConfigError(f'{run.last_checkpoint} holds no resume state (it is a finished export, such as a best.pt); '
+                              'restore the run\'s own last.pt or start a new run')
+        epoch = int(last['run_info']['epoch'])
         stopping.load_state_dict(resume_state['early_stopping'])
-        restore_rng_state(resume_state['rng'])
-        epoch = last['run_info']['epoch']
-        self.run.truncate_metrics(epoch)
-        self.run.write_config(self.parameters.to_dict())  # type: ignore[union-attr]
-        self._say(f'etude: resuming {self.run.run_id} after epoch {epoch}')
+        if (summary := run.read_summary()) is not None and self._finished(epoch, stopping):
+            raise ConfigError(f'{run.path} is complete ({epoch} epochs, tested: see its summary.json); to train it longer, resume with '
+                              f'num_of_epochs={epoch + max(1, epoch // 2)}' + (' and a larger patience' if summary.get('stopped_early') else ''))
+        load_weights(self.model, last, run.last_checkpoint)
+        for optimiser, state in zip(self.model.optimisers, last.get('optimiser_state_dicts', []), strict=True):
+            optimiser.load_state_dict(state)
+        step.load_state_dict(resume_state.get('step') or {})
+        if int(resume_state.get('world_size', 1)) == self.distributed.world_size:
+            restore_rng_state(resume_state['rng'])
+        else:
+            self._say(f'etude: {run.path} was trained on {resume_state.get("world_size", 1)} processes, now {self.distributed.world_size}: '
+                      'random draws continue from the seed, not bitwise as before')
+        if self.is_main:
+            run.remove_leftovers()
+            run.truncate_metrics(epoch)
+            run.write_config(self.parameters.to_dict())
+        self._say(f'etude: resuming {run.run_id} after epoch {epoch}')
         return epoch, float(resume_state.get('seconds', 0.0))
+
+    def _check_same_data(self, prepared: RoutineData) -> None:
+        """A resumed run must train on the data it started on: compare fingerprints, name the overrides that changed it."""
+        assert self.resume_from is not None and self.parameters is not None
+        saved = load_export(self.resume_from.last_checkpoint, verify=False)
+        recorded = (saved.get('resume_state') or {}).get('dataset_fingerprint') or saved.get('dataset', {}).get('fingerprint')
+        if recorded is None or prepared.fingerprint is None or recorded == prepared.fingerprint:
+            return
+        before = self.resume_from.read_config()
+        changed = [f'{key}={value}' for key, value in self.parameters.to_dict().items()
+                   if key in before and before[key] != (list(value) if isinstance(value, tuple) else value)]
+        culprit = f'; it changed with {", ".join(changed)}' if changed else ''
+        raise ConfigError(f'{self.resume_from.path} was trained on dataset {recorded[:12]}, not {prepared.fingerprint[:12]}{culprit}. '
+                          'Resume without settings that change the data, or start a new run')
 
     def _run_info(self, epoch: int, best_epoch: int) -> RunInfo:
         assert self.run is not None
@@ -319,23 +476,11 @@ class Routine:
             'device': str(self.device),
             'run_directory': str(self.run.path),
             'versions': self._versions,
+            'run_options': self.options.to_dict(),
+            'world_size': self.distributed.world_size,
         }
 
     # -- helpers --------------------------------------------------------------------------------------------------
-
-    def _loader(self, dataset: Dataset[Any], *, shuffle: bool, epoch: int = 0) -> DataLoader[Any]:
-        """A DataLoader whose order depends only on (seed, epoch), so a resumed run sees the same batches."""
-        assert self.parameters is not None
-        generator = torch.Generator().manual_seed(self.parameters.seed * 100_003 + epoch)
-        return DataLoader(
-            dataset,
-            batch_size=self.parameters.batch_size,
-            shuffle=shuffle,
-            generator=generator,
-            num_workers=self.parameters.num_workers,
-            worker_init_fn=seed_worker if self.parameters.num_workers else None,
-            pin_memory=self.device.type == 'cuda',
-        )
 
     def _finished(self, epoch: int, stopping: EarlyStopping) -> bool:
         assert self.parameters is not None
@@ -343,30 +488,43 @@ class Routine:
             return True
         return self.parameters.num_of_epochs > 0 and epoch >= self.parameters.num_of_epochs
 
-    def _log_epoch(self, epoch: int, training_loss: float, validation: dict[str, float], seconds: float) -> None:
+    def _log_epoch(self, epoch: int, training_loss: float, validation: dict[str, float], step: Step, seconds: float) -> None:
         assert self.run is not None
         record = {'epoch': epoch, 'training_loss': training_loss, 'validation_loss': validation['loss'],
-                  'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'}, 'seconds': round(seconds, 3)}
+                  'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'},
+                  'learning_rate': step.learning_rate, 'skipped_updates': step.skipped_updates, 'seconds': round(seconds, 3)}
         self.run.append_metrics(record)
         if self.tracker is not None:
-            self.tracker.log({'training_loss': training_loss, **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
+            self.tracker.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
+                              **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
         details = ' '.join(f'{key} {value:.4g}' for key, value in validation.items() if key != 'loss')
-        self._say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}  ({seconds:.1f} s)')
+        skipped = f'  skipped {step.skipped_updates}' if step.skipped_updates else ''
+        self._say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')
 
     def _require_parameters(self) -> tuple[Parameters, RunDirectory]:
         if self.parameters is None or self.run is None:
             raise RoutineError('The routine has no parameters yet; call routine.set_parameters(...) first')
-        if not hasattr(self, '_git_commit'):
-            self._git_commit, self._versions = git_commit(), software_versions()
         return self.parameters, self.run
 
-    def _require_model_and_split(self) -> tuple[Model, dict[str, np.ndarray]]:
+    def _require_model_and_data(self) -> tuple[Model, RoutineData]:
         if self.model is None:
             raise RoutineError('The routine has no model; call routine.set_model(SomeModel(routine.parameters)) before train()')
-        if not self.split or self.dataset is None:
-            raise RoutineError('The routine has no dataset; call routine.import_dataset(...) or set_dataset(...) before train()')
-        return self.model, self.split
+        if self.data is None or not self.split:
+            raise RoutineError('The routine has no dataset; call routine.set_dataset(...) or import_dataset(...), or pass it to train()')
+        return self.model, self.data
 
     def _say(self, message: str) -> None:
         if self.verbose:
             tqdm.write(message)
+
+
+def _same_stored(data: Any, prepared: RoutineData) -> bool:
+    """`train(stored)` after `set_dataset(stored)`: the same stored dataset, not a second one."""
+    directory = getattr(prepared.dataset, 'directory', None)
+    return isinstance(data, StoredDataset) and directory is not None and Path(data.directory) == Path(directory)
+
+
+def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:
+    figures = '  '.join(f'{key} {value:.4g}' for key, value in testing.items())
+    compared = ''.join(f'; {name}: ' + '  '.join(f'{key} {value:.4g}' for key, value in values.items()) for name, values in baselines.items())
+    return f'test  {figures}{compared}'

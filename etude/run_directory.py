@@ -1,6 +1,9 @@
 """`runs/<run-id>/`: everything one training run leaves behind.
 
-    config.yaml            the resolved hyperparameters
+The folder is created when the first epoch is saved, so a run that fails or is interrupted before it has trained
+anything leaves nothing behind.
+
+    config.yaml            the resolved hyperparameters (how the run executed is in summary.json and each export)
     split.json             which items went to train / validation / test
     metrics.jsonl          one JSON line per epoch: epoch, losses, metrics, seconds
     checkpoints/last.pt    the end of the latest epoch, with what `--resume` needs
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .atomic_files import write_text_atomic
 from .errors import ConfigError
 from .version import __version__
 
@@ -67,14 +71,26 @@ class RunDirectory:
         self.checkpoints = self.path / 'checkpoints'
 
     @classmethod
-    def create(cls, runs_directory: str | Path, run_id: str | None = None) -> RunDirectory:
-        run = cls(Path(runs_directory) / (run_id or new_run_id()))
-        run.checkpoints.mkdir(parents=True, exist_ok=False)
-        return run
+    def new(cls, runs_directory: str | Path, run_id: str | None = None) -> RunDirectory:
+        """A run's folder-to-be: named now, made on disk by `create` when there is something to keep."""
+        runs_directory = Path(runs_directory)
+        if runs_directory.exists() and not runs_directory.is_dir():
+            raise ConfigError(f'The runs folder {runs_directory} is a file, not a folder; pass another --runs-dir')
+        return cls(runs_directory / (run_id or new_run_id()))
+
+    def create(self) -> None:
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise ConfigError(f'Cannot create the run folder {self.path}: a file stands in its way; pass another --runs-dir') from None
+
+    @property
+    def exists(self) -> bool:
+        return self.checkpoints.is_dir()
 
     @classmethod
     def existing(cls, path: str | Path) -> RunDirectory:
-        """Open a run to resume; its folder and `last.pt` must be there."""
+        """Open a run to resume; its folder, `config.yaml` and `last.pt` must be there."""
         run = cls(path)
         if not (run.checkpoints / 'last.pt').is_file():
             raise ConfigError(f'Cannot resume {run.path}: it has no checkpoints/last.pt; pass a run directory such as runs/<run-id>')
@@ -90,44 +106,82 @@ class RunDirectory:
 
     def write_config(self, hyperparameters: dict[str, Any]) -> None:
         plain = {key: list(value) if isinstance(value, tuple) else value for key, value in hyperparameters.items()}
-        atomic_write_text(self.path / 'config.yaml', yaml.safe_dump(plain, sort_keys=True))
+        write_text_atomic(self.path / 'config.yaml', yaml.safe_dump(plain, sort_keys=True))
 
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / 'config.yaml').read_text()) or {}
+        """The run's hyperparameters; a missing or damaged config.yaml is a ConfigError that says so."""
+        path = self.path / 'config.yaml'
+        try:
+            config = yaml.safe_load(path.read_text(encoding='utf-8'))
+        except FileNotFoundError:
+            raise ConfigError(f'Cannot resume {self.path}: its config.yaml is missing; it holds the run\'s hyperparameters, restore it or start a new run') from None
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise ConfigError(f'Cannot resume {self.path}: its config.yaml is not valid YAML; restore it or start a new run') from None
+        if config is None:
+            return {}
+        if not isinstance(config, dict):
+            raise ConfigError(f'Cannot resume {self.path}: its config.yaml holds no mapping of hyperparameters; restore it or start a new run')
+        return config
 
-    def write_split(self, split: dict[str, np.ndarray], groups: np.ndarray) -> None:
+    def write_split(self, split: dict[str, np.ndarray], groups: np.ndarray | None) -> None:
         record = {
-            name: {'indices': indices.tolist(), 'groups': np.unique(groups[indices]).tolist()} for name, indices in split.items()
+            name: {'indices': indices.tolist(), **({'groups': np.unique(groups[indices]).tolist()} if groups is not None else {})}
+            for name, indices in split.items()
         }
-        atomic_write_text(self.path / 'split.json', json.dumps(record))
+        write_text_atomic(self.path / 'split.json', json.dumps(record))
+
+    def read_split(self) -> dict[str, np.ndarray] | None:
+        path = self.path / 'split.json'
+        if not path.is_file():
+            return None
+        try:
+            saved = json.loads(path.read_text())
+            return {name: np.asarray(part['indices'], dtype=np.int64) for name, part in saved.items()}
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f'Cannot resume {self.path}: its split.json is damaged; restore it or start a new run') from None
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.path / 'metrics.jsonl', 'a', encoding='utf-8') as file:
             file.write(json.dumps(record) + '\n')
+            file.flush()
+            os.fsync(file.fileno())
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """Every complete line; a half-written last line (what a crash mid-append leaves) is left out."""
         path = self.path / 'metrics.jsonl'
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records = []
+        for line in path.read_text(encoding='utf-8', errors='replace').splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get('epoch'), int):
+                records.append(record)
+        return records
 
     def truncate_metrics(self, last_epoch: int) -> None:
-        """On resume, drop lines of epochs after the checkpoint (written before a crash) so none appear twice."""
+        """On resume, drop lines of epochs after the checkpoint (written before a crash) and any partial line."""
         kept = [record for record in self.read_metrics() if record['epoch'] <= last_epoch]
-        atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(record) + '\n' for record in kept))
+        write_text_atomic(self.path / 'metrics.jsonl', ''.join(json.dumps(record) + '\n' for record in kept))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.path / 'summary.json', json.dumps(summary, indent=2, sort_keys=True, default=str))
+        write_text_atomic(self.path / 'summary.json', json.dumps(summary, indent=2, sort_keys=True, default=str))
 
-    def read_summary(self) -> dict[str, Any]:
+    def read_summary(self) -> dict[str, Any] | None:
         path = self.path / 'summary.json'
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except ValueError:
+            return None
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f'.{path.name}.tmp')
-    temporary.write_text(text, encoding='utf-8')
-    os.replace(temporary, path)
+    def remove_leftovers(self) -> None:
+        """Temporary files of writes that a kill interrupted (`.last.pt.<random>.tmp`): only etude's own names."""
+        for folder in (self.path, self.checkpoints):
+            for leftover in folder.glob('.*.tmp'):
+                if leftover.is_file():
+                    leftover.unlink(missing_ok=True)
 
 
 def utc_now() -> str:

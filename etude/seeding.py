@@ -4,22 +4,55 @@ Snapshots hold only tensors, ints and lists so a checkpoint containing them stil
 `torch.load(weights_only=True)`.
 """
 
+import contextlib
+import os
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ['capture_rng_state', 'restore_rng_state', 'seed_everything', 'seed_worker']
+__all__ = ['capture_rng_state', 'deterministic_settings', 'restore_rng_state', 'seed_everything', 'seed_worker']
+
+CUBLAS_VARIABLE = 'CUBLAS_WORKSPACE_CONFIG'
 
 
 def seed_everything(seed: int) -> None:
-    """Seed every generator a training run draws from, and ask torch for deterministic kernels where it has them."""
+    """Seed every generator a training run draws from (Python's, NumPy's legacy global one, torch's CPU and CUDA)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def deterministic_settings(enabled: bool, device: torch.device) -> Iterator[None]:
+    """torch's deterministic mode for the block (a run), with the previous process-wide settings restored after it.
+
+    On: deterministic algorithms (an op without a deterministic implementation raises, rather than silently varying),
+    cuDNN's deterministic kernels and, on CUDA, the cuBLAS workspace setting its deterministic mode needs. Off:
+    cuDNN may benchmark and pick the fastest kernels. Either way a notebook's later code sees its own settings again.
+    """
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, os.environ.get(CUBLAS_VARIABLE))
+    try:
+        if enabled:
+            if device.type == 'cuda' and CUBLAS_VARIABLE not in os.environ:
+                os.environ[CUBLAS_VARIABLE] = ':4096:8'
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+        else:
+            torch.use_deterministic_algorithms(False)
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+        yield
+    finally:
+        algorithms, warn_only, benchmark, cudnn_deterministic, cublas = previous
+        torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = benchmark, cudnn_deterministic
+        if cublas is None:
+            os.environ.pop(CUBLAS_VARIABLE, None)
+        else:
+            os.environ[CUBLAS_VARIABLE] = cublas
 
 
 def seed_worker(worker_id: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from etude import Parameters
+from etude.configuration import resolve
 from etude.errors import ConfigError
 from etude.models import CRePE
 from etude.parameters import read_yaml_parameters
@@ -64,8 +65,8 @@ def test_int_is_accepted_for_float_and_string_keeps_text() -> None:
 def test_kac_python_tuple_tag_is_read_safely(tmp_path: Path) -> None:
     config = tmp_path / 'kac.yaml'
     config.write_text('batch_size: 64\ndataset_split: !!python/tuple [0.7, 0.15, 0.15]\ntesting: False\n')
-    resolved = CRePE.Parameters().updated(read_yaml_parameters(config), source=str(config))
-    assert resolved.dataset_split == (0.7, 0.15, 0.15)
+    resolved, options = resolve(CRePE.Parameters(), config_path=config)  # 'testing' is a run option, not a hyperparameter
+    assert resolved.dataset_split == (0.7, 0.15, 0.15) and resolved.batch_size == 64 and options.testing is False
     evil = tmp_path / 'evil.yaml'
     evil.write_text('batch_size: !!python/object/apply:os.system ["echo hacked"]\n')
     with pytest.raises(ConfigError, match='not valid YAML'):

@@ -8,13 +8,13 @@ capacities do, trading accuracy for speed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
 import torch
 
-from ..errors import ConfigError
 from ..model import Model
-from ..parameters import Parameters
+from ..parameters import AT_LEAST_ONE, Parameters, Range
 
 __all__ = ['CRePE']
 
@@ -46,18 +46,13 @@ class CRePE(Model):
     @dataclass(kw_only=True)
     class Parameters(Parameters):
         depth: Literal['tiny', 'small', 'medium', 'large', 'full'] = 'tiny'
-        dropout: float = 0.25
-        outputs: int = 1
-        input_length: int = 1024
-
-        def validate(self) -> None:
-            super().validate()
-            if not 0.0 <= self.dropout < 1.0:
-                raise ConfigError(f'dropout must be in [0, 1), got {self.dropout}')
-            if self.outputs < 1:
-                raise ConfigError(f'outputs must be at least 1, got {self.outputs}')
-            if self.input_length < 256:
-                raise ConfigError(f'input_length must be at least 256 samples, got {self.input_length}')
+        """Model capacity: channel counts scale as CRePE's tiny to full models."""
+        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.25
+        """Dropout after each convolution block."""
+        outputs: Annotated[int, AT_LEAST_ONE] = 1
+        """Numbers predicted per input (one per regression target)."""
+        input_length: Annotated[int, Range(256)] = 1024
+        """Samples of raw audio per input."""
 
     hyperparameters: CRePE.Parameters
 
@@ -68,9 +63,12 @@ class CRePE(Model):
         self.blocks = torch.nn.Sequential(*(
             ConvolutionBlock(channels[i], channels[i + 1], WIDTHS[i], STRIDES[i], hyperparameters.dropout) for i in range(len(FILTERS))
         ))
-        with torch.no_grad():
-            flattened = self.blocks(torch.zeros(1, 1, hyperparameters.input_length)).numel()
-        self.linear = torch.nn.Linear(flattened, hyperparameters.outputs)
+        # sized by arithmetic, not by running the blocks: a probe in train mode would update BatchNorm's statistics
+        # and draw dropout masks from the global generator while the model is merely being built
+        length = hyperparameters.input_length
+        for stride in STRIDES:
+            length = math.ceil(length / stride) // 2  # same-padded strided convolution, then max-pool by 2
+        self.linear = torch.nn.Linear(channels[-1] * length, hyperparameters.outputs)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(batch, input_length) float audio → (batch, outputs)."""

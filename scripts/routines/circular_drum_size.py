@@ -13,31 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import TensorDataset
 
-from etude import Model, Routine
+from etude import Routine
 from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
+from etude.data.torch_dataset import Crop
+from etude.evaluation.metrics import MeanAbsoluteError
 from etude.models import CRePE
 
 
 @dataclass(kw_only=True)
 class CircularDrumSize(CRePE.Parameters):
-    dataset: str = 'generated'  # or 5000-circular-drums-of-varying-size (kac_drumset, downloaded on first use)
+    dataset: str = 'generated'
+    """generated (synthesised here), or 5000-circular-drums-of-varying-size (kac_drumset, downloaded on first use)."""
     data_directory: str = 'data'
+    """Where datasets are generated or installed."""
     number_of_drums: int = 240
+    """Drums to synthesise (each a split group)."""
     strikes_per_drum: int = 5
+    """Strikes of each drum, the first at its centre."""
 
 
 DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3, num_of_epochs=12, patience=4, dropout=0.1)
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
-
-
-def evaluate(model: Model, batch: Any) -> dict[str, torch.Tensor]:
-    """Validation and test: the loss, and the mean absolute error in centimetres."""
-    inputs, diameters = batch
-    predictions = model(inputs)
-    return {'loss': model.loss(predictions, diameters), 'mae_cm': (predictions - diameters).abs().mean() * 100}
 
 
 def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
@@ -45,26 +42,25 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-circular-drum-size'}, resume=resume)
     parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
 
-    # dataset: generated from physics unless an official one is named
+    # dataset: generated from physics unless an official one is named; read lazily, 1024 samples of each strike
     sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=parameters.number_of_drums, strikes_per_drum=parameters.strikes_per_drum))
     if parameters.dataset == 'generated':
-        dataset = routine.import_dataset(Path(parameters.data_directory) / f'circular-drums-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
+        stored = routine.import_dataset(Path(parameters.data_directory) / f'circular-drums-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
     else:
-        dataset = routine.import_dataset(Path(parameters.data_directory) / parameters.dataset, official_name=parameters.dataset)
-    label = 'diameter' if 'diameter' in dataset.labels else 'drum_size'
-    inputs = torch.from_numpy(np.ascontiguousarray(dataset.inputs[:, : parameters.input_length]))
-    diameters = torch.from_numpy(np.array(dataset.labels[label], dtype=np.float32).reshape(len(dataset), 1))
+        stored = routine.import_dataset(Path(parameters.data_directory) / parameters.dataset, official_name=parameters.dataset)
+    label = 'diameter' if 'diameter' in stored.labels else 'drum_size'
+    routine.set_dataset(stored, targets=[label], transform=Crop(parameters.input_length))
+    routine.set_task('regression', targets=[label], unit='cm', scale=100, input_length=parameters.input_length)
 
     # the bar to clear: always predicting the mean diameter of the training drums
+    diameters = np.asarray(stored.labels[label], dtype=np.float64)
     training_mean = diameters[routine.split['train']].mean()
-    mean_predictor_cm = float((diameters[routine.split['test']] - training_mean).abs().mean() * 100)
-    routine.add_to_summary({'test_mae_cm_mean_predictor': mean_predictor_cm})
+    routine.add_baseline('training mean', {'mae_cm': float(np.abs(diameters[routine.split['test']] - training_mean).mean() * 100)})
 
     routine.set_model(CRePE(parameters))
-    summary = routine.train(TensorDataset(inputs, diameters), evaluate=evaluate)
-    summary['test_mae_cm'] = summary['test'].get('mae_cm')
-    routine.run.write_summary(summary)  # type: ignore[union-attr]
-    print(f'test MAE {summary["test_mae_cm"]:.1f} cm (always predicting the training mean: {mean_predictor_cm:.1f} cm)')
+    summary = routine.train(metrics=[MeanAbsoluteError(name='mae_cm', scale=100)])
+    baseline = summary['baselines']['training mean']['mae_cm']
+    print(f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)')
     print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
     return summary
 
