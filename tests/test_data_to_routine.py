@@ -10,12 +10,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from etude import Model, Parameters, Routine
+from etude.evaluation.metrics import Accuracy, Metric
 
 pytestmark = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='needs espeak-ng (sudo apt-get install espeak-ng)')
 
@@ -39,8 +38,8 @@ class TinyDigitClassifier(Model):
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(predictions, targets)
 
-    def metrics(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {'accuracy': (predictions.argmax(dim=1) == targets).float().mean()}
+    def metrics(self) -> list[Metric]:
+        return [Accuracy()]
 
 
 def test_spoken_digits_train_through_the_feature_cache(tmp_path: Path) -> None:
@@ -61,12 +60,11 @@ def test_spoken_digits_train_through_the_feature_cache(tmp_path: Path) -> None:
     routine = Routine(runs_directory=tmp_path / 'runs', verbose=False)
     parameters = routine.set_parameters(TinyDigitClassifier.Parameters(mels=mels, classes=len(dataset.metadata['classes']['digit'])),
                                         overrides=['num_of_epochs=2', 'batch_size=8', 'dataset_split=[0.5, 0.25, 0.25]', 'device=cpu'])
-    routine.set_dataset(dataset)
+    routine.set_dataset(dataset, targets='digit')  # read lazily from the cache's memory-mapped arrays
     speakers_by_split = [set(dataset.groups[indices].tolist()) for indices in routine.split.values()]
     assert all(len(speakers) == 1 for speakers in speakers_by_split[1:]), 'each held-out split is one whole speaker'
     routine.set_model(TinyDigitClassifier(parameters))
-    inputs = torch.from_numpy(np.array(dataset.inputs))
-    assert inputs.shape == (40, mels, frames)
-    summary = routine.train(TensorDataset(inputs, torch.from_numpy(np.array(dataset.labels['digit'], dtype=np.int64))))
+    summary = routine.train(dataset)  # the natural call after set_dataset: the same dataset, trained on once
     assert set(summary['test']) == {'loss', 'accuracy'} and summary['dataset']['size'] == 40
+    assert summary['dataset']['targets'] == 'digit' and summary['dataset']['input_shape'] == [mels, frames]
     assert cache.load().directory == dataset.directory, 'the second load is a cache hit'

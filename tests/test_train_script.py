@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import ROOT, SCRIPTS, run_script
 
@@ -28,7 +29,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert 'Traceback' not in result.stderr
-    assert lines[-1].startswith('error: ') or lines[-1].startswith('train.py: error: '), lines
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
     for fragment in fragments:
         assert fragment in lines[-1], lines[-1]
 
@@ -39,9 +40,13 @@ def test_testing_run_end_to_end(tmp_path: Path) -> None:
     assert 'test MAE' in result.stdout and 'always predicting the training mean' in result.stdout
     run = only_run(tmp_path / 'runs')
     summary = json.loads((run / 'summary.json').read_text())
-    assert summary['test_mae_cm'] > 0 and summary['test_mae_cm_mean_predictor'] > 0
+    assert summary['test']['mae_cm'] > 0 and summary['baselines']['training mean']['mae_cm'] > 0
     assert len((run / 'metrics.jsonl').read_text().splitlines()) == 2
-    assert yaml.safe_load((run / 'config.yaml').read_text())['testing'] is True
+    config = yaml.safe_load((run / 'config.yaml').read_text())
+    assert 'testing' not in config and 'device' not in config, 'run options are not hyperparameters'
+    assert summary['run_options']['testing'] is True and summary['run_options']['device'] == 'cpu'
+    best = torch.load(run / 'checkpoints' / 'best.pt', weights_only=True)
+    assert best['run_info']['run_options']['testing'] is True and 'device' not in best['hyperparameters']
     model = load_model(run / 'checkpoints' / 'best.pt')
     assert model.export_info['dataset']['size'] == 48
     assert (tmp_path / 'data').is_dir()
@@ -53,6 +58,17 @@ def test_help_lists_routines() -> None:
     assert 'circular_drum_size' in result.stdout and '--resume DIR' in result.stdout
 
 
+def test_help_of_a_routine_lists_its_keys() -> None:
+    result = subprocess.run([sys.executable, str(SCRIPTS / 'train.py'), '--routine', 'circular_drum_size', '-h'], capture_output=True, text=True,
+                            env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split('=')[0].strip(): line for line in result.stdout.splitlines() if '=' in line}
+    assert 'int' in lines['number_of_drums'] and 'Drums to synthesise' in lines['number_of_drums']
+    assert 'Peak learning rate' in lines['learning_rate'] and 'float' in lines['learning_rate']
+    assert "one of 'fp32', 'bf16', 'fp16'" in lines['precision']
+    assert 'run options' in result.stdout and '--testing sets: number_of_drums=24' in result.stdout
+
+
 @pytest.mark.parametrize(('arguments', 'fragments'), [
     (['--config', 'absent.yaml'], ['absent.yaml does not exist']),
     (['learnig_rate=0.1'], ["Unknown parameter 'learnig_rate'", "did you mean 'learning_rate'"]),
@@ -60,6 +76,9 @@ def test_help_lists_routines() -> None:
     (['--resume', 'runs/nothing-here'], ['Cannot resume', 'no checkpoints/last.pt']),
     (['dataset=5000-square-drums'], ['5000-square-drums']),
     (['--verbose'], ["unrecognised argument '--verbose'"]),
+    (['--routine', 'nope'], ["argument --routine: invalid choice: 'nope'"]),
+    (['learning_rate=-1'], ["'learning_rate'", 'must be > 0', '-1']),
+    (['precision=fp16'], ['fp16 needs a CUDA device']),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path, arguments: list[str], fragments: list[str]) -> None:
     assert_one_line_error(run_script(*SMALL, *arguments, cwd=tmp_path), *fragments)
