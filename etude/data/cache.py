@@ -202,6 +202,7 @@ class FeatureCache(CacheBuilder):
         bar = tqdm(total=size, initial=sum(min(self.chunk_size, size - i * self.chunk_size) for i in done),
                    desc=f'featurising {self.name}', unit='clip', disable=None if self.progress else True)
         runner = self._run(chunks)
+        recorded = resumed  # chunks written to the progress file, which a later load resumes from
         kept = f'its {{}} finished chunks of {chunk_count} are kept and the next load resumes'
         try:
             for chunk, bad in runner:
@@ -209,19 +210,20 @@ class FeatureCache(CacheBuilder):
                 progress['done'] = sorted(done)
                 progress['bad'].update({str(row): reason for row, reason in bad})
                 write_json_atomic(partial / PROGRESS_FILE, progress)
+                recorded = len(done)
                 bar.update(len(chunk.paths))
                 if self.on_chunk is not None:
                     self.on_chunk(len(done), chunk_count)
         except KeyboardInterrupt:
-            raise BuildInterrupted(f'Interrupted building {directory.name} after {len(done)} of {chunk_count} chunks; '
+            raise BuildInterrupted(f'Interrupted building {directory.name} after {recorded} of {chunk_count} chunks; '
                                    'load it again to resume') from None
         except OSError as error:
             message = disk_full_message(error, partial)
             if message is None:
                 raise
-            raise DatasetError(f'cannot build the feature cache {directory.name}: {message} ({kept.format(len(done))})') from None
+            raise DatasetError(f'cannot build the feature cache {directory.name}: {message} ({kept.format(recorded)})') from None
         except BrokenProcessPool:
-            raise DatasetError(f'a worker process building {directory.name} died (killed, or out of memory); {kept.format(len(done))}: '
+            raise DatasetError(f'a worker process building {directory.name} died (killed, or out of memory); {kept.format(recorded)}: '
                                'load again, or with fewer workers') from None
         finally:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised

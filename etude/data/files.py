@@ -114,6 +114,7 @@ def describe_disk_full(path: str | os.PathLike[str], needed_bytes: int | None = 
     """One clause naming the disk that `path` is on, its free space and what is needed, with what to do:
 
         'the disk mounted at /data (holding /data/cache) has 1.2 MiB free but 40.0 MiB are needed; free space there or use another folder'
+        'the disk mounted at /data (holding /data/cache) is full (0 bytes free); free space there or use another folder'  # needed unknown
 
     For messages of the caller's own errors, e.g. `CheckpointError(f'cannot save {file}: {describe_disk_full(file, size)}')`.
     """
@@ -122,8 +123,8 @@ def describe_disk_full(path: str | os.PathLike[str], needed_bytes: int | None = 
         free, mount = format_bytes(shutil.disk_usage(where).free), str(_mount_point(where))
     except OSError:
         free, mount = 'unknown space', str(where)
-    need = f'{format_bytes(needed_bytes)} are needed' if needed_bytes is not None else 'that is not enough'
-    return f'the disk mounted at {mount} (holding {path}) has {free} free but {need}; free space there or use another folder'
+    state = f'has {free} free but {format_bytes(needed_bytes)} are needed' if needed_bytes is not None else f'is full ({free} free)'
+    return f'the disk mounted at {mount} (holding {path}) {state}; free space there or use another folder'
 
 
 def disk_full_message(error: BaseException, path: str | os.PathLike[str], needed_bytes: int | None = None) -> str | None:

@@ -49,6 +49,8 @@ def obtain_dataset(
     4. `sampler` is given: generate the dataset into `directory`.
     """
     directory = check_folder(directory, 'the data folder')
+    if sampler is not None:
+        _check_seed(seed)
     stored = _stored(directory, sampler, seed)
     if stored is not None:
         return stored
@@ -109,12 +111,16 @@ def generate_dataset(sampler: Sampler, directory: str | Path, *, seed: int = 0, 
     Safe from any number of processes at once: one generates, the others wait and open its result. The disk space is
     reserved before the first item is made, so a full disk is a one-line DatasetError at the start.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f'seed is {seed!r}; it must be a whole number >= 0')
+    _check_seed(seed)
     directory = check_folder(directory)
     fingerprint = sampler.fingerprint(seed)
     dataset, _ = build_or_reuse(directory, fingerprint, lambda: _generate(sampler, directory, seed, fingerprint, progress), progress=progress)
     return dataset
+
+
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f'seed is {seed!r}; it must be a whole number >= 0')
 
 
 def _generate(sampler: Sampler, directory: Path, seed: int, fingerprint: str, progress: bool) -> StoredDataset:
