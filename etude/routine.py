@@ -77,7 +77,7 @@ class Routine:
         self.runs_directory = Path(runs_directory)
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
         self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
-        self.verbose = verbose and self.is_main
+        self.verbose = verbose and self.is_main  # only rank 0 prints
         self.tracker = None
         if use_wandb and self.is_main:
             from .tracking import WandbTracker
@@ -133,7 +133,7 @@ class Routine:
         if self.tracker is not None:
             self.tracker.record_config(resolved.to_dict())
         where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
-        self._say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
+        self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
         return resolved
 
     def _agree(self, resolved: P, options: RunOptions) -> tuple[P, RunOptions, str]:
@@ -163,7 +163,7 @@ class Routine:
         self.data, self.split = prepared, split
         sizes = ', '.join(f'{name} {len(indices)}' for name, indices in split.items())
         own = ", the dataset's own split" if prepared.own_split is not None and saved is None else ''
-        self._say(f'etude: dataset {prepared.name} ({prepared.size} items: {sizes}{own})')
+        self.say(f'etude: dataset {prepared.name} ({prepared.size} items: {sizes}{own})')
         return prepared.dataset
 
     def import_dataset(self, directory: str | Path, **sources: Any) -> StoredDataset:
@@ -365,6 +365,7 @@ class Routine:
             'run_options': self.options.to_dict(),
             'split_sizes': {name: len(indices) for name, indices in self.split.items()},
             'dataset': self.data.summary() if self.data is not None else None,
+            'dataset_directory': _directory_of(self.data),
             'paths': {'run': str(run.path), 'best': str(run.best_checkpoint), 'last': str(run.last_checkpoint), 'config': str(run.path / 'config.yaml')},
             'versions': self._versions,
             'git_commit': self._git_commit,
@@ -379,7 +380,7 @@ class Routine:
                 self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {
                     key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
                 })
-        self._say(_result_line(testing, self.baselines))
+        self.say(_result_line(testing, self.baselines))
         self.distributed.barrier()
         self.distributed.close()
         return summary
@@ -442,13 +443,13 @@ class Routine:
         if int(resume_state.get('world_size', 1)) == self.distributed.world_size:
             restore_rng_state(resume_state['rng'])
         else:
-            self._say(f'etude: {run.path} was trained on {resume_state.get("world_size", 1)} processes, now {self.distributed.world_size}: '
+            self.say(f'etude: {run.path} was trained on {resume_state.get("world_size", 1)} processes, now {self.distributed.world_size}: '
                       'random draws continue from the seed, not bitwise as before')
         if self.is_main:
             run.remove_leftovers()
             run.truncate_metrics(epoch)
             run.write_config(self.parameters.to_dict())
-        self._say(f'etude: resuming {run.run_id} after epoch {epoch}')
+        self.say(f'etude: resuming {run.run_id} after epoch {epoch}')
         return epoch, float(resume_state.get('seconds', 0.0))
 
     def _check_same_data(self, prepared: RoutineData) -> None:
@@ -499,7 +500,7 @@ class Routine:
                               **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
         details = ' '.join(f'{key} {value:.4g}' for key, value in validation.items() if key != 'loss')
         skipped = f'  skipped {step.skipped_updates}' if step.skipped_updates else ''
-        self._say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')
+        self.say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')
 
     def _require_parameters(self) -> tuple[Parameters, RunDirectory]:
         if self.parameters is None or self.run is None:
@@ -513,7 +514,8 @@ class Routine:
             raise RoutineError('The routine has no dataset; call routine.set_dataset(...) or import_dataset(...), or pass it to train()')
         return self.model, self.data
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
+        """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
 
@@ -522,6 +524,11 @@ def _same_stored(data: Any, prepared: RoutineData) -> bool:
     """`train(stored)` after `set_dataset(stored)`: the same stored dataset, not a second one."""
     directory = getattr(prepared.dataset, 'directory', None)
     return isinstance(data, StoredDataset) and directory is not None and Path(data.directory) == Path(directory)
+
+
+def _directory_of(data: RoutineData | None) -> str | None:
+    directory = getattr(data.dataset, 'directory', None) if data is not None else None
+    return str(Path(directory).resolve()) if directory is not None else None
 
 
 def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:

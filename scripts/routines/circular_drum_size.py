@@ -60,8 +60,8 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.set_model(CRePE(parameters))
     summary = routine.train(metrics=[MeanAbsoluteError(name='mae_cm', scale=100)])
     baseline = summary['baselines']['training mean']['mae_cm']
-    print(f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)')
-    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
+    routine.say(f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)')
+    routine.say(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
     return summary
 
 
