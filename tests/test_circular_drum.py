@@ -80,6 +80,7 @@ def test_kac_dataset_is_converted_once(tmp_path: Path) -> None:
     write_kac_dataset(tmp_path / 'kac' / 'data')
     dataset = obtain_dataset(tmp_path / 'kac', progress=False)
     assert len(dataset) == 10 and dataset.inputs.shape == (10, 480)
+    assert dataset.summary()['num_samples'] == 480 and dataset.summary()['sample_rate'] == 48000
     assert dataset.labels['drum_size'][:, 0] == pytest.approx(np.arange(10) / 10 + 0.1)
     assert dataset.labels['strike_location'].shape == (10, 2)
     assert dataset.groups.tolist() == [0] * 5 + [1] * 5

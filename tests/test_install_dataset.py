@@ -452,3 +452,56 @@ def test_ctrl_c_keeps_partial_download_for_resume(server: tuple[str, dict[str, S
     assert process.returncode == 130
     assert 'resume' in err.strip() and len(err.strip().splitlines()) == 1, err
     assert part.stat().st_size == half and not (target / KAC).exists()
+
+
+@pytest.mark.parametrize('layout', ['folder-is-a-link', 'link-inside-leads-out'])
+def test_tar_whose_dataset_folder_links_elsewhere_is_refused(
+    server: tuple[str, dict[str, Served]], tmp_path: Path, layout: str,
+) -> None:
+    base, routes = server
+    members = [(_tar_member('real/recordings/7_jackson_0.wav'), _wav_bytes(7))]
+    if layout == 'folder-is-a-link':  # fsdd-1 -> real: extracted fine, but only the link would be moved into place
+        members.append((_tar_member('fsdd-1', tarfile.SYMTYPE, 'real'), b''))
+    else:
+        members += [(_tar_member('fsdd-1/readme.txt'), b'x'), (_tar_member('fsdd-1/recordings', tarfile.SYMTYPE, '../real/recordings'), b'')]
+    routes['/fsdd.tar.gz'] = Served(_tar_gz(members))
+    entry = dataclasses.replace(get_official_dataset('free-spoken-digit-dataset'), subdirectory='fsdd-1')
+    target = _user_dir(tmp_path)
+    before = _listing(target)
+    for _ in range(2):  # a second run fails the same way: nothing was left that looks installed
+        with pytest.raises(DownloadError, match='refusing to install free-spoken-digit-dataset: .*(is a symbolic link|links outside)') as caught:
+            install_dataset(entry, target, url=f'{base}/fsdd.tar.gz', progress=False)
+        assert '\n' not in str(caught.value)
+        assert _listing(target) == before
+        assert not (target / 'free-spoken-digit-dataset').is_symlink()
+
+
+@pytest.mark.parametrize('url', ['notaurl', 'http://', 'ftp:/nohost/file.zip', 'mailto:someone@example.org'])
+def test_a_url_that_is_not_one_is_one_line(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, _, err = _cli([KAC, str(tmp_path / 'data'), '--url', url], capsys, monkeypatch)
+    assert code == 2
+    assert f'--url {url!r} is not the address of an archive' in _one_error_line(err)
+    code, _, err = _cli([KAC, str(tmp_path / 'data')], capsys, monkeypatch, {f'ETUDE_DATASET_URL_{env_key(KAC)}': url})
+    assert code == 2 and f'ETUDE_DATASET_URL_{env_key(KAC)}' in _one_error_line(err)
+    assert not (tmp_path / 'data').exists()
+
+
+def test_a_far_unknown_name_lists_the_datasets_and_a_usage_mistake_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, _, err = _cli(['nope', str(tmp_path / 'data')], capsys, monkeypatch)
+    line = _one_error_line(err)
+    assert code == 2 and 'did you mean' not in line and all(name in line for name in OFFICIAL_DATASETS)
+    with pytest.raises(SystemExit) as exit_status:
+        main(['--no-such-option'])
+    assert exit_status.value.code == 2
+    assert 'unrecognized arguments: --no-such-option' in _one_error_line(capsys.readouterr().err)
+
+
+def test_a_file_as_the_target_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / 'data').write_text('mine\n')
+    code, _, err = _cli([KAC, str(tmp_path / 'data')], capsys, monkeypatch)
+    assert code == 2 and 'is a file, not a folder' in _one_error_line(err)
+    assert (tmp_path / 'data').read_text() == 'mine\n'
