@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ['MAX_BODY_BYTES', 'create_app', 'is_loopback', 'serve']
+__all__ = ['MAX_BODY_BYTES', 'access_token', 'create_app', 'is_loopback', 'serve']
 
 MAX_BODY_BYTES = 64 * 1024  # a page of 20 stimuli is about 2 kB
 LISTENER_ID = re.compile(r'[A-Za-z0-9_-]{22}')
@@ -63,6 +63,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip('[]')).is_loopback
     except ValueError:
         return False
+
+
+def access_token(host: str, token: str | None) -> str | None:
+    """The token a server on `host` requires: `token` if given, a fresh one beyond loopback, else None."""
+    if token is None and not is_loopback(host):
+        return secrets.token_urlsafe(16)
+    return token
 
 
 class _Guard:
@@ -298,12 +305,11 @@ def serve(directory: str | Path, *, host: str = '127.0.0.1', port: int = 8000, t
     import uvicorn
 
     loopback = is_loopback(host)
-    if token is None and not loopback:
-        token = secrets.token_urlsafe(16)
+    token = access_token(host, token)
     app = create_app(directory, token=token, loopback_only=loopback)
     try:
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
-        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((host.strip('[]'), port))
     except OSError as error:

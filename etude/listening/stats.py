@@ -12,6 +12,7 @@ against 50% on the decisive answers, with a Clopper-Pearson interval.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -208,6 +209,12 @@ def preferences(choices: Iterable[tuple[str, str, str | None]], confidence: floa
     return [Preference(*row, next(adjusted) if row[8] is not None else None) for row in rows]
 
 
+def _spoken(condition: str) -> str:
+    """'anchor_3500hz' → '3.5 kHz anchor', 'hidden_reference' → 'hidden reference'."""
+    match = re.fullmatch(r'anchor_(\d+)hz', condition)
+    return f'{int(match.group(1)) / 1000:g} kHz anchor' if match else condition.replace('_', ' ')
+
+
 def post_screen(
     ratings: Iterable[tuple[str, str, str, float]],
     *,
@@ -242,7 +249,7 @@ def post_screen(
             rated = by_condition.get(condition, {})
             failures = sum(1 for value in rated.values() if failed(value))
             if rated and failures / len(rated) > max_fraction:
-                reasons.append(f'rated the {condition.replace("_", " ")} {word} {threshold:g} on {failures} of {len(rated)} items '
+                reasons.append(f'rated the {_spoken(condition)} {word} {threshold:g} on {failures} of {len(rated)} items '
                                f'({100 * failures / len(rated):.0f}% > {100 * max_fraction:.0f}%)')
         verdicts[listener] = reasons
     return verdicts
