@@ -3,6 +3,8 @@
     python benchmarks/routine_overhead.py                    # 10 runs of each, alternating, then a table
     python benchmarks/routine_overhead.py --variant routine --data DIR --work DIR   # one timed process (the parent's job)
     python benchmarks/routine_overhead.py --in-process       # both loops alternating in one warm process
+    python benchmarks/routine_overhead.py --precision bf16   # both in bfloat16 autocast
+    python benchmarks/routine_overhead.py --accumulate 2     # both accumulating two batches per update
 
 A user waits for the whole process, imports and exit included, so each run is a separate interpreter timed from
 spawn to exit by the parent. The two variants alternate, swapping which goes first every repeat (AB BA AB ...), so
@@ -10,9 +12,12 @@ drift in the load of a shared machine falls on both alike; the parent reports me
 The dataset is generated once, before any timing. Each child also reports its own phases (imports, set-up, the
 training loop from before the first epoch to after the test), so a difference can be traced to where it arises.
 
-The plain loop seeds and shuffles exactly as the Routine does (per-epoch generators, the same grouped split), so
-both do the same arithmetic and must report the same test loss: the parent checks that, which is what makes the
-timing comparison fair. Both run single-threaded by default (`--threads`), because on a loaded 2-core machine
+The plain loop seeds and shuffles exactly as the Routine does (per-epoch generators, the same grouped split), and
+with `--precision bf16` or `--accumulate N` it autocasts and accumulates as `etude.step.Step` does, so both do the
+same arithmetic and must report the same test loss: the parent checks that, which is what makes the timing
+comparison fair. The routine variant is written as a routine script is (cf. scripts/routines/circular_drum_size.py):
+the stored dataset read lazily through its memory maps, the error as a `MeanAbsoluteError` metric; the plain loop
+holds the arrays in memory, as a hand-written loop would. Both run single-threaded by default (`--threads`), because on a loaded 2-core machine
 torch's own threads fight the other processes and swamp any difference with noise.
 """
 
@@ -23,6 +28,7 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402 (the clock starts before anything else is imported)
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -82,9 +88,7 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
             channels = [1, 128, 16, 16, 16, 32, 64]
             widths, strides = (512, 64, 64, 64, 64, 64), (4, 1, 1, 1, 1, 1)
             self.blocks = torch.nn.Sequential(*(ConvolutionBlock(channels[i], channels[i + 1], widths[i], strides[i]) for i in range(6)))
-            with torch.no_grad():
-                flattened = self.blocks(torch.zeros(1, 1, INPUT_LENGTH)).numel()
-            self.linear = torch.nn.Linear(flattened, 1)
+            self.linear = torch.nn.Linear(64 * 4, 1)  # 64 channels × 4 steps: 1024 samples /4 by the first stride, /2 by six pools
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.linear(self.blocks(x.unsqueeze(1)).flatten(1))
@@ -104,22 +108,29 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
             # a generator of its own, as the Routine's loaders have, so evaluating draws nothing from dropout's global RNG
             for x, y in DataLoader(dataset, generator=torch.Generator(), **loader_options):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                predictions = model(x)
-                loss_sum += loss_function(predictions, y).item() * len(x)
+                with autocast():
+                    predictions = model(x)
+                    loss_sum += loss_function(predictions, y).float().item() * len(x)
                 error_sum += (predictions - y).abs().mean().item() * 100 * len(x)
         return loss_sum / len(dataset), error_sum / len(dataset)
+
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == 'bf16' else contextlib.nullcontext()
 
     loop_started, loop_cpu_started = time.perf_counter(), time.process_time()
     best_loss = float('inf')
     for epoch in range(1, args.epochs + 1):
         model.train()
         generator = torch.Generator().manual_seed(args.seed * 100_003 + epoch)  # the Routine's batch order, for equal losses
-        for x, y in DataLoader(train, shuffle=True, generator=generator, **loader_options):
+        loader = DataLoader(train, shuffle=True, generator=generator, **loader_options)
+        for index, (x, y) in enumerate(loader):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_function(model(x), y)
-            loss.backward()
-            optimiser.step()
+            with autocast():
+                loss = loss_function(model(x), y)
+            (loss / args.accumulate if args.accumulate > 1 else loss).backward()
+            if (index + 1) % args.accumulate == 0 or index == len(loader) - 1:
+                optimiser.step()
+                optimiser.zero_grad(set_to_none=True)
         validation_loss, _ = evaluate(validation)
         torch.save({'epoch': epoch, 'model': model.state_dict(), 'optimiser': optimiser.state_dict()}, work / 'last.pt')
         if validation_loss < best_loss:
@@ -135,33 +146,26 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_routine(args: argparse.Namespace) -> dict[str, Any]:
     """The same training as an etude routine script writes it (cf. scripts/routines/circular_drum_size.py)."""
-    import numpy as np
     import torch
-    from torch.utils.data import TensorDataset
 
-    from etude import Model, Routine
+    from etude import Routine
+    from etude.data.torch_dataset import Crop
+    from etude.evaluation.metrics import MeanAbsoluteError
     from etude.models import CRePE
 
     imported = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    def evaluate(model: Model, batch: Any) -> dict[str, torch.Tensor]:
-        inputs, diameters = batch
-        predictions = model(inputs)
-        return {'loss': model.loss(predictions, diameters), 'mae_cm': (predictions - diameters).abs().mean() * 100}
-
     routine = Routine(runs_directory=Path(args.work) / 'runs', verbose=False)
     parameters = routine.set_parameters(CRePE.Parameters(
         seed=args.seed, batch_size=args.batch_size, dataset_split=SPLIT, learning_rate=LEARNING_RATE, num_of_epochs=args.epochs,
-        with_early_stopping=False, dropout=DROPOUT, input_length=INPUT_LENGTH, device=args.device,
-    ))
-    dataset = routine.import_dataset(args.data)
-    inputs = torch.from_numpy(np.ascontiguousarray(dataset.inputs[:, :INPUT_LENGTH]))
-    diameters = torch.from_numpy(np.array(dataset.labels['diameter'], dtype=np.float32).reshape(len(dataset), 1))
+        with_early_stopping=False, dropout=DROPOUT, input_length=INPUT_LENGTH, accumulate_batches=args.accumulate,
+    ), overrides=[f'device={args.device}', f'precision={args.precision}'])
+    stored = routine.import_dataset(args.data)
+    routine.set_dataset(stored, targets=['diameter'], transform=Crop(INPUT_LENGTH))
     model = routine.set_model(CRePE(parameters))
     loop_started, loop_cpu_started = time.perf_counter(), time.process_time()
-    summary = routine.train(TensorDataset(inputs, diameters), evaluate=evaluate)
+    summary = routine.train(metrics=[MeanAbsoluteError(name='mae_cm', scale=100)])
     finished = time.perf_counter()
     return {'imports': imported - STARTED, 'setup': loop_started - imported, 'loop': finished - loop_started,
             'loop_cpu': time.process_time() - loop_cpu_started,
@@ -181,7 +185,8 @@ def time_child(args: argparse.Namespace, variant: str, data: Path, work: Path) -
     """Spawn one variant and time it from spawn to exit, in wall time and in CPU time (which other processes on a
     shared machine disturb far less); its own phase timings come back on a `RESULT` line."""
     command = [sys.executable, __file__, '--variant', variant, '--data', str(data), '--work', str(work), '--epochs', str(args.epochs),
-               '--batch-size', str(args.batch_size), '--threads', str(args.threads), '--device', args.device, '--seed', str(args.seed)]
+               '--batch-size', str(args.batch_size), '--threads', str(args.threads), '--device', args.device, '--seed', str(args.seed),
+               '--precision', args.precision, '--accumulate', str(args.accumulate)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.run(command, capture_output=True, text=True)
@@ -214,7 +219,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
         run['rest'] = run['wall'] - run['imports'] - run['setup'] - run['loop']
     print(f'\n{machine()}')
     print(f'{args.drums} drums x {args.strikes} strikes, {args.epochs} epochs, batch {args.batch_size}, {args.threads or "default"} thread(s), '
-          f'device {args.device}, {args.repeats} runs each; medians in seconds\n')
+          f'device {args.device}, precision {args.precision}, accumulate {args.accumulate}, {args.repeats} runs each; medians in seconds\n')
     print('| variant | whole process | min | whole process, CPU | imports | set-up | train + test loop | loop, CPU | start-up + exit |')
     print('|---|---|---|---|---|---|---|---|---|')
     for variant in VARIANTS:
@@ -262,6 +267,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1, help='torch threads in each child; 0 keeps torch\'s default')
     parser.add_argument('--device', default='cpu', help='cpu, or cuda on a GPU machine (both variants use it)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32', help='autocast precision of both variants')
+    parser.add_argument('--accumulate', type=int, default=1, help='batches per optimiser update in both variants')
     parser.add_argument('--in-process', action='store_true', help='compare the two loops inside one process instead')
     args = parser.parse_args()
     if args.variant is not None:

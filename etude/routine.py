@@ -266,7 +266,8 @@ class Routine:
         loader = training_loader(data.dataset, self.split['train'], batch_size=batch_size, seed=self.parameters.seed, epoch=epoch,
                                  num_workers=self.options.num_workers, device=self.device, distributed=self.distributed,
                                  collate=data.collate, sampler=data.sampler)
-        losses = Mean()
+        losses: list[torch.Tensor] = []  # kept per batch and summed once: no arithmetic on the device per step
+        sizes: list[int] = []
         last = len(loader) - 1
         # tqdm.auto (notebook-aware) calls iter() on what it wraps, which would draw from the loader's generator and
         # start its workers twice; so the bar counts batches beside the loop instead of wrapping the loader
@@ -274,10 +275,15 @@ class Routine:
             for index, batch in enumerate(loader):
                 batch = move_to_device(batch, self.device)
                 step.start_batch(is_last_of_epoch=index == last)
-                losses.add(torch.as_tensor(model.training_step(batch, step)['loss']), batch_size_of(batch))
+                losses.append(torch.as_tensor(model.training_step(batch, step)['loss']))
+                sizes.append(batch_size_of(batch))
                 step.end_batch()
                 bar.update()
-        return self._merged([losses])['loss']
+        total = Mean()
+        if losses:
+            weights = torch.tensor(sizes, dtype=torch.float64, device=losses[0].device)
+            total.add(torch.stack(losses).to(torch.float64) @ weights / sum(sizes), sum(sizes))
+        return self._merged([total])['loss']
 
     @torch.no_grad()
     def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:

@@ -74,7 +74,7 @@ class Step:
         self.updates = 0
         self.skipped_updates = 0
         self.nonfinite_in_a_row = 0
-        self._window_finite = torch.ones((), dtype=torch.bool, device=device)
+        self._window_loss = torch.zeros((), device=device)
 
     # -- what a training step calls ---------------------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ class Step:
 
     def backward(self, loss: torch.Tensor, **backward_arguments: Any) -> None:
         """Accumulate the gradients of `loss` (a scalar), scaled for accumulation and for fp16."""
-        self._window_finite = self._window_finite & torch.isfinite(loss.detach())
+        self._window_loss = self._window_loss + loss.detach()  # NaN and infinity survive a sum: one check per update
         scaled = loss / self.parameters.accumulate_batches if self.parameters.accumulate_batches > 1 else loss
         if self.scaler is not None:
             scaled = self.scaler.scale(scaled)
@@ -99,7 +99,7 @@ class Step:
         chosen = list(optimisers) if optimisers is not None else self.optimisers
         parameters = [parameter for optimiser in chosen for group in optimiser.param_groups for parameter in group['params']]
         self.distributed.average_gradients(parameters)
-        finite = self._window_finite.clone()
+        finite = torch.isfinite(self._window_loss)
         if self.parameters.gradient_clip > 0:
             if self.scaler is not None:
                 for optimiser in chosen:
@@ -136,7 +136,7 @@ class Step:
         if self.updating:
             self.batch_in_window = 0
             self.updates += 1
-            self._window_finite = torch.ones((), dtype=torch.bool, device=self.device)
+            self._window_loss = torch.zeros((), device=self.device)
         else:
             self.batch_in_window += 1
 

@@ -85,7 +85,7 @@ class StoredTorchDataset(Dataset[tuple[torch.Tensor, Any]]):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
         stored = self._arrays()
-        inputs = torch.from_numpy(np.array(stored.inputs[index]))
+        inputs = torch.from_numpy(np.array(stored.inputs[(index, *self._input_window())]))
         targets = self._targets({name: np.array(array[index]) for name, array in stored.labels.items() if name in self._label_names()})
         return self.transform(inputs, targets) if self.transform is not None else (inputs, targets)
 
@@ -96,7 +96,7 @@ class StoredTorchDataset(Dataset[tuple[torch.Tensor, Any]]):
         rows = np.asarray(indices)[order]
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        inputs = np.asarray(stored.inputs[rows])[inverse]
+        inputs = np.asarray(stored.inputs[(rows, *self._input_window())])[inverse]
         labels = {name: np.asarray(stored.labels[name][rows])[inverse] for name in self._label_names()}
         items = []
         for position in range(len(rows)):
@@ -116,6 +116,12 @@ class StoredTorchDataset(Dataset[tuple[torch.Tensor, Any]]):
 
             self._stored, self._opened_in = read_dataset(self.directory), os.getpid()
         return self._stored
+
+    def _input_window(self) -> tuple[Any, ...]:
+        """A `Crop` is read from the memory map directly: 1024 samples of a 48,000-sample strike, not the whole row."""
+        if isinstance(self.transform, Crop):
+            return (*(slice(None),) * (len(self.metadata.get('input_shape', [0])) - 1), slice(0, self.transform.length))
+        return ()
 
     def _label_names(self) -> list[str]:
         if isinstance(self.targets, str):
