@@ -55,22 +55,22 @@ def deferred_interrupts() -> Iterator[None]:
         return
     received: list[tuple[int, FrameType | None]] = []
     previous: dict[int, Any] = {}
-    for number in SIGNALS:
-        handler = signal.signal(number, lambda number, frame: received.append((number, frame)))
-        previous[number] = signal.SIG_DFL if handler is None else handler  # None: a handler installed outside Python
+    for held in SIGNALS:
+        handler = signal.signal(held, lambda number, frame: received.append((number, frame)))
+        previous[held] = signal.SIG_DFL if handler is None else handler  # None: a handler installed outside Python
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for restored, handler in previous.items():
+            signal.signal(restored, handler)
     # Only a section that finished delivers the held signal; one that raised keeps its own error (a full disk, say),
     # which an interrupt raised in its place would hide.
     if received:
-        number, frame = received[0]
-        handler = previous[number]
+        first, frame = received[0]
+        handler = previous[first]
         if callable(handler):
-            handler(number, frame)  # Python's handler raises KeyboardInterrupt (or Terminated) here, after the section
+            handler(first, frame)  # Python's handler raises KeyboardInterrupt (or Terminated) here, after the section
         elif handler == signal.SIG_DFL:
-            signal.raise_signal(number)
+            signal.raise_signal(first)

@@ -36,7 +36,7 @@ from .evaluation.metrics import Mean, Metric, fresh_metrics
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
-from .model import Batch, Model, batch_size_of, move_to_device
+from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
 from .routine_data import RoutineData, prepare_data
 from .run_directory import RunDirectory, git_commit, new_run_id, software_versions, utc_now
@@ -138,8 +138,8 @@ class Routine:
 
     def _agree(self, resolved: P, options: RunOptions) -> tuple[P, RunOptions, str]:
         """Rank 0's hyperparameters, run options and run id on every rank."""
-        agreed = self.distributed.broadcast_object((resolved.to_dict(), options.to_dict(), new_run_id()) if self.is_main else None)
-        values, option_values, run_id = agreed
+        mine = (resolved.to_dict(), options.to_dict(), new_run_id())
+        values, option_values, run_id = self.distributed.broadcast_object(mine)  # the other ranks' own values are replaced
         return type(resolved).from_dict(values, source='rank 0'), RunOptions.from_dict(option_values, source='rank 0'), run_id
 
     def set_dataset(self, data: Dataset[Any] | StoredDataset, **details: Any) -> Dataset[Any]:

@@ -114,7 +114,7 @@ class RunDirectory:
         try:
             config = yaml.safe_load(path.read_text(encoding='utf-8'))
         except FileNotFoundError:
-            raise ConfigError(f'Cannot resume {self.path}: its config.yaml is missing; it holds the run\'s hyperparameters, restore it or start a new run') from None
+            raise ConfigError(f'Cannot resume {self.path}: its config.yaml (the hyperparameters) is missing; restore it or start a new run') from None
         except (yaml.YAMLError, UnicodeDecodeError):
             raise ConfigError(f'Cannot resume {self.path}: its config.yaml is not valid YAML; restore it or start a new run') from None
         if config is None:

@@ -207,7 +207,8 @@ class Step:
             elif kind in ('none', 'cosine', 'step', 'plateau') and (kind != 'none' or warmup > 0):
                 multiplier = LearningRateCurve(kind, warmup, total, self.updates_per_epoch, parameters.lr_step_epochs, parameters.lr_gamma)
                 if kind != 'plateau' or warmup > 0:
-                    per_update[id(optimiser)] = [WarmupOnly(optimiser, multiplier) if kind == 'plateau' else torch.optim.lr_scheduler.LambdaLR(optimiser, multiplier)]
+                    scheduler = WarmupOnly(optimiser, multiplier) if kind == 'plateau' else torch.optim.lr_scheduler.LambdaLR(optimiser, multiplier)
+                    per_update[id(optimiser)] = [scheduler]
             if kind == 'plateau':
                 per_epoch.append(torch.optim.lr_scheduler.ReduceLROnPlateau(
                     optimiser, mode=parameters.monitor_mode, factor=parameters.lr_gamma, patience=parameters.lr_patience,

@@ -56,7 +56,8 @@ def settings_listing(routine: ModuleType) -> str:
         for key, expected in settings.field_types().items():
             value = getattr(settings, key)
             shown = list(value) if isinstance(value, tuple) else value
-            lines.append(f'  {key}={shown!s:<22} {describe_type(expected):<28} {descriptions.get(key, "").splitlines()[0] if descriptions.get(key) else ""}'.rstrip())
+            description = descriptions.get(key, '').split('\n')[0]
+            lines.append(f'  {key}={shown!s:<22} {describe_type(expected):<28} {description}'.rstrip())
         sections.append('\n'.join(lines))
     testing = getattr(routine, 'TESTING', None)
     if testing:

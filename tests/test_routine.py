@@ -13,9 +13,9 @@ from torch.utils.data import TensorDataset
 
 from etude import Routine, load_model
 from etude.data import read_dataset
+from etude.data.torch_dataset import Crop
 from etude.errors import ConfigError, RoutineError
 from etude.export import load_export
-from etude.data.torch_dataset import Crop
 from etude.models import CRePE
 
 OVERRIDES = ['batch_size=8', 'dropout=0.2', 'dataset_split=[0.5, 0.25, 0.25]', 'device=cpu', 'patience=50']
