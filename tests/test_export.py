@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -66,32 +66,94 @@ def test_truncated_foreign_and_mismatched_files_are_clear_errors(tmp_path: Path)
 
 
 SAVER = '''
-import sys, torch
+import os, signal, sys, torch
+import etude.atomic_files, etude.export
 from etude.export import save_export
 sys.path.insert(0, {tests!r})
 from test_export import make_export
 from etude.models import CRePE
-model = CRePE(CRePE.Parameters(depth='medium'))
-print('ready', flush=True)
-epoch = 0
-while True:
-    epoch += 1
-    save_export(make_export(model, epoch), {path!r})
+
+def die(*arguments, **keywords):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+where = {where!r}
+if where == 'inside torch.save':
+    original = torch.save
+    def half_then_die(value, file):
+        file.write(b'PK' + b'x' * 4096)  # the first bytes of a zip, then nothing more
+        file.flush()
+        die()
+    etude.export.torch.save = half_then_die
+elif where == 'before the rename':
+    etude.atomic_files.os.fsync = die
+elif where == 'between the copy and the file':
+    original_replace = os.replace
+    calls = []
+    def replace_then_die(source, destination):
+        original_replace(source, destination)
+        calls.append(destination)
+        if len(calls) == 1:
+            die()
+    etude.export.os.replace = replace_then_die
+save_export(make_export(CRePE(CRePE.Parameters(depth='tiny')), 2), {path!r}, copies=[{best!r}])
 '''
 
 
-def test_process_killed_while_saving_leaves_previous_checkpoint_loadable(tmp_path: Path) -> None:
-    path = tmp_path / 'last.pt'
-    save_export(make_export(CRePE(CRePE.Parameters(depth='medium'))), path)
-    code = SAVER.format(tests=str(Path(__file__).parent), path=str(path))
-    for delay in (0.3, 0.9, 1.7):
-        process = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
-        assert process.stdout is not None and process.stdout.readline().strip() == 'ready'
-        time.sleep(delay)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        assert load_export(path)['run_info']['epoch'] >= 1
+@pytest.mark.parametrize('where', ['inside torch.save', 'before the rename', 'between the copy and the file'])
+def test_process_killed_while_saving_leaves_previous_checkpoint_loadable(tmp_path: Path, where: str) -> None:
+    """kill -9 from inside the child at each step of a save (deterministic: no timing involved)."""
+    path, best = tmp_path / 'last.pt', tmp_path / 'best.pt'
+    save_export(make_export(CRePE(CRePE.Parameters(depth='tiny'))), path, copies=[best])
+    code = SAVER.format(tests=str(Path(__file__).parent), path=str(path), best=str(best), where=where)
+    process = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    for checkpoint in (path, best):
+        assert load_export(checkpoint)['run_info']['epoch'] in (1, 2), 'the previous checkpoint, or the new one, whole'
+        load_model(checkpoint)
+    assert load_export(path)['run_info']['epoch'] == 1, 'last.pt is replaced last'
+
+
+def test_flipped_bytes_in_the_weights_are_detected(tmp_path: Path) -> None:
+    path = save_export(make_export(CRePE(CRePE.Parameters())), tmp_path / 'model.pt')
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:  # find the bytes of the largest tensor inside torch's zip container
+        info = max((entry for entry in archive.infolist() if '/data/' in entry.filename), key=lambda entry: entry.file_size)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.file_size // 2
+    for offset in range(start, start + 64):
+        data[offset] ^= 0xFF
+    damaged = tmp_path / 'damaged.pt'
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=f'{damaged} is corrupt: its weights do not match the digest'):
+        load_model(damaged)
+
+
+def test_a_class_outside_etude_is_not_imported_unless_allowed(tmp_path: Path) -> None:
+    export = make_export(CRePE(CRePE.Parameters()))
+    export['model'] = {'class_path': 'this.Zen', 'etude_version': __version__}
+    path = save_export(export, tmp_path / 'zen.pt')
+    sys.modules.pop('this', None)
+    with pytest.raises(CheckpointError, match="outside etude; importing its module would run its code.*allow_modules=\\['this'\\]"):
         load_model(path)
+    assert 'this' not in sys.modules, 'the module named by the file was not imported'
+    with pytest.raises(CheckpointError, match='holds a this.Zen, not a etude.models.crepe.CRePE'):
+        load_model(path, model_class=CRePE)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    mount = tmp_path / 'small-disk'
+    mount.mkdir()
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', str(mount)], capture_output=True).returncode != 0:
+        pytest.skip('cannot mount a small tmpfs here (needs root outside a restricted container)')
+    try:
+        path = save_export(make_export(CRePE(CRePE.Parameters(depth='tiny'))), mount / 'last.pt')
+        filler = mount / 'filler'
+        filler.write_bytes(b'0' * (shutil.disk_usage(mount).free - 200_000))
+        with pytest.raises(CheckpointError, match='No space left on the disk of .* to save last.pt .*previous checkpoints are intact'):
+            save_export(make_export(CRePE(CRePE.Parameters(depth='tiny')), epoch=2), path)
+        assert load_export(path)['run_info']['epoch'] == 1
+        assert sorted(entry.name for entry in mount.iterdir()) == ['filler', 'last.pt'], 'no temporary file is left behind'
+    finally:
+        subprocess.run(['umount', str(mount)], check=False)
 
 
 def test_copies_share_one_write_and_stay_whole_when_the_original_is_replaced(tmp_path: Path) -> None:

@@ -100,7 +100,10 @@ def test_checkpoint_of_another_model_is_refused_on_resume(tmp_path: Path) -> Non
     assert after == before, 'a refused resume changes nothing in the run directory'
 
 
-def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM], ids=['ctrl-c', 'sigterm'])
+def test_ctrl_c_or_sigterm_saves_and_prints_the_resume_command(tmp_path: Path, signal_number: int) -> None:
+    """Ctrl-C, or the SIGTERM that Slurm, Docker and systemd send before a kill: the epoch in hand is kept, the command to resume printed."""
     environment = {**os.environ, 'PYTHONPATH': str(ROOT)}
     process = subprocess.Popen([sys.executable, str(SCRIPTS / 'train.py'), *SMALL, 'num_of_epochs=200', 'patience=200'], cwd=tmp_path, env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -108,7 +111,7 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path: Path) -> None:
     while time.time() < deadline and not any(path.read_text() for path in (tmp_path / 'runs').glob('*/metrics.jsonl')):
         time.sleep(0.2)
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert 'Traceback' not in stderr
