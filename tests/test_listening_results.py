@@ -27,14 +27,14 @@ MEANS = {'modelA': 75, 'modelB': 45, 'hidden_reference': 100, 'anchor_7000hz': 3
 
 
 def take_test(directory: Path, listeners: list[tuple[dict[str, float] | None, str | None]], seed: int = 0) -> None:
-    """Each listener rates with `condition → mean` plus noise (MUSHRA/MOS) or always prefers one condition (A/B)."""
+    """Each listener rates `condition → mean` plus noise within ±8% of the scale (MUSHRA/MOS), or always prefers one condition (A/B)."""
     plan = load_plan(directory)
     generator = np.random.default_rng(seed)
 
     low, high, noise = plan.scale.minimum, plan.scale.maximum, (plan.scale.maximum - plan.scale.minimum) / 25
 
     def rater(means: dict[str, float]):  # noqa: ANN202
-        return lambda identifier: int(np.clip(round(means[plan.stimuli[identifier].condition] + generator.normal(0, noise)), low, high))
+        return lambda identifier: int(np.clip(round(means[plan.stimuli[identifier].condition] + np.clip(generator.normal(0, noise), -2 * noise, 2 * noise)), low, high))
 
     def chooser(preferred: str | None):  # noqa: ANN202
         return lambda shown: next((identifier for identifier in shown if plan.stimuli[identifier].condition == preferred), 'none')

@@ -312,6 +312,7 @@ def serve(directory: str | Path, *, host: str = '127.0.0.1', port: int = 8000, t
         listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((host.strip('[]'), port))
+        listening.listen(2048)  # connections queue from now on, so the URL is good the moment it is printed
     except OSError as error:
         raise ListeningTestError(f'cannot listen on {host}:{port} ({error.strerror or error}); choose another --port or --host') from None
     bound_port = listening.getsockname()[1]
@@ -322,4 +323,8 @@ def serve(directory: str | Path, *, host: str = '127.0.0.1', port: int = 8000, t
     announce(f'{plan.title} ({plan.kind}, {len(plan.pages)} pages) at {url}')
     announce(f'send listeners this link; ratings go to {Path(directory) / DATABASE_FILE}; Ctrl-C stops the server')
     config = uvicorn.Config(app, log_level='warning', access_log=False, lifespan='on', timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[listening])
+    try:
+        uvicorn.Server(config).run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it: stopping is what was asked for
+        pass
+    announce(f'stopped; every submitted page is in {Path(directory) / DATABASE_FILE}')

@@ -32,6 +32,7 @@ def running_server(app: Starlette, host: str = '127.0.0.1') -> Iterator[str]:
 
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # else asyncio leaves Nagle on: 40 ms a response
     listening.bind((host, 0))
+    listening.listen(2048)
     server = uvicorn.Server(uvicorn.Config(app, log_level='warning', access_log=False, lifespan='on'))
     thread = threading.Thread(target=server.run, kwargs={'sockets': [listening]}, daemon=True, name='etude-listening-server')
     thread.start()
