@@ -167,7 +167,9 @@ class Step:
             # only the position on the curve: the curve itself (its length) comes from today's hyperparameters
             for key, value in saved.items():
                 setattr(scheduler, key, value)
-            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+            # the warm-up of the plateau schedule leaves the rate to the plateau once over: the rate the optimiser's
+            # state restored (with the plateau's cuts) is the one to continue with
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) and not isinstance(scheduler, WarmupOnly):
                 for group, base, curve in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
                     group['lr'] = base * curve(scheduler.last_epoch)
         for scheduler, saved in zip(self.per_epoch, state.get('per_epoch', []), strict=False):

@@ -145,10 +145,12 @@ class AutocastProbe(LinearModel):
 
 def test_bf16_on_the_cpu_trains_under_autocast(tmp_path: Path) -> None:
     routine, initial, summary = routine_run(tmp_path, ['num_of_epochs=2', 'learning_rate=0.05'], model_class=AutocastProbe)
-    plain_seen = {entry[1:] for entry in routine.model.seen}  # type: ignore[union-attr]
+    assert isinstance(routine.model, AutocastProbe)
+    plain_seen = {entry[1:] for entry in routine.model.seen}
     assert plain_seen == {(False, torch.get_autocast_dtype('cpu'), torch.float32)}, 'fp32 runs without autocast'
     routine, initial, summary = routine_run(tmp_path / 'bf16', ['num_of_epochs=2', 'learning_rate=0.05', 'precision=bf16'], model_class=AutocastProbe)
-    seen = routine.model.seen  # type: ignore[union-attr]
+    assert isinstance(routine.model, AutocastProbe)
+    seen = routine.model.seen
     assert {mode for mode, *_ in seen} == {True, False}, 'both training and evaluation forwards were seen'
     assert {entry[1:] for entry in seen} == {(True, torch.bfloat16, torch.bfloat16)}
     model, _, _ = hand_written_loop(initial, routine.parameters, epochs=2, autocast=True)  # type: ignore[arg-type]
