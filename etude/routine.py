@@ -221,6 +221,9 @@ class Routine:
             raise
 
     def _fit(self, parameters: Parameters, run: RunDirectory, model: Model, data: RoutineData, prototypes: list[Metric]) -> dict[str, Any]:
+        if data.sampler is not None and self.distributed.active:
+            raise ConfigError('A custom sampler cannot be used under torchrun, whose distributed sampler deals the data out; '
+                              'drop sampler= or train in one process')
         if self.options.compile:
             model.compile()
         per_process_batch = parameters.batch_size // self.distributed.world_size
