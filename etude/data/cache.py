@@ -223,7 +223,8 @@ class FeatureCache(CacheBuilder):
                 raise
             raise DatasetError(f'cannot build the feature cache {directory.name}: {message} ({kept.format(recorded)})') from None
         except BrokenProcessPool:
-            raise DatasetError(f'a worker process building {directory.name} died (killed, or out of memory); {kept.format(recorded)}: '
+            raise DatasetError(f'a worker process building {directory.name} stopped (it failed to start, was killed or ran out of memory); '
+                               f'{kept.format(recorded)}: '
                                'load again, or with fewer workers') from None
         finally:
             runner.close()  # shuts the pool down now, also when on_chunk or a worker raised
