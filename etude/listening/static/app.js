@@ -12,7 +12,12 @@
   const FADE = 0.01;  // seconds of cross-fade between stimuli and of fade-out on stop
   const RETRY_MILLISECONDS = 2000;
   const root = document.getElementById('app');
-  const debug = { sourcesStarted: 0, contextState: () => (context ? context.state : 'none') };
+  const debug = {
+    sourcesStarted: 0,
+    contextState: () => (context ? context.state : 'none'),
+    playing: () => (player && player.voice ? player.voice.id : null),
+    position: () => (player ? player.position() : 0),
+  };
   window.etudeDebug = debug;  // read by the browser tests; nothing depends on it
 
   let test = null;
