@@ -38,7 +38,8 @@ def folders(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_mushra_test_pairs_files_adds_hidden_reference_and_anchors(tmp_path: Path, folders: dict[str, Path]) -> None:
-    plan = create_test(tmp_path / 'test', kind='mushra', reference=folders['refs'], conditions={'modelA': folders['modelA'], 'modelB': folders['modelB']}, seed=3)
+    conditions = {'modelA': folders['modelA'], 'modelB': folders['modelB']}
+    plan = create_test(tmp_path / 'test', kind='mushra', reference=folders['refs'], conditions=conditions, seed=3)
     assert load_plan(tmp_path / 'test') == plan
     assert plan.items == ('item0', 'item1', 'item2')
     assert plan.conditions == ('modelA', 'modelB', HIDDEN_REFERENCE, 'anchor_7000hz', 'anchor_3500hz')

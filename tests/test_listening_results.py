@@ -34,7 +34,11 @@ def take_test(directory: Path, listeners: list[tuple[dict[str, float] | None, st
     low, high, noise = plan.scale.minimum, plan.scale.maximum, (plan.scale.maximum - plan.scale.minimum) / 25
 
     def rater(means: dict[str, float]):  # noqa: ANN202
-        return lambda identifier: int(np.clip(round(means[plan.stimuli[identifier].condition] + np.clip(generator.normal(0, noise), -2 * noise, 2 * noise)), low, high))
+        def rate(identifier: str) -> int:
+            noisy = means[plan.stimuli[identifier].condition] + np.clip(generator.normal(0, noise), -2 * noise, 2 * noise)
+            return int(np.clip(round(noisy), low, high))
+
+        return rate
 
     def chooser(preferred: str | None):  # noqa: ANN202
         return lambda shown: next((identifier for identifier in shown if plan.stimuli[identifier].condition == preferred), 'none')

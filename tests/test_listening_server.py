@@ -138,7 +138,8 @@ def bad_requests(plan: ListeningPlan, client: httpx.Client, listener: str, other
         ('a JSON list', {'url': path, 'json': [body]}, 400),
         ('not JSON', {'url': path, 'content': b'listener=x', 'headers': {'content-type': 'application/x-www-form-urlencoded'}}, 415),
         ('oversized body', changed(padding='x' * 70_000), 413),
-        ('oversized body without a length', {'url': path, 'content': iter([b'{"a": "', b'x' * 70_000, b'"}']), 'headers': {'content-type': 'application/json'}}, 413),
+        ('oversized body without a length',
+         {'url': path, 'content': iter([b'{"a": "', b'x' * 70_000, b'"}']), 'headers': {'content-type': 'application/json'}}, 413),
     ]
 
 

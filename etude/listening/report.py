@@ -115,7 +115,8 @@ def _sections(summary: dict[str, Any]) -> list[str]:
                      'p-values Holm-corrected over all pairs; rows in bold are significant at 5% after correction.</p>')
         parts.append(_table(
             ['first', 'second', 'pairs', 'median difference', 'W', 'p', 'p (Holm)'],
-            [[row['first'], row['second'], row['pairs'], row['median_difference'], row['statistic'], row['p_value'], row['p_holm']] for row in summary['pairwise']],
+            [[row['first'], row['second'], row['pairs'], row['median_difference'], row['statistic'], row['p_value'], row['p_holm']]
+             for row in summary['pairwise']],
             [row['p_holm'] < 0.05 for row in summary['pairwise']],
         ))
     if summary['preferences']:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ['MAX_BODY_BYTES', 'access_token', 'create_app', 'is_loopback', 'serve']
 
 MAX_BODY_BYTES = 64 * 1024  # a page of 20 stimuli is about 2 kB
+STIMULUS_CACHE_BYTES = 256 * 1024 * 1024
 LISTENER_ID = re.compile(r'[A-Za-z0-9_-]{22}')
 TOKEN_PATTERN = re.compile(r'[A-Za-z0-9_-]{16,128}')
 TOKEN_COOKIE = 'etude_token'
@@ -190,13 +191,12 @@ def create_app(directory: str | Path, *, token: str | None = None, loopback_only
 
     async def progress(request: Request) -> Response:
         listener = request.path_params['listener']
-        schedule = await run_in_threadpool(listener_or_404, listener)
-        done = await run_in_threadpool(store.pages_done, listener)
-        return no_store(JSONResponse({'listener': listener, 'next': done, 'total': len(schedule)}))
+        schedule = listener_or_404(listener)
+        return no_store(JSONResponse({'listener': listener, 'next': store.pages_done(listener), 'total': len(schedule)}))
 
     async def page(request: Request) -> Response:
         listener, position = request.path_params['listener'], request.path_params['position']
-        schedule = await run_in_threadpool(listener_or_404, listener)
+        schedule = listener_or_404(listener)
         if position >= len(schedule):
             raise RequestError(404, f'no page {position}: this test has pages 0 to {len(schedule) - 1}')
         scheduled = schedule[position]
@@ -209,13 +209,13 @@ def create_app(directory: str | Path, *, token: str | None = None, loopback_only
 
     async def submit(request: Request) -> Response:
         listener, position = request.path_params['listener'], request.path_params['position']
-        schedule = await run_in_threadpool(listener_or_404, listener)
+        schedule = listener_or_404(listener)
         payload = await _read_json(request, max_body_bytes)
         record = page_record(plan, schedule, listener, position, payload, request.headers.get('user-agent', ''))
         outcome = await run_in_threadpool(store.submit_page, record)
         if outcome == 'stored':
             return no_store(JSONResponse({'stored': True, 'next': position + 1, 'total': len(schedule)}))
-        done = await run_in_threadpool(store.pages_done, listener)
+        done = store.pages_done(listener)
         message = {
             'identical': 'this page was already submitted with these ratings; nothing new was stored',
             'different': 'this page was already submitted with other ratings; the first submission stands',
@@ -223,11 +223,17 @@ def create_app(directory: str | Path, *, token: str | None = None, loopback_only
         }[outcome]
         return no_store(JSONResponse({'error': message, 'stored': False, 'already': outcome, 'next': done, 'total': len(schedule)}, status_code=409))
 
+    audio: dict[Path, bytes] = {}  # stimuli read once and kept, up to STIMULUS_CACHE_BYTES in all
+
     async def stimulus(request: Request) -> Response:
         path = plan.stimulus_path(directory, request.path_params['stimulus'])
         if path is None:
             raise RequestError(404, 'no such stimulus')
-        data = await run_in_threadpool(path.read_bytes)
+        data = audio.get(path)
+        if data is None:
+            data = await run_in_threadpool(path.read_bytes)
+            if sum(map(len, audio.values())) + len(data) <= STIMULUS_CACHE_BYTES:
+                audio[path] = data
         return Response(data, media_type='audio/wav', headers={'cache-control': 'private, max-age=86400'})
 
     async def refused(request: Request, error: Exception) -> Response:

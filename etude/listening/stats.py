@@ -15,9 +15,10 @@ import math
 import re
 import warnings
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ __all__ = [
     'preferences',
 ]
 
-Blocks = Mapping[Hashable, Mapping[str, float]]  # (listener, item) → condition → rating
+Blocks = Mapping[Any, Mapping[str, float]]  # (listener, item) → condition → rating
 
 
 @dataclass(frozen=True)

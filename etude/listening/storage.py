@@ -1,8 +1,9 @@
 """The ratings database: one SQLite file per test, in WAL mode, one transaction per submitted page.
 
-A page's ratings are committed in one transaction before the server answers, with `synchronous=FULL`, so a page
-that got a success response survives the server being killed (and the machine losing power) at any instant after,
-and a page is either wholly stored or not at all. The primary key (listener, position) makes a second copy of a
+A page's ratings are committed in one transaction and synced to disk before the server answers (`durability`:
+FULL's guarantee, with one sync shared by the pages committed meanwhile), so a page that got a success response
+survives the server being killed, or the machine losing power, at any instant after, and a page is either wholly
+stored or not at all. The primary key (listener, position) makes a second copy of a
 page impossible even if two requests race; the check for it happens inside the same write transaction.
 
 Tables:
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from .durability import GroupCommit
 from .plan import ListeningTestError, ScheduledPage
 
 __all__ = ['DATABASE_FILE', 'PageRecord', 'RatingRecord', 'RatingStore', 'SubmitOutcome', 'read_rows']
@@ -83,56 +85,67 @@ def _now() -> str:
 
 
 class RatingStore:
-    """The database of one test, shared by the server's worker threads through one connection and a lock.
+    """The database of one test: one writing connection behind a lock, and one reading connection.
 
     SQLite admits one writer at a time anyway; one connection behind a lock keeps every page's check-and-insert
-    in one transaction without busy retries, and a commit costs well under a millisecond.
+    in one transaction without busy retries. Writes wait for an fsync, so the server runs them on worker threads.
+    Reads (a listener's order and progress) go through a second connection: in WAL mode a reader never waits for
+    the writer, so they are quick enough (tens of microseconds) to answer on the event loop itself.
     """
 
     def __init__(self, path: str | os.PathLike[str], plan_fingerprint: str) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._schedules: dict[str, list[ScheduledPage]] = {}
+        self._group = GroupCommit(self.path)
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self._connection.execute('PRAGMA journal_mode=WAL')
-            self._connection.execute('PRAGMA synchronous=FULL')
+            self._connection.execute('PRAGMA synchronous=NORMAL')  # plus GroupCommit's sync of the WAL before every answer
             self._connection.execute('PRAGMA foreign_keys=ON')
             self._connection.executescript(SCHEMA)
             stored = self._connection.execute("SELECT value FROM meta WHERE key = 'plan'").fetchone()
             if stored is None:
                 self._connection.execute("INSERT INTO meta VALUES ('plan', ?)", (plan_fingerprint,))
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         except sqlite3.DatabaseError as error:
             raise ListeningTestError(f'{self.path} is not a readable ratings database ({error}); move it away to start afresh') from None
         if stored is not None and stored[0] != plan_fingerprint:
-            self._connection.close()
+            self.close()
             raise ListeningTestError(f'{self.path} holds ratings of another plan; move it away, or restore the plan.json it was made with')
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._connection.close()
+            self._reader.close()
 
     def add_listener(self, listener: str, seed: int, schedule: Sequence[ScheduledPage], browser: str) -> None:
         """Record a new listener with their order, before they see their first page."""
         encoded = json.dumps([[page.page, list(page.stimuli)] for page in schedule])
         with self._lock:
             self._connection.execute('INSERT INTO listeners VALUES (?, ?, ?, ?, ?)', (listener, _now(), seed, encoded, browser))
+            commit = self._group.committed()
             self._schedules[listener] = list(schedule)
+        self._group.wait(commit)
 
     def schedule(self, listener: str) -> list[ScheduledPage] | None:
         """The recorded order of a listener, or None for an unknown id (cached: it never changes)."""
-        with self._lock:
-            if listener not in self._schedules:
-                row = self._connection.execute('SELECT schedule FROM listeners WHERE listener = ?', (listener,)).fetchone()
-                if row is None:
-                    return None
-                self._schedules[listener] = [ScheduledPage(page, tuple(stimuli)) for page, stimuli in json.loads(row[0])]
-            return self._schedules[listener]
+        cached = self._schedules.get(listener)
+        if cached is not None:
+            return cached
+        with self._read_lock:
+            row = self._reader.execute('SELECT schedule FROM listeners WHERE listener = ?', (listener,)).fetchone()
+        if row is None:
+            return None
+        schedule = [ScheduledPage(page, tuple(stimuli)) for page, stimuli in json.loads(row[0])]
+        self._schedules[listener] = schedule
+        return schedule
 
     def pages_done(self, listener: str) -> int:
         """How many pages the listener has submitted: the position they continue from."""
-        with self._lock:
-            return int(self._connection.execute('SELECT COUNT(*) FROM pages WHERE listener = ?', (listener,)).fetchone()[0])
+        with self._read_lock:
+            return int(self._reader.execute('SELECT COUNT(*) FROM pages WHERE listener = ?', (listener,)).fetchone()[0])
 
     def submit_page(self, record: PageRecord) -> SubmitOutcome:
         """Store a page and its ratings in one transaction, unless that position is already stored or not next.
@@ -145,32 +158,39 @@ class RatingStore:
             connection = self._connection
             connection.execute('BEGIN IMMEDIATE')
             try:
-                existing = connection.execute(
-                    'SELECT answer FROM pages WHERE listener = ? AND position = ?', (record.listener, record.position)
-                ).fetchone()
-                if existing is not None:
+                outcome = self._check(record)
+                if outcome is None:
+                    self._insert(record)
+                    connection.execute('COMMIT')
+                    outcome, commit = 'stored', self._group.committed()
+                else:
                     connection.execute('ROLLBACK')
-                    return 'identical' if existing[0] == record.answer else 'different'
-                done = connection.execute('SELECT COUNT(*) FROM pages WHERE listener = ?', (record.listener,)).fetchone()[0]
-                if record.position != done:
-                    connection.execute('ROLLBACK')
-                    return 'out_of_order'
-                connection.execute(
-                    'INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                    (record.listener, record.position, record.page, record.item, _now(), record.seconds_on_page,
-                     record.reference_plays, record.browser, record.answer),
-                )
-                connection.executemany(
-                    'INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-                    [(record.listener, record.position, rating.item, rating.condition, rating.stimulus, rating.value,
-                      rating.shown_position, rating.play_count) for rating in record.ratings],
-                )
-                connection.execute('COMMIT')
+                    commit = self._group.latest()
             except BaseException:
                 if connection.in_transaction:
                     connection.execute('ROLLBACK')
                 raise
-            return 'stored'
+        self._group.wait(commit)  # a refusal too: "already stored" must not be said of a page still on its way to disk
+        return outcome
+
+    def _check(self, record: PageRecord) -> SubmitOutcome | None:
+        """Why the page cannot go in (inside the write transaction), or None."""
+        existing = self._connection.execute('SELECT answer FROM pages WHERE listener = ? AND position = ?', (record.listener, record.position)).fetchone()
+        if existing is not None:
+            return 'identical' if existing[0] == record.answer else 'different'
+        done = self._connection.execute('SELECT COUNT(*) FROM pages WHERE listener = ?', (record.listener,)).fetchone()[0]
+        return None if record.position == done else 'out_of_order'
+
+    def _insert(self, record: PageRecord) -> None:
+        self._connection.execute(
+            'INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            (record.listener, record.position, record.page, record.item, _now(), record.seconds_on_page, record.reference_plays, record.browser, record.answer),
+        )
+        self._connection.executemany(
+            'INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [(record.listener, record.position, rating.item, rating.condition, rating.stimulus, rating.value, rating.shown_position, rating.play_count)
+             for rating in record.ratings],
+        )
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
