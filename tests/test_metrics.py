@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from torch.utils.data import TensorDataset
 
 from etude import Routine
+from etude.errors import ConfigError
 from etude.evaluation.metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 from etude.export import load_export
 from etude.model import Model
@@ -58,6 +59,21 @@ def test_classification_matches_scikit_learn(seed: int) -> None:
     assert fed(Accuracy(), logits, targets).compute() == {'accuracy': pytest.approx(accuracy_score(true, predicted), abs=1e-12)}
     ids = fed(Classification(num_classes=5), logits.argmax(1), targets).compute()  # class ids instead of logits
     assert ids == {'accuracy': result['digit_accuracy'], 'macro_f1': result['digit_macro_f1']}
+
+
+@pytest.mark.parametrize(('logits', 'targets', 'diagonal'), [
+    (torch.eye(3)[[0, 1, 2]], torch.tensor([0, 1, 3]), [2, 2, 0]),  # a label beyond num_classes
+    (torch.eye(4)[[0, 3, 2]], torch.tensor([0, 1, 2]), [2, 1, 1]),  # a model with more outputs than num_classes: 3 predicted for a 1
+    (torch.eye(3)[[0, 1, 2]], torch.tensor([0, -1, 2]), [2, 1, 1]),
+])
+def test_a_class_outside_num_classes_is_a_one_line_error_not_another_cell(logits: torch.Tensor, targets: torch.Tensor, diagonal: list[int]) -> None:
+    metric = Classification(num_classes=3)
+    metric.update(torch.eye(3)[[0, 1]], torch.tensor([0, 1]))
+    metric.update(logits, targets)
+    assert metric.confusion.sum() == 4 and np.array_equal(np.diag(metric.confusion), diagonal), 'the stray item is in no cell'
+    with pytest.raises(ConfigError, match=r'1 items have a target or predicted class outside 0\.\.2; set num_classes \(now 3\)') as raised:
+        metric.compute()
+    assert '\n' not in str(raised.value)
 
 
 def regression_data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,8 +214,6 @@ def test_the_monitored_metric_picks_best_pt(tmp_path: Path, monitor: str, mode: 
 
 
 def test_monitoring_a_metric_that_is_not_reported_is_a_one_line_error(tmp_path: Path) -> None:
-    from etude.errors import ConfigError
-
     routine = Routine(runs_directory=tmp_path, verbose=False)
     parameters = routine.set_parameters(PlannedParameters(), overrides=['device=cpu', 'batch_size=4', 'num_of_epochs=1', 'monitor=validation_f1'])
     items = torch.arange(24)

@@ -23,6 +23,8 @@ from typing import Any, Self
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 __all__ = ['Accuracy', 'Classification', 'DecodedMetric', 'Mean', 'MeanAbsoluteError', 'Metric', 'RootMeanSquaredError', 'fresh_metrics']
 
 
@@ -193,12 +195,16 @@ class Classification(Metric):
     def __init__(self, num_classes: int, *, name: str = '', class_names: Sequence[str] | None = None, key: str | None = None) -> None:
         self.num_classes, self.prefix, self.key = num_classes, f'{name}_' if name else '', key
         self.class_names = list(class_names) if class_names is not None else [str(index) for index in range(num_classes)]
-        self.matrix = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+        self.matrix = torch.zeros(num_classes * num_classes + 1, dtype=torch.int64)  # the extra cell: items outside the classes
 
     def update(self, predictions: Any, targets: Any) -> None:
         predicted, true = self.select(predictions, targets)
-        cells = true.detach().reshape(-1).long() * self.num_classes + _labels(predicted.detach())
-        counts = torch.bincount(cells, minlength=self.num_classes**2)
+        true, guessed = true.detach().reshape(-1).long(), _labels(predicted.detach()).reshape(-1)
+        # a class id outside 0..num_classes-1 would land in another class's cell (or break bincount's length), so such
+        # items are counted apart, on the device, and reported once by compute()
+        inside = (true >= 0) & (true < self.num_classes) & (guessed >= 0) & (guessed < self.num_classes)
+        cells = torch.where(inside, true * self.num_classes + guessed, self.num_classes**2)
+        counts = torch.bincount(cells, minlength=self.num_classes**2 + 1)
         if self.matrix.device != counts.device:
             self.matrix = self.matrix.to(counts.device)
         self.matrix = self.matrix + counts
@@ -206,9 +212,13 @@ class Classification(Metric):
     @property
     def confusion(self) -> np.ndarray:
         """`(classes, classes)` counts, rows the true class, columns the predicted one."""
-        return self.matrix.cpu().numpy().reshape(self.num_classes, self.num_classes)
+        return self.matrix.cpu().numpy()[:-1].reshape(self.num_classes, self.num_classes)
 
     def compute(self) -> dict[str, float]:
+        outside = int(self.matrix[-1])
+        if outside:
+            raise ConfigError(f'{outside} items have a target or predicted class outside 0..{self.num_classes - 1}; '
+                              f'set num_classes (now {self.num_classes}) to the number of classes the labels and the model have')
         matrix = self.confusion.astype(np.float64)
         total = matrix.sum()
         true_positives = np.diag(matrix)
