@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from etude.errors import ConfigError, DatasetError
 from etude.models import MelCNN
@@ -58,14 +58,27 @@ def test_initial_weights_follow_the_seed_only() -> None:
     assert not torch.equal(first_weights['blocks.0.convolution.weight'], other_weights['blocks.0.convolution.weight'])
 
 
-def test_loss_and_accuracy_match_independent_computations() -> None:
+def accuracy_of(model: MelCNN, logits: torch.Tensor, targets: torch.Tensor) -> float:
+    (metric,) = model.metrics()
+    metric.update(logits, targets)
+    return metric.compute()['accuracy']
+
+
+def test_loss_and_split_metrics_match_independent_computations() -> None:
     model = MelCNN(small(label_smoothing=0.0))
-    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 3.0, -0.5], [1.0, 1.5, 0.0, 0.2]])
-    targets = torch.tensor([0, 1, 1])
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 3.0, -0.5], [1.0, 1.5, 0.0, 0.2], [0.0, 0.1, 0.2, 0.3]])
+    targets = torch.tensor([0, 1, 1, 3])
     values = logits.numpy().astype(np.float64)
     log_probabilities = values - np.log(np.exp(values).sum(axis=1, keepdims=True))
-    assert float(model.loss(logits, targets)) == pytest.approx(-log_probabilities[np.arange(3), targets.numpy()].mean(), rel=1e-6)
-    assert float(model.metrics(logits, targets)['accuracy']) == pytest.approx(accuracy_score(targets.numpy(), values.argmax(axis=1)))
+    assert float(model.loss(logits, targets)) == pytest.approx(-log_probabilities[np.arange(4), targets.numpy()].mean(), rel=1e-6)
+    (metric,) = model.metrics()
+    for half in (slice(0, 2), slice(2, 4)):  # two batches of one split
+        metric.update(logits[half], targets[half])
+    figures, predicted = metric.compute(), values.argmax(axis=1)
+    assert figures['accuracy'] == pytest.approx(accuracy_score(targets.numpy(), predicted))
+    seen = sorted(set(targets.tolist()) | set(predicted.tolist()))
+    assert figures['macro_f1'] == pytest.approx(f1_score(targets.numpy(), predicted, average='macro', labels=seen))
+    assert np.array_equal(metric.confusion, confusion_matrix(targets.numpy(), predicted, labels=range(4)))
 
 
 def test_hyperparameters_parse_from_text_and_round_trip() -> None:
@@ -125,4 +138,4 @@ def test_it_learns_which_band_is_loud() -> None:
         optimiser.step()
     model.eval()
     with torch.no_grad():
-        assert float(model.metrics(model(inputs), targets)['accuracy']) > 0.95
+        assert accuracy_of(model, model(inputs), targets) > 0.95

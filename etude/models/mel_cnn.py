@@ -6,19 +6,29 @@ change of clip length broke the model. Here the conv stack is a few typed hyperp
 hyperparameters too, which a routine fills from the feature cache's metadata. The classifier's width follows from
 shape arithmetic on those values, never from running a batch through the network, so building a model draws no random
 numbers from the run's stream and leaves every BatchNorm statistic at its initial value.
+
+SpecAugment-style masking (`etude.data.augment.TimeMasking` / `FrequencyMasking`) is switched on by hyperparameters
+and applied to training batches in `training_step`, on the device, never to validation or test batches. Its random
+numbers come from a generator seeded by the hyperparameters' seed and the batch's position in the run (the Step's
+update count), so a resumed run draws the same masks as an uninterrupted one without any state in the checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from ..errors import ConfigError, DatasetError
-from ..model import Model
+from ..model import Batch, Model
 from ..parameters import Parameters
+
+if TYPE_CHECKING:
+    from ..data.augment import BatchAugmentation
+    from ..evaluation.metrics import Metric
+    from ..step import Step
 
 __all__ = ['MelCNN']
 
@@ -46,8 +56,8 @@ class MelBlock(torch.nn.Module):
 class MelCNN(Model):
     """Log-mel features `(batch, n_mels, frames)` → class logits `(batch, classes)`; loss is cross-entropy.
 
-    Targets are class indices `(batch,)` int64. `metrics` adds the batch accuracy; split-level figures (macro F1,
-    the confusion matrix) belong to the evaluation metrics, which see every prediction of a split.
+    Targets are class indices `(batch,)` int64. `metrics` reports accuracy, macro F1 and the confusion matrix over
+    each whole split (`etude.evaluation.metrics.Classification`).
     """
 
     @dataclass(kw_only=True)
@@ -74,6 +84,14 @@ class MelCNN(Model):
         """Width of the hidden linear layer before the output; 0 for none."""
         label_smoothing: float = 0.0
         """Cross-entropy label smoothing."""
+        time_masks: int = 0
+        """SpecAugment time masks per training example (0: none); features should be standardised, as masks set 0."""
+        time_mask_width: int = 8
+        """Widest time mask, in frames."""
+        frequency_masks: int = 0
+        """SpecAugment frequency masks per training example (0: none)."""
+        frequency_mask_width: int = 6
+        """Widest frequency mask, in mel bands."""
 
         def validate(self) -> None:
             super().validate()
@@ -97,9 +115,13 @@ class MelCNN(Model):
                 raise ConfigError(f'hidden_units must be 0 (no hidden layer) or positive, got {self.hidden_units}')
             if not 0.0 <= self.label_smoothing < 1.0:
                 raise ConfigError(f'label_smoothing must be in [0, 1), got {self.label_smoothing}')
+            for name in ('time_masks', 'time_mask_width', 'frequency_masks', 'frequency_mask_width'):
+                if getattr(self, name) < 0:
+                    raise ConfigError(f'{name} must be 0 or more, got {getattr(self, name)}')
             feature_map_shape(self)
 
     hyperparameters: MelCNN.Parameters
+    augmentation: BatchAugmentation | None
 
     @staticmethod
     def input_hyperparameters(metadata: Mapping[str, Any], label: str) -> dict[str, int]:
@@ -132,6 +154,9 @@ class MelCNN(Model):
                 torch.nn.Flatten(), torch.nn.Dropout(p.dropout), *hidden, torch.nn.Linear(p.hidden_units or flattened, p.classes),
             )
 
+        # kept out of the module tree: the masks have no weights, and an export's state dict holds tensors only
+        self.__dict__['augmentation'] = _augmentation(p)
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) float log-mel → (batch, classes) logits."""
         expected = (self.hyperparameters.n_mels, self.hyperparameters.frames)
@@ -143,8 +168,33 @@ class MelCNN(Model):
         """Cross-entropy of logits `(batch, classes)` against class indices `(batch,)`."""
         return torch.nn.functional.cross_entropy(predictions, targets, label_smoothing=self.hyperparameters.label_smoothing)
 
-    def metrics(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {'accuracy': (predictions.argmax(dim=1) == targets).float().mean()}
+    def metrics(self) -> list[Metric]:
+        from ..evaluation.metrics import Classification
+
+        return [Classification(num_classes=self.hyperparameters.classes)]
+
+    def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
+        """The default supervised step, on a batch masked by the augmentation when it is switched on."""
+        if self.augmentation is not None:
+            inputs, targets = batch
+            # seeded by the batch's place in the run: the same masks after a resume, with nothing saved
+            self.augmentation.reset(self.hyperparameters.seed * 1_000_003 + step.updates * 1_009 + step.batch_in_window)
+            batch = (self.augmentation(inputs)[0], targets)
+        return super().training_step(batch, step)
+
+
+def _augmentation(parameters: MelCNN.Parameters) -> BatchAugmentation | None:
+    """Time and frequency masking of `(batch, n_mels, frames)` features, or None when both are off."""
+    if not (parameters.time_masks or parameters.frequency_masks):
+        return None
+    from ..data.augment import BatchAugmentation, BatchAugmentor, FrequencyMasking, TimeMasking
+
+    augmentors: list[BatchAugmentor] = []
+    if parameters.time_masks:
+        augmentors.append(TimeMasking(max_width=min(parameters.time_mask_width, parameters.frames), num_masks=parameters.time_masks))
+    if parameters.frequency_masks:
+        augmentors.append(FrequencyMasking(max_width=min(parameters.frequency_mask_width, parameters.n_mels), num_masks=parameters.frequency_masks))
+    return BatchAugmentation(*augmentors, seed=parameters.seed)
 
 
 def feature_map_shape(parameters: MelCNN.Parameters) -> tuple[int, int, int]:

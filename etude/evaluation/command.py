@@ -1,0 +1,148 @@
+"""`etude evaluate RUN_DIR|CHECKPOINT [--split test|validation] [--data DIR]`: recompute a run's metrics and report them.
+
+    etude evaluate runs/<id>                         # → runs/<id>/evaluation/{metrics.json, predictions.jsonl, *.png, report.html}
+    etude evaluate runs/<id> --split validation      # → runs/<id>/evaluation-validation/
+    etude evaluate runs/<id>/checkpoints/last.pt --data data/cache/recordings-0123456789ab
+
+`report.html` is one self-contained page: the run, the evaluated split's metrics beside the baselines recomputed on
+it, the learning curves from `metrics.jsonl`, the task's figures (a confusion matrix, or predicted-vs-true and error
+histograms per target), the dataset's fingerprint and split sizes, and the run's configuration. Nothing already in
+the output folder is replaced without `--overwrite`. Imports nothing heavy until it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
+
+__all__ = ['configure', 'run', 'write_evaluation']
+
+WRITTEN = ('metrics.json', 'predictions.jsonl', 'report.html')
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('run', metavar='RUN_DIR|CHECKPOINT', help='a run folder (its checkpoints/best.pt) or a checkpoint inside one')
+    parser.add_argument('--split', choices=('test', 'validation'), default='test', help='the split to evaluate (default test)')
+    parser.add_argument('--data', metavar='DIR', help='the stored dataset the run trained on, if it has moved')
+    parser.add_argument('-o', '--output', metavar='DIR', help='where to write (default RUN/evaluation, or RUN/evaluation-validation)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an earlier evaluation in the output folder')
+    parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
+    parser.add_argument('--batch-size', type=int, default=None, metavar='N', help="items per batch (default the run's batch_size)")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from .evaluate import locate_run
+
+    run_files = locate_run(arguments.run)
+    if arguments.batch_size is not None and arguments.batch_size < 1:
+        raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')
+    output = Path(arguments.output) if arguments.output else default_output(run_files.directory, run_files.checkpoint, arguments.split)
+    _check_output(output, arguments.overwrite)
+
+    from ..device import select_device
+    from .evaluate import evaluate_run
+
+    evaluation = evaluate_run(run_files.checkpoint, split=arguments.split, data=arguments.data, device=select_device(arguments.device),
+                              batch_size=arguments.batch_size)
+    written = write_evaluation(evaluation, output)
+    names = list(dict.fromkeys([*evaluation.metrics, *(key for figures in evaluation.baselines.values() for key in figures)]))
+    width = max(len(name) for name in names)
+    print(f'{arguments.split} split, {len(evaluation.predictions)} items ({run_files.checkpoint})')
+    print('  '.join([f'{"metric":<{width}}', f'{"model":>10}', *(f'{baseline:>16}' for baseline in evaluation.baselines)]))
+    for name in names:
+        cells = [f'{_number(evaluation.metrics.get(name)):>10}', *(f'{_number(figures.get(name)):>16}' for figures in evaluation.baselines.values())]
+        print('  '.join([f'{name:<{width}}', *cells]))
+    print(f'report: {written["report"]}')
+    return 0
+
+
+def default_output(run_directory: Path | None, checkpoint: Path, split: str) -> Path:
+    """RUN/evaluation for the test split of best.pt; `-validation` and `-<checkpoint>` mark the others, so they never collide."""
+    base = run_directory if run_directory is not None else checkpoint.parent
+    name = 'evaluation' + ('' if split == 'test' else f'-{split}') + ('' if checkpoint.name == 'best.pt' else f'-{checkpoint.stem}')
+    return base / name
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    from ..errors import ConfigError
+
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f'the output {output} is a file, not a folder; pass another --output')
+    existing = [name for name in WRITTEN if (output / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(f'{output} already holds an evaluation ({existing[0]}); pass --overwrite to replace it, or another --output')
+
+
+def write_evaluation(evaluation: Evaluation, output: str | Path) -> dict[str, Path]:
+    """Write metrics.json, predictions.jsonl, the figures (PNG) and report.html into `output`; returns the paths by name."""
+    from ..atomic_files import write_text_atomic
+    from ..errors import ConfigError
+    from . import figures as drawing
+    from .report import write_report
+
+    output = Path(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f'cannot create {output} ({error.strerror}); pass another --output') from None
+    export, task = evaluation.export, evaluation.task
+    summary = evaluation.run.read_json('summary.json') or {}
+    records = evaluation.run.records()
+    paths: dict[str, Path] = {}
+    captions: dict[str, Path] = {}
+    if records:
+        paths['learning_curves'] = drawing.learning_curves_figure(records, output / 'learning_curves.png')
+    confusion = evaluation.classification
+    if confusion is not None:
+        captions['confusion matrix'] = paths['confusion_matrix'] = drawing.confusion_matrix_figure(
+            confusion.confusion, confusion.class_names, output / 'confusion_matrix.png', title=f'Confusion matrix ({evaluation.split})')
+    elif task.get('kind') == 'regression' and evaluation.outputs.numel():
+        from ..inference.decoders import target_names, target_scales, target_units
+
+        names, scales = target_names(task), target_scales(task)
+        factors = [scales[name] for name in names]
+        predicted = evaluation.outputs.reshape(len(evaluation.outputs), -1).double().numpy() * factors
+        true = evaluation.targets.reshape(len(evaluation.targets), -1).double().numpy() * factors
+        for name, path in drawing.regression_figures(predicted, true, output, names=names, units=target_units(task)).items():
+            captions[f'{name}: predicted vs true, and the errors'] = paths[f'regression_{name}'] = path
+    recorded = summary.get('test') if evaluation.split == 'test' else {'loss': export.get('validation_loss'), **(export.get('validation_metrics') or {})}
+    record = {
+        'split': evaluation.split,
+        'items': len(evaluation.predictions),
+        'checkpoint': str(evaluation.run.checkpoint),
+        'epoch': export['run_info'].get('epoch'),
+        'metrics': evaluation.metrics,
+        'recorded': recorded,
+        'baselines': evaluation.baselines,
+        'dataset': {'name': export.get('dataset', {}).get('name'), 'fingerprint': export.get('dataset', {}).get('fingerprint'),
+                    'directory': str(evaluation.dataset_directory)},
+        'task': {key: value for key, value in task.items() if key != 'representation'},
+        **({'confusion_matrix': {'classes': confusion.class_names, 'counts': confusion.confusion.tolist()}} if confusion is not None else {}),
+    }
+    paths['metrics'] = write_text_atomic(output / 'metrics.json', json.dumps(record, indent=2, default=str) + '\n')
+    paths['predictions'] = write_text_atomic(output / 'predictions.jsonl', ''.join(json.dumps(row) + '\n' for row in evaluation.predictions))
+    run_info = export['run_info']
+    facts = {
+        'run': run_info.get('id'), 'checkpoint': str(evaluation.run.checkpoint), 'epoch': run_info.get('epoch'), 'best epoch': run_info.get('best_epoch'),
+        'evaluated split': evaluation.split, 'items': len(evaluation.predictions), 'monitor': summary.get('monitor'),
+        'training wall time (s)': summary.get('wall_seconds'), 'trained on': run_info.get('device'), 'git commit': run_info.get('git_commit'),
+        'recorded by the run': recorded,
+    }
+    dataset = {**{key: value for key, value in (export.get('dataset') or {}).items()}, 'directory': str(evaluation.dataset_directory)}
+    paths['report'] = write_report(
+        output / 'report.html', title=f'{task.get("kind", "model").capitalize()} run {run_info.get("id")}',
+        subtitle=f'{evaluation.split} split of {dataset.get("name")}, {len(evaluation.predictions)} items, checkpoint of epoch {run_info.get("epoch")}',
+        run=facts, config=evaluation.run.config() or export.get('hyperparameters'), dataset=dataset, split_sizes=evaluation.split_sizes,
+        learning_curves=paths.get('learning_curves'), test_metrics=evaluation.metrics, baselines=evaluation.baselines, figures=captions,
+    )
+    return paths
+
+
+def _number(value: Any) -> str:
+    return '–' if value is None else f'{value:.4g}' if isinstance(value, float) else str(value)

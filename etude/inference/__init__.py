@@ -1,0 +1,39 @@
+"""Production inference from an export alone: `Predictor` (prepare → model → decode) and the `etude infer` command.
+
+    from etude.inference import Predictor
+    predictor = Predictor.from_checkpoint('runs/<id>/checkpoints/best.pt')
+    predictor.predict(['some.wav'])        # [{'digit': '7', 'probability': 0.98}]
+
+Names load on first use, so `etude -h` (which imports `etude.inference.command`) needs no torch.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .decoders import DECODERS, decoder_for, register_decoder
+    from .predictor import Outcome, Predictor
+    from .preprocess import AudioPreprocessing
+
+_SOURCES = {
+    'AudioPreprocessing': '.preprocess',
+    'DECODERS': '.decoders',
+    'Outcome': '.predictor',
+    'Predictor': '.predictor',
+    'decoder_for': '.decoders',
+    'register_decoder': '.decoders',
+}
+
+__all__ = ['DECODERS', 'AudioPreprocessing', 'Outcome', 'Predictor', 'decoder_for', 'register_decoder']
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOURCES:
+        value = getattr(import_module(_SOURCES[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'etude.inference' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

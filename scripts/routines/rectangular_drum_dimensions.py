@@ -1,0 +1,82 @@
+"""Rectangular drum dimensions: predict a rectangular drum's size and aspect ratio from the start of one strike (seed 004).
+
+Trains CRePE with two outputs on rectangular membranes synthesised locally (or on kac_drumset's
+5000-rectangular-drums-of-varying-dimension with `dataset=5000-rectangular-drums-of-varying-dimension`), labelled as
+kac_drumset labels them: `drum_size` (the side of the square of the same area, m) and `aspect_ratio` (width /
+height). Reports the test error of each beside the error of always predicting its training mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from etude import Routine
+from etude.data.samplers import RectangularDrumSampler, RectangularDrumSettings
+from etude.data.torch_dataset import Crop
+from etude.evaluation.evaluate import baseline_metrics, task_metrics
+from etude.models import CRePE
+
+TARGETS = ['drum_size', 'aspect_ratio']
+
+
+@dataclass(kw_only=True)
+class RectangularDrumDimensions(CRePE.Parameters):
+    dataset: str = 'generated'
+    """generated (synthesised here), or 5000-rectangular-drums-of-varying-dimension (kac_drumset, downloaded on first use)."""
+    data_directory: str = 'data'
+    """Where datasets are generated or installed."""
+    number_of_drums: int = 600
+    """Drums to synthesise (each a split group)."""
+    strikes_per_drum: int = 5
+    """Strikes of each drum, the first at its centre."""
+
+
+DEFAULTS = RectangularDrumDimensions(outputs=2, input_length=4096, batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3,
+                                     num_of_epochs=25, patience=6, dropout=0.1)
+TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16, 'input_length': 1024}
+
+
+def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
+         runs_directory: str = 'runs') -> dict[str, Any]:
+    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-rectangular-drums'}, resume=resume)
+    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
+
+    # dataset: generated from physics unless an official one is named; read lazily, the first input_length samples of each strike
+    sampler = RectangularDrumSampler(RectangularDrumSettings(number_of_drums=parameters.number_of_drums, strikes_per_drum=parameters.strikes_per_drum))
+    if parameters.dataset == 'generated':
+        stored = routine.import_dataset(Path(parameters.data_directory) / f'rectangular-drums-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
+    else:
+        stored = routine.import_dataset(Path(parameters.data_directory) / parameters.dataset, official_name=parameters.dataset)
+    routine.set_dataset(stored, targets=TARGETS, transform=Crop(parameters.input_length))
+    # the sampler's strikes are peak-normalised: inference normalises a file's clip the same way before cropping it
+    routine.set_task('regression', targets=TARGETS, units={'drum_size': 'm', 'aspect_ratio': ''}, input_length=parameters.input_length,
+                     min_samples=parameters.input_length, representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate']),
+                                                                          'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
+    routine.add_to_summary({'dataset_directory': str(stored.directory)})
+
+    # the bar to clear: always predicting each dimension's mean over the training drums
+    targets = np.stack([np.asarray(stored.labels[name], dtype=np.float64) for name in TARGETS], axis=-1)
+    routine.add_baseline(*baseline_metrics(routine.task, targets[routine.split['train']], targets[routine.split['test']]))
+
+    routine.set_model(CRePE(parameters))
+    summary = routine.train(metrics=task_metrics(routine.task))
+    baseline = summary['baselines']['training mean']
+    for name, unit in (('drum_size', ' m'), ('aspect_ratio', '')):
+        error, guess = summary['test'][f'mae_{name}'], baseline[f'mae_{name}']
+        print(f'test MAE {name} {error:.3f}{unit} (always the training mean: {guess:.3f}{unit}; ratio {error / guess:.2f})')
+    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
+    return summary
+
+
+if __name__ == '__main__':
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from train import run_cli
+
+    raise SystemExit(run_cli(['--routine', 'rectangular_drum_dimensions', *sys.argv[1:]]))
