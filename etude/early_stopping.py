@@ -1,5 +1,6 @@
 """Stop training when the monitored validation metric has stopped improving."""
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -23,7 +24,8 @@ class EarlyStopping:
 
     def update(self, epoch: int, value: float) -> bool:
         """Record an epoch's value; True when it is a new best (and the best checkpoint should be saved)."""
-        if self.best_value is None or self.improves(value, self.best_value):
+        if self.best_value is None or (math.isnan(self.best_value) and not math.isnan(value)) or self.improves(value, self.best_value):
+            # a NaN best (a metric undefined in the first epoch) is beaten by any number; NaN itself never improves
             self.best_value, self.best_epoch, self.epochs_without_improvement = value, epoch, 0
             return True
         self.epochs_without_improvement += 1

@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from torch.utils.data import TensorDataset
 
 from etude import Routine
+from etude.early_stopping import EarlyStopping
 from etude.errors import ConfigError
 from etude.evaluation.metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 from etude.export import load_export
@@ -155,6 +156,30 @@ def test_decoded_metric_pools_items_of_the_whole_split_in_order() -> None:
     assert result == {'order_weighted': pytest.approx(expected, rel=1e-12), 'items': 30.0}
 
 
+class WithinTolerance(DecodedMetric):
+    """A task metric with a setting of its own, as note F1's onset tolerance is."""
+
+    def __init__(self, tolerance: float) -> None:
+        super().__init__(lambda predictions, targets: (predictions - targets).abs().tolist(), self.share)
+        self.tolerance = tolerance
+
+    def share(self, items: list[Any]) -> dict[str, float]:
+        return {'within': float(np.mean(np.asarray(items) <= self.tolerance))}
+
+
+def test_decoded_metrics_copied_for_a_pass_or_pickled_keep_their_settings() -> None:
+    prototype = WithinTolerance(0.5)
+    first, second = fresh_metrics([prototype, prototype])
+    assert isinstance(second, WithinTolerance)
+    first.update(torch.tensor([0.0, 1.0]), torch.tensor([0.2, 0.2]))
+    second.update(torch.tensor([3.0]), torch.tensor([2.9]))
+    assert prototype.items == [] and first.compute() == {'within': 0.5}, 'a fresh copy keeps its functions and starts empty'
+    travelled = pickle.loads(pickle.dumps(second))
+    assert isinstance(travelled, WithinTolerance) and travelled.tolerance == 0.5 and travelled.items == second.items
+    first.merge(travelled)
+    assert first.compute() == {'within': pytest.approx(2 / 3)}
+
+
 @dataclasses.dataclass(kw_only=True)
 class PlannedParameters(Parameters):
     classes: int = 4
@@ -223,3 +248,30 @@ def test_monitoring_a_metric_that_is_not_reported_is_a_one_line_error(tmp_path: 
     with pytest.raises(ConfigError, match='monitor is validation_f1, but the validation metrics are .*validation_macro_f1') as raised:
         routine.train(metrics=[Classification(num_classes=4)])
     assert '\n' not in str(raised.value)
+
+
+@pytest.mark.parametrize('mode', ['min', 'max'])
+def test_a_nan_first_value_does_not_freeze_the_best(mode: str) -> None:
+    """A metric undefined in the first epoch (NaN) must not stay the best for ever: NaN compares false with everything."""
+    stopping = EarlyStopping(patience=3, mode=mode)  # type: ignore[arg-type]
+    nan = float('nan')
+    assert [stopping.update(epoch, value) for epoch, value in enumerate([nan, nan, 0.5, nan, 0.4, 0.6], start=1)] == [
+        True, False, True, False, mode == 'min', mode == 'max']
+    assert stopping.best_epoch == (5 if mode == 'min' else 6) and stopping.epochs_without_improvement == (1 if mode == 'min' else 0)
+
+
+def test_the_routine_monitors_a_decoded_metric_that_starts_undefined(tmp_path: Path) -> None:
+    plan = iter([float('nan'), 0.25, 0.5, 0.1])  # validation of epochs 1-3, then the test pass
+
+    def score(items: list[Any]) -> dict[str, float]:
+        return {'planned': next(plan)}
+
+    items = torch.arange(24)
+    routine = Routine(runs_directory=tmp_path, verbose=False)
+    parameters = routine.set_parameters(PlannedParameters(), overrides=[
+        'device=cpu', 'batch_size=4', 'num_of_epochs=3', 'patience=10', 'monitor=validation_planned', 'monitor_mode=max'])
+    routine.set_dataset(TensorDataset(items.float().unsqueeze(1), items % 4),
+                        split={'train': list(range(8)), 'validation': list(range(8, 16)), 'test': list(range(16, 24))})
+    routine.set_model(PlannedClassifier(parameters))
+    summary = routine.train(metrics=[DecodedMetric(lambda predictions, targets: [0] * len(targets), score)])
+    assert summary['best_epoch'] == 3 and summary['best_validation'] == 0.5 and summary['test']['planned'] == 0.1

@@ -250,7 +250,17 @@ class DecodedMetric(Metric):
         self.items.extend(other.items)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {'items': self.items}  # the functions stay with the process that computes (lambdas do not pickle)
+        # the functions stay with the process that computes (lambdas do not pickle; the routine puts them back after
+        # gathering); the items and any settings of a subclass (an onset tolerance) travel
+        return {key: value for key, value in self.__dict__.items() if not callable(value)}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """A fresh copy for an evaluation pass (`fresh_metrics`): the functions shared, everything else copied.
+        (The default deepcopy goes through `__getstate__` and would lose the functions.)"""
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        copied.__dict__.update({key: value if callable(value) else copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
+        return copied
 
     def compute(self) -> dict[str, float]:
         return {name: float(value) for name, value in self.score(self.items).items()}
