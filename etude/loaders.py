@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
 from .distributed import Distributed
+from .errors import ConfigError
 from .seeding import seed_worker
 
 __all__ = ['evaluation_loader', 'shuffle_seed', 'training_loader']
@@ -45,6 +46,8 @@ def training_loader(
     subset = Subset(dataset, indices.tolist())
     generator = torch.Generator().manual_seed(shuffle_seed(seed, epoch))
     shuffle = True
+    if sampler is not None:
+        _check_sampler(sampler, len(indices), distributed)
     if distributed.active:
         sampler = DistributedSampler(subset, num_replicas=distributed.world_size, rank=distributed.rank, shuffle=True, seed=seed, drop_last=False)
         sampler.set_epoch(epoch)
@@ -54,6 +57,18 @@ def training_loader(
             sampler.generator.manual_seed(shuffle_seed(seed, epoch))  # type: ignore[attr-defined]
         shuffle = False
     return _loader(subset, batch_size, shuffle, sampler, generator, num_workers, device, collate)
+
+
+def _check_sampler(sampler: Sampler[int], train_size: int, distributed: Distributed) -> None:
+    """A sampler draws positions in the train split; one weighted over the whole dataset would read other items or
+    fail deep inside the DataLoader, and under torchrun it would be replaced by the DistributedSampler unseen."""
+    if distributed.active:
+        raise ConfigError(f'sampler= is not supported under torchrun ({distributed.world_size} processes deal the train split out with a '
+                          'DistributedSampler); train in one process, or drop sampler=')
+    weights = getattr(sampler, 'weights', None)
+    if isinstance(weights, torch.Tensor) and weights.dim() == 1 and len(weights) != train_size:
+        raise ConfigError(f'sampler= weighs {len(weights)} positions but the train split has {train_size} items; '
+                          "give one weight per position of routine.split['train'] (weights[i] for item routine.split['train'][i])")
 
 
 def evaluation_loader(

@@ -52,6 +52,13 @@ class RoutineData:
         return {'name': self.name, 'size': self.size, **{key: value for key, value in self.metadata.items() if _plain(value)}}
 
     def make_split(self, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+        split = self._split(fractions, seed)
+        if len(split['train']) == 0:  # torch's sampler would fail on it with a ValueError, not a message
+            raise ConfigError(f'The train split of {self.name} is empty ({self.size} items); '
+                              'give dataset_split a train fraction or split= train indices, use more data or more groups')
+        return split
+
+    def _split(self, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
         if self.split is not None:
             return self.split
         if self.own_split is not None:

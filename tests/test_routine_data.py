@@ -271,6 +271,33 @@ def test_a_weighted_sampler_draws_the_same_batches_on_a_rerun_from_seed_and_epoc
     assert first[0] != first[1]
 
 
+def test_a_sampler_over_the_wrong_positions_or_under_torchrun_is_a_one_line_error(tmp_path: Path) -> None:
+    routine = Routine(runs_directory=tmp_path, verbose=False)
+    parameters = routine.set_parameters(LinearParameters(), overrides=[*OPTIONS, 'num_of_epochs=1'])
+    split = {'train': list(range(8, 28)), 'validation': [0, 1, 2, 3], 'test': [4, 5, 6, 7]}
+    everything = WeightedRandomSampler([1.0] * 28, num_samples=20)  # weights over the whole dataset, not the train split
+    routine.set_dataset(TensorDataset(torch.zeros(28, 3), torch.zeros(28, 1)), split=split, sampler=everything)
+    routine.set_model(LinearModel(parameters))
+    with pytest.raises(ConfigError, match=r"sampler= weighs 28 positions but the train split has 20 items; give one weight per position") as raised:
+        routine.train()
+    assert '\n' not in str(raised.value)
+    from etude.distributed import Distributed
+    from etude.loaders import training_loader
+
+    with pytest.raises(ConfigError, match='sampler= is not supported under torchrun'):
+        training_loader(TensorDataset(torch.zeros(20, 3)), np.arange(20), batch_size=4, seed=0, epoch=1, num_workers=0, device=torch.device('cpu'),
+                        distributed=Distributed(rank=0, world_size=2), sampler=WeightedRandomSampler(WEIGHTS, num_samples=20))
+
+
+@pytest.mark.parametrize('details', [{'split': {'validation': [0, 1], 'test': [2, 3]}}, {}])
+def test_an_empty_train_split_is_a_one_line_error(tmp_path: Path, details: dict[str, Any]) -> None:
+    routine = Routine(runs_directory=tmp_path, verbose=False)
+    routine.set_parameters(LinearParameters(), overrides=[*OPTIONS, 'dataset_split=[0, 0.5, 0.5]'])
+    with pytest.raises(ConfigError, match=r'The train split of TensorDataset is empty \(12 items\); give dataset_split a train fraction') as raised:
+        routine.set_dataset(TensorDataset(torch.zeros(12, 3)), **details)
+    assert '\n' not in str(raised.value)
+
+
 def write_store(directory: Path, labels: tuple[str, ...] = ('digit', 'width', 'height', 'frame')) -> StoredDataset:
     """12 items of (2, 6) inputs; labels: digit () int64, width and height () float32, frame (3,) float32."""
     rng = np.random.default_rng(0)
