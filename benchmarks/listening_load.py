@@ -1,17 +1,19 @@
 """Load on the listening-test server: 50 simulated listeners taking a MUSHRA test at once, over loopback only.
 
     python benchmarks/listening_load.py                      # 50 listeners × 10 pages × 5 ratings = 2,500 ratings
+    python benchmarks/listening_load.py --think 1            # each listener spends 0-2 s on a page
     python benchmarks/listening_load.py --listeners 100 --items 20 --no-audio
 
-The server is the real `etude listen serve` process (uvicorn, SQLite in WAL mode with synchronous=FULL, one
-transaction per page); the listeners are asyncio tasks in this process, each doing what the page does: create a
-listener, then per page fetch the page, download its stimuli and post the ratings, with no pause between (the worst
-case: real listeners spend tens of seconds on a page). Afterwards the database is read back: every rating sent must
-be there once, with its value.
+The server is the real `etude listen serve` process (uvicorn; SQLite in WAL mode, one transaction per page, each
+synced to disk before its answer by group commit); the listeners are asyncio tasks in this process, each on its own keep-alive
+connection doing what the page does: create a listener, then per page fetch the page, download its stimuli and post
+the ratings, by default with no pause between (the worst case: real listeners spend tens of seconds on a page, and
+fifty clients that never pause keep every request queued behind the others). Afterwards the database is read back:
+every rating sent must be there once, with its value.
 
-Baseline, in the same run against the same server: the same number of concurrent requests that only read (the
-listener's progress, `GET /api/listeners/{id}`), so the ratio says what a durable write costs over a request that
-writes nothing. Client and server share the machine's cores, so the figures are an upper bound on latency.
+Baseline, in the same run against the same server: as many requests that only read (the listener's progress,
+`GET /api/listeners/{id}`), by as many concurrent clients with the same pauses, so the ratio says what a durable
+write costs over a request that writes nothing. Client and server share the machine's cores, so the figures are an upper bound on latency.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def make_sources(root: Path, items: int, seconds: float) -> dict[str, Path]:
 
 def start_server(directory: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen([sys.executable, '-m', 'etude', 'listen', 'serve', str(directory), '--port', '0'], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, 'PYTHONPATH': str(ROOT)})
+                               env={**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, (str(ROOT), os.environ.get('PYTHONPATH'))))})
     assert process.stdout is not None
     match = re.search(r'at (http://127\.0\.0\.1:\d+)/', process.stdout.readline())
     if match is None:
@@ -140,14 +142,19 @@ class LeanClient:
             self.streams[1].close()
 
 
-async def run_load(url: str, listeners: int, fetch_audio: bool) -> tuple[list[ListenerRun], float]:
+async def run_load(url: str, listeners: int, fetch_audio: bool, think: float) -> tuple[list[ListenerRun], float]:
+    generator = np.random.default_rng(1)
+
     def rater(index: int):  # noqa: ANN202
         return lambda identifier: (int(identifier[:4], 16) + 7 * index) % 101
+
+    def pause() -> float:
+        return float(generator.uniform(0, 2 * think))
 
     async def one(index: int) -> ListenerRun:
         client = LeanClient(url)
         try:
-            return await listen(client, rate=rater(index), fetch_audio=fetch_audio)  # type: ignore[arg-type]
+            return await listen(client, rate=rater(index), fetch_audio=fetch_audio, pause=pause if think else None)  # type: ignore[arg-type]
         finally:
             await client.close()
 
@@ -156,13 +163,16 @@ async def run_load(url: str, listeners: int, fetch_audio: bool) -> tuple[list[Li
     return list(runs), time.perf_counter() - started
 
 
-async def run_baseline(url: str, listener_ids: list[str], requests_each: int) -> tuple[list[float], float]:
+async def run_baseline(url: str, listener_ids: list[str], requests_each: int, think: float) -> tuple[list[float], float]:
     latencies: list[float] = []
+    generator = np.random.default_rng(2)
 
     async def reader(listener: str) -> None:
         client = LeanClient(url)
         try:
             for _ in range(requests_each):
+                if think:
+                    await asyncio.sleep(float(generator.uniform(0, 2 * think)))
                 started = time.perf_counter()
                 (await client.get(f'/api/listeners/{listener}')).raise_for_status()
                 latencies.append(time.perf_counter() - started)
@@ -202,6 +212,7 @@ def main() -> None:
     parser.add_argument('--items', type=int, default=10, help='pages per listener (5 ratings each)')
     parser.add_argument('--seconds', type=float, default=0.5, help='length of each stimulus')
     parser.add_argument('--no-audio', action='store_true', help='do not download the stimuli')
+    parser.add_argument('--think', type=float, default=0.0, help='mean seconds a listener spends on a page (uniform 0..2×; default 0: no pause)')
     args = parser.parse_args()
     signal.alarm(TIMEOUT_SECONDS)  # bounded: the whole benchmark stops after five minutes whatever happens
     with tempfile.TemporaryDirectory(prefix='etude-listening-load-') as temporary:
@@ -211,16 +222,17 @@ def main() -> None:
         create_test(directory, kind='mushra', reference=folders['refs'], conditions={'modelA': folders['modelA'], 'modelB': folders['modelB']}, seed=0)
         process, url = start_server(directory)
         try:
-            runs, load_seconds = asyncio.run(run_load(url, args.listeners, not args.no_audio))
+            runs, load_seconds = asyncio.run(run_load(url, args.listeners, not args.no_audio, args.think))
             posts = [latency for run in runs for latency in run.post_seconds]
-            reads, read_seconds = asyncio.run(run_baseline(url, [run.listener for run in runs], args.items))
+            reads, read_seconds = asyncio.run(run_baseline(url, [run.listener for run in runs], args.items, args.think))
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
         stored, sent = verify(directory, runs)
     requests = sum(run.requests for run in runs)
     print(f'Machine: {machine()}')
-    print(f'{args.listeners} listeners × {args.items} pages × 5 ratings at once; stimuli {"not " if args.no_audio else ""}downloaded; '
+    pace = f'{args.think:g} s on a page on average' if args.think else 'no pause between requests'
+    print(f'{args.listeners} listeners × {args.items} pages × 5 ratings at once, {pace}; stimuli {"not " if args.no_audio else ""}downloaded; '
           f'{stored} ratings stored of {sent} sent (none lost, none duplicated)\n')
     print('| requests | wall s | req/s | rating posts | post p50 ms | post p99 ms | post max ms | read p99 ms (baseline) | post p99 / read p99 |')
     print('|---|---|---|---|---|---|---|---|---|')

@@ -63,3 +63,28 @@ def exit_status(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exit:
         return int(exit.code or 0)
+
+
+@pytest.mark.slow
+def test_serve_prints_the_url_with_its_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import re
+    import signal
+
+    import httpx
+
+    folders = make_folders(tmp_path / 'sources', {'modelA': 0.01}, items=1, seconds=0.3)
+    assert main(['listen', 'create', str(tmp_path / 'test'), '--kind', 'mos', '--condition', f"modelA={folders['modelA']}"]) == 0
+    token = 'a-lab-token-0123456789'
+    process = subprocess.Popen([sys.executable, '-m', 'etude', 'listen', 'serve', str(tmp_path / 'test'), '--port', '0', '--token', token],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stdout is not None
+        match = re.search(r'at (http://127\.0\.0\.1:\d+)/\?token=(\S+)$', process.stdout.readline().strip())
+        assert match and match.group(2) == token
+        with httpx.Client(base_url=match.group(1), timeout=10) as client:
+            assert client.get('/api/test').status_code == 403
+            assert client.get(f'/api/test?token={token}').json()['kind'] == 'mos'
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, error = process.communicate(timeout=30)
+    assert process.returncode == 0 and 'stopped; every submitted page is in' in out and error == ''

@@ -10,6 +10,7 @@ when a test needs known answers.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -68,6 +69,7 @@ async def listen(
     listener: str | None = None,
     pages: int | None = None,
     fetch_audio: bool = True,
+    pause: Callable[[], float] | None = None,
     run: ListenerRun | None = None,
 ) -> ListenerRun:
     """Take the test (or `pages` more pages of it) as one listener, through `client` (whose base_url is the server).
@@ -78,6 +80,7 @@ async def listen(
         listener: continue as this listener instead of starting a new one.
         pages: stop after this many pages; default all that remain.
         fetch_audio: download every stimulus of a page, as the browser does.
+        pause: seconds spent on each page before it is posted (listening and rating); default none.
         run: a record to continue filling (e.g. across a server restart).
 
     Raises:
@@ -109,6 +112,8 @@ async def listen(
         else:
             midpoint = round((scale['minimum'] + scale['maximum']) / 2)
             body['ratings'] = {identifier: rate(identifier) if rate else midpoint for identifier in page['stimuli']}
+        if pause is not None:
+            await asyncio.sleep(pause())
         started = time.perf_counter()
         response = await client.post(f'/api/listeners/{listener}/pages/{position}', json=body)
         run.post_seconds.append(time.perf_counter() - started)
