@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +97,8 @@ def test_a_database_of_another_plan_is_refused(tmp_path: Path) -> None:
     first = create_test(tmp_path / 'one', kind='mos', conditions={'modelA': folders['modelA']})
     second = create_test(tmp_path / 'two', kind='mos', conditions={'modelA': folders['modelA']})
     RatingStore(tmp_path / 'one' / 'ratings.sqlite', first.fingerprint()).close()
+    retitled = dataclasses.replace(first, title='A corrected title', must_play_all=False)
+    RatingStore(tmp_path / 'one' / 'ratings.sqlite', retitled.fingerprint()).close()  # cosmetic edits keep the ratings usable
     with pytest.raises(ListeningTestError, match='another plan'):
         RatingStore(tmp_path / 'one' / 'ratings.sqlite', second.fingerprint())
     (tmp_path / 'junk.sqlite').write_bytes(b'not a database at all' * 100)

@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     create.add_argument('--loudness', type=float, default=None, metavar='LUFS', help='normalise every stimulus to this integrated loudness, e.g. -23')
     create.add_argument('--trim', action='store_true', help="cut each item's stimuli to the shortest instead of refusing unequal lengths")
     create.add_argument('--multi-stimulus', action='store_true', help='MOS: all conditions of an item on one page, 0-100 (BS.2132)')
-    create.add_argument('--no-preference', choices=('yes', 'no'), default='yes', help='A/B: offer "no preference" (default yes)')
+    create.add_argument('--forced-choice', action='store_true', help='A/B: no "no preference" answer; listeners must pick one')
     create.add_argument('--allow-unplayed', action='store_true', help='let listeners submit a page before playing every stimulus')
     create.add_argument('--title', help='the title listeners see')
     create.add_argument('--seed', type=int, help="base of the listeners' random orders (default random)")
@@ -110,7 +110,7 @@ def _create(arguments: argparse.Namespace) -> int:
         trim_to_shortest=arguments.trim,
         must_play_all=not arguments.allow_unplayed,
         multi_stimulus=arguments.multi_stimulus,
-        no_preference=arguments.no_preference == 'yes',
+        no_preference=not arguments.forced_choice,
         title=arguments.title,
         seed=arguments.seed,
     )

@@ -184,8 +184,11 @@ class ListeningPlan:
         return plan
 
     def fingerprint(self) -> str:
-        """sha256 of the plan's canonical JSON: the database records it, so ratings never meet another plan."""
-        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()
+        """sha256 of what the ratings depend on (ids, pages, conditions, seed; not the title): the database records it,
+        so ratings never meet another plan, while a corrected title or setting keeps the database usable."""
+        value = self.to_json()
+        essential = {key: value[key] for key in ('test_id', 'kind', 'seed', 'conditions', 'items', 'stimuli', 'pages', 'multi_stimulus')}
+        return hashlib.sha256(json.dumps(essential, sort_keys=True).encode()).hexdigest()
 
     def stimulus_path(self, directory: str | os.PathLike[str], identifier: str) -> Path | None:
         """The file of a registered stimulus id, or None: the only way a request reaches a file."""

@@ -44,8 +44,8 @@ class Results:
         if summary['conditions']:
             lines.append(f"{'condition':<24} {'n':>5} {'mean':>7}  {'95% CI':<16} {'median':>7}")
             for row in summary['conditions']:
-                interval = f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if row['ci_low'] is not None else '-'
-                lines.append(f"{row['condition']:<24} {row['count']:>5} {row['mean']:>7.2f}  {interval:<16} {row['median']:>7.1f}")
+                interval = f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]" if row['ci_low'] is not None else '-'
+                lines.append(f"{row['condition']:<24} {row['count']:>5} {row['mean']:>7.2f}  {interval:<16} {row['median']:>7.2f}")
         if summary.get('friedman'):
             test = summary['friedman']
             lines.append(f"Friedman chi2({len(test['conditions']) - 1}) = {test['statistic']:.2f}, p = {test['p_value']:.3g} on {test['blocks']} blocks")
