@@ -284,8 +284,11 @@ class Routine:
                 bar.update()
         total = Mean()
         if losses:
-            weights = torch.tensor(sizes, dtype=torch.float64, device=losses[0].device)
-            total.add(torch.stack(losses).to(torch.float64) @ weights / sum(sizes), sum(sizes))
+            # the mean over the batches that trained: a skipped (non-finite) batch is counted by the Step, not averaged in
+            values = torch.stack(losses).to(torch.float64)
+            finite = torch.isfinite(values)
+            weights = torch.tensor(sizes, dtype=torch.float64, device=values.device) * finite
+            total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
     @torch.no_grad()
