@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +186,12 @@ class Step:
     def _skip(self, optimisers: Sequence[torch.optim.Optimizer]) -> None:
         for optimiser in optimisers:
             optimiser.zero_grad(set_to_none=True)
+            # the schedule follows the position in the run, so a skipped window moves it along too (a cosine still ends
+            # at 0 on the last update, a step still falls on an epoch's edge); torch warns when the very first one is skipped
+            with warnings.catch_warnings():
+                warnings.filterwarnings('ignore', r'Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`')
+                for scheduler in self.per_update.get(id(optimiser), ()):
+                    scheduler.step()
         self.skipped_updates += 1
         self.nonfinite_in_a_row += 1
         if self.nonfinite_in_a_row >= self.parameters.nonfinite_patience:
