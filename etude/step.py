@@ -173,6 +173,11 @@ class Step:
             if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) and not isinstance(scheduler, WarmupOnly):
                 for group, base, curve in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
                     group['lr'] = base * curve(scheduler.last_epoch)
+            elif isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+                steps_counted = scheduler._step_count
+                scheduler.last_epoch -= 1
+                scheduler.step()  # the rate (and momentum) at the restored position, on the cycle of today's length
+                scheduler._step_count = steps_counted
         for scheduler, saved in zip(self.per_epoch, state.get('per_epoch', []), strict=False):
             scheduler.load_state_dict(saved)
         if self.scaler is not None and state.get('scaler') is not None:

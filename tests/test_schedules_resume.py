@@ -232,3 +232,11 @@ def test_extending_a_finished_cosine_run_recomputes_the_curve_for_the_new_length
     rates = logged_rates(extended)
     assert rates[:2] == pytest.approx(first_rates, abs=1e-15), 'the epochs already trained keep their record'
     assert rates[2:] == pytest.approx([BASE_RATE * cosine(3 * BATCHES_PER_EPOCH, 2, total), 0.0], rel=1e-12, abs=1e-15)
+
+
+def test_extending_a_finished_onecycle_run_continues_on_the_longer_cycle(tmp_path: Path) -> None:
+    first, _ = run(tmp_path, ['num_of_epochs=2', 'lr_schedule=onecycle'])
+    assert first.run is not None
+    _, model = run(tmp_path, ['num_of_epochs=4'], resume=first.run.path)
+    total = 4 * BATCHES_PER_EPOCH
+    assert model.rates == pytest.approx([one_cycle(update, total, 0.3, BASE_RATE) for update in range(2 * BATCHES_PER_EPOCH, total)], rel=1e-9)
