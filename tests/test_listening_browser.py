@@ -184,3 +184,28 @@ def test_ab_in_chromium(browser, tmp_path: Path) -> None:  # noqa: ANN001
         assert element(browser, '#finished').text == 'Thank you!'
     (ratings,) = stored(tmp_path / 'test').values()
     assert ratings == expected
+
+
+def test_mos_in_chromium(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    folders = make_folders(tmp_path / 'sources', {'model': 0.05}, items=1, seconds=1.0)
+    plan = create_test(tmp_path / 'test', kind='mos', conditions={'human': folders['refs'], 'model': folders['model']})
+    expected: dict[str, float] = {}
+    with running_server(create_app(tmp_path / 'test')) as url:
+        browser.get(url + '/')
+        browser.execute_script('window.localStorage.clear()')
+        start(browser, url + '/', 'Start')
+        for number in (1, 2):
+            wait_for_page(browser, number, 2)
+            (play,) = elements(browser, 'button.play')
+            identifier = play.get_attribute('data-stimulus')
+            value = 5 if plan.stimuli[identifier].condition == 'human' else 2
+            next(radio for radio in elements(browser, 'input[name=rating]') if radio.get_attribute('value') == str(value)).click()
+            submit = element(browser, '#submit')
+            assert not submit.is_enabled(), 'the stimulus must be played first'
+            play.click()
+            wait_for(browser, submit.is_enabled)
+            expected[identifier] = value
+            submit.click()
+        assert element(browser, '#finished').text == 'Thank you!'
+    (ratings,) = stored(tmp_path / 'test').values()
+    assert ratings == expected

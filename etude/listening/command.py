@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument('--token', help='the access token (default: generated when the host is not loopback)')
 
     results = commands.add_parser('results', help='statistics, box plots, results.csv, summary.json, report.html', description=(
-        'Analyse the ratings: per-condition means with 95%% confidence intervals, medians and quartiles, BS.1534 '
+        'Analyse the ratings: per-condition means with 95% confidence intervals, medians and quartiles, BS.1534 '
         'post-screening, Wilcoxon signed-rank tests with Holm correction, Friedman test, A/B binomial tests.'))
     results.add_argument('test_dir', metavar='TEST_DIR')
     results.add_argument('--output', metavar='DIR', help='where to write (default TEST_DIR/results)')
