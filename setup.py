@@ -17,7 +17,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11',
     packages=find_packages(include=['etude', 'etude.*']),
-    package_data={'etude': ['py.typed']},
+    package_data={'etude': ['py.typed'], 'etude.listening': ['static/*.html', 'static/*.js', 'static/*.css']},
     install_requires=[
         'torch>=2.14,<2.15',
         'torchaudio>=2.11,<2.12',
@@ -33,6 +33,7 @@ setup(
         'matplotlib>=3.8',
         'starlette>=0.37',
         'uvicorn>=0.30',
+        'pyloudnorm>=0.2',
     ],
     entry_points={'console_scripts': ['etude=etude.cli:main']},
 )
