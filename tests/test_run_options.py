@@ -186,8 +186,6 @@ def test_building_crepe_draws_nothing_beyond_its_layers_initialisation_and_leave
         assert torch.equal(norm.running_var, torch.ones_like(norm.running_var)) and int(norm.num_batches_tracked) == 0
 
 
-@pytest.mark.xfail(strict=True, reason='CRePE initialises its weights from the global generator; MelCNN builds on a forked one seeded by its '
-                                       'hyperparameters, as issue 7 asks of every model')
 def test_building_crepe_leaves_the_global_generator_untouched() -> None:
     assert torch.equal(rng_after(lambda: CRePE(crepe_parameters())), rng_after(lambda: None))
 

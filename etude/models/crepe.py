@@ -60,15 +60,18 @@ class CRePE(Model):
         super().__init__(hyperparameters)
         capacity = CAPACITY[hyperparameters.depth]
         channels = [1] + [n * capacity for n in FILTERS]
-        self.blocks = torch.nn.Sequential(*(
-            ConvolutionBlock(channels[i], channels[i + 1], WIDTHS[i], STRIDES[i], hyperparameters.dropout) for i in range(len(FILTERS))
-        ))
         # sized by arithmetic, not by running the blocks: a probe in train mode would update BatchNorm's statistics
         # and draw dropout masks from the global generator while the model is merely being built
         length = hyperparameters.input_length
         for stride in STRIDES:
             length = math.ceil(length / stride) // 2  # same-padded strided convolution, then max-pool by 2
-        self.linear = torch.nn.Linear(channels[-1] * length, hyperparameters.outputs)
+        # initial weights from the hyperparameters' seed on a forked generator: building a model leaves the global one alone
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(hyperparameters.seed)
+            self.blocks = torch.nn.Sequential(*(
+                ConvolutionBlock(channels[i], channels[i + 1], WIDTHS[i], STRIDES[i], hyperparameters.dropout) for i in range(len(FILTERS))
+            ))
+            self.linear = torch.nn.Linear(channels[-1] * length, hyperparameters.outputs)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(batch, input_length) float audio → (batch, outputs)."""
