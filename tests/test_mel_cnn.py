@@ -139,3 +139,39 @@ def test_it_learns_which_band_is_loud() -> None:
     model.eval()
     with torch.no_grad():
         assert accuracy_of(model, model(inputs), targets) > 0.95
+
+
+def masked_inputs(model: MelCNN, inputs: torch.Tensor, updates: int) -> torch.Tensor:
+    """What forward() sees in one real training step after `updates` updates (read with a forward pre-hook)."""
+    from etude.step import Step
+
+    seen: list[torch.Tensor] = []
+    handle = model.register_forward_pre_hook(lambda module, arguments: seen.append(arguments[0].detach().clone()))
+    step = Step(model, model.configure_optimisers(), model.hyperparameters, device=torch.device('cpu'))
+    step.updates = updates
+    step.start_batch(is_last_of_epoch=True)
+    model.training_step((inputs, torch.zeros(len(inputs), dtype=torch.int64)), step)
+    handle.remove()
+    return seen[0]
+
+
+def test_masking_is_switched_by_hyperparameters_and_seeded_by_the_batchs_place() -> None:
+    inputs = torch.randn(6, 20, 24) + 5.0  # no feature is 0, so every 0 seen is a mask
+    plain = MelCNN(small())
+    assert plain.augmentation is None and torch.equal(masked_inputs(plain, inputs, 0), inputs)
+    model = MelCNN(small(time_masks=2, time_mask_width=5, frequency_masks=1, frequency_mask_width=4))
+    assert all(isinstance(value, torch.Tensor) for value in model.state_dict().values()), 'exports hold tensors only'
+    seen = masked_inputs(model, inputs, 3)
+    masked = seen == 0
+    assert masked.any() and torch.equal(seen[~masked], inputs[~masked])
+    for example in masked:
+        whole_rows = example.all(dim=1)  # frequency masks blank whole mel bands, time masks whole frames
+        whole_columns = example.all(dim=0)
+        assert torch.equal(example, whole_rows[:, None] | whole_columns[None, :])
+        assert int(whole_rows.sum()) <= 4 and int(whole_columns.sum()) <= 2 * 5
+    again = masked_inputs(MelCNN(model.hyperparameters), inputs, 3)
+    assert torch.equal(again, seen), 'the same place in the run draws the same masks: a resumed run repeats them'
+    assert not torch.equal(masked_inputs(MelCNN(model.hyperparameters), inputs, 4), seen)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.evaluation_step((inputs, torch.zeros(6, dtype=torch.int64)))['predictions'], model(inputs)), 'no masks outside training'

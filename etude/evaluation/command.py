@@ -26,7 +26,7 @@ WRITTEN = ('metrics.json', 'predictions.jsonl', 'report.html')
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('run', metavar='RUN_DIR|CHECKPOINT', help='a run folder (its checkpoints/best.pt) or a checkpoint inside one')
+    parser.add_argument('run_path', metavar='RUN_DIR|CHECKPOINT', help='a run folder (its checkpoints/best.pt) or a checkpoint inside one')
     parser.add_argument('--split', choices=('test', 'validation'), default='test', help='the split to evaluate (default test)')
     parser.add_argument('--data', metavar='DIR', help='the stored dataset the run trained on, if it has moved')
     parser.add_argument('-o', '--output', metavar='DIR', help='where to write (default RUN/evaluation, or RUN/evaluation-validation)')
@@ -39,7 +39,7 @@ def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from .evaluate import locate_run
 
-    run_files = locate_run(arguments.run)
+    run_files = locate_run(arguments.run_path)
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')
     output = Path(arguments.output) if arguments.output else default_output(run_files.directory, run_files.checkpoint, arguments.split)
