@@ -93,7 +93,9 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.linear(self.blocks(x.unsqueeze(1)).flatten(1))
 
-    model = TinyCRePE().to(device)
+    with torch.random.fork_rng(devices=[]):  # as etude's models build: initial weights from the seed, the global generator left alone
+        torch.manual_seed(args.seed)
+        model = TinyCRePE().to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     loss_function = torch.nn.functional.mse_loss
     loader_options = {'batch_size': args.batch_size, 'pin_memory': device.type == 'cuda'}
