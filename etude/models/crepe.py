@@ -7,8 +7,8 @@ capacities do, trading accuracy for speed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
