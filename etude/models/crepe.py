@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 import torch
 
 from ..model import Model
-from ..parameters import AT_LEAST_ONE, Parameters, Range
+from ..parameters import AT_LEAST_ONE, Range
+from ..parameters import Parameters as BaseParameters
 
 __all__ = ['CRePE']
 
@@ -44,7 +45,7 @@ class CRePE(Model):
     """Raw audio `(batch, input_length)` → `(batch, outputs)`; loss is mean squared error by default."""
 
     @dataclass(kw_only=True)
-    class Parameters(Parameters):
+    class Parameters(BaseParameters):
         depth: Literal['tiny', 'small', 'medium', 'large', 'full'] = 'tiny'
         """Model capacity: channel counts scale as CRePE's tiny to full models."""
         dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.25

@@ -23,7 +23,7 @@ import torch
 
 from ..errors import ConfigError, DatasetError
 from ..model import Batch, Model
-from ..parameters import Parameters
+from ..parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
     from ..data.augment import BatchAugmentation
@@ -61,7 +61,7 @@ class MelCNN(Model):
     """
 
     @dataclass(kw_only=True)
-    class Parameters(Parameters):
+    class Parameters(BaseParameters):
         n_mels: int = 64
         """Mel bands of the input; a routine sets it from the feature cache's input shape."""
         frames: int = 32
