@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['Sampler']
+__all__ = ['DrumSampler', 'Sampler']
 
 
 class Sampler(ABC):
@@ -58,3 +58,20 @@ class Sampler(ABC):
         """Changes whenever the data would: settings, sampler class or seed."""
         text = json.dumps({**self.describe(), 'seed': seed, 'version': getattr(self, 'version', 1)}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DrumSampler(Sampler):
+    """A struck membrane: `settings` has `number_of_drums`, `strikes_per_drum`, `duration` and `sample_rate`; the strikes
+    of one drum form a group and every input is one `(samples,)` waveform."""
+
+    @property
+    def number_of_groups(self) -> int:
+        return int(self.settings.number_of_drums)
+
+    @property
+    def items_per_group(self) -> int:
+        return int(self.settings.strikes_per_drum)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (round(self.settings.duration * self.settings.sample_rate),)

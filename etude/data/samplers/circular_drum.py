@@ -21,7 +21,7 @@ import numpy as np
 from scipy import special
 
 from ...errors import ConfigError
-from .base import Sampler
+from .base import DrumSampler
 
 __all__ = ['CircularDrumSampler', 'CircularDrumSettings']
 
@@ -53,7 +53,7 @@ class CircularDrumSettings:
             raise ConfigError(f'CircularDrumSettings needs sample_rate >= 1000 and duration > 0, got {self.sample_rate}, {self.duration}')
 
 
-class CircularDrumSampler(Sampler):
+class CircularDrumSampler(DrumSampler):
     """Drums of random diameter; the first strike of each drum hits the centre, the rest land uniformly on its area.
 
     Labels (float32): `diameter` (m), `strike_radius` (0 centre … 1 rim), `strike_angle` (rad), `tension` (N/m),
@@ -66,18 +66,6 @@ class CircularDrumSampler(Sampler):
 
     def __init__(self, settings: CircularDrumSettings | None = None) -> None:
         self.settings = settings or CircularDrumSettings()
-
-    @property
-    def number_of_groups(self) -> int:
-        return self.settings.number_of_drums
-
-    @property
-    def items_per_group(self) -> int:
-        return self.settings.strikes_per_drum
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (round(self.settings.duration * self.settings.sample_rate),)
 
     @property
     def label_shapes(self) -> dict[str, tuple[int, ...]]:

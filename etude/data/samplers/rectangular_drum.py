@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
-from .base import Sampler
+from .base import DrumSampler
 
 __all__ = ['DrumModes', 'RectangularDrumSampler', 'RectangularDrumSettings', 'rectangle_sides']
 
@@ -74,7 +74,7 @@ class RectangularDrumSettings:
             raise ConfigError(f'RectangularDrumSettings.damping_per_hertz must be 0 or more, got {self.damping_per_hertz}')
 
 
-class RectangularDrumSampler(Sampler):
+class RectangularDrumSampler(DrumSampler):
     """Drums of random size and aspect ratio; the first strike of each drum hits the centre, the rest land uniformly.
 
     Labels (float32): `drum_size` (m, √area), `aspect_ratio` (width / height, ≥ 1), `strike_location` (2,: x / width,
@@ -88,18 +88,6 @@ class RectangularDrumSampler(Sampler):
 
     def __init__(self, settings: RectangularDrumSettings | None = None) -> None:
         self.settings = settings or RectangularDrumSettings()
-
-    @property
-    def number_of_groups(self) -> int:
-        return self.settings.number_of_drums
-
-    @property
-    def items_per_group(self) -> int:
-        return self.settings.strikes_per_drum
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (round(self.settings.duration * self.settings.sample_rate),)
 
     @property
     def label_shapes(self) -> dict[str, tuple[int, ...]]:
