@@ -17,8 +17,10 @@ backward pass; `benchmarks/distributed.py` measures its share.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,7 +28,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ['Distributed']
+__all__ = ['Distributed', 'launch_tag', 'restarted_run']
 
 T = TypeVar('T')
 
@@ -58,7 +60,7 @@ class Distributed:
         chosen = ('nccl' if device_type == 'cuda' else 'gloo') if backend == 'auto' else backend
         if device_type == 'cuda':
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=chosen, rank=rank, world_size=world_size)
+        dist.init_process_group(backend=chosen, rank=rank, world_size=world_size, store=_attempt_store(world_size, rank))
         return cls(rank=rank, world_size=world_size, local_rank=local_rank, initialised_here=True)
 
     @property
@@ -141,3 +143,38 @@ class Distributed:
                 dist.destroy_process_group()
             self.initialised_here = False
 
+
+
+def _attempt_store(world_size: int, rank: int) -> Any:
+    """torchrun's key-value store, under a prefix of its own for each attempt (torchrun's restarts count them).
+
+    With the default `env://` set-up, the gloo process group of a restarted attempt hung or failed to connect in 2
+    of 3 trials here (torch 2.14, `--standalone --max-restarts=1`, reproduced without etude): it met the keys the failed
+    attempt had left in the same store. A prefix per attempt gives every attempt a clean namespace.
+    """
+    import torch.distributed as dist
+
+    if 'MASTER_ADDR' not in os.environ or 'MASTER_PORT' not in os.environ:
+        return None
+    hosted_by_agent = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+    store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size, is_master=not hosted_by_agent and rank == 0)
+    return dist.PrefixStore(f'etude/attempt-{os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")}', store)
+
+
+def launch_tag() -> str | None:
+    """A short tag of this torchrun launch (its rendezvous id), the same in every worker and after torchrun restarts them."""
+    run_id = os.environ.get('TORCHELASTIC_RUN_ID')
+    return hashlib.sha256(run_id.encode()).hexdigest()[:6] if run_id else None
+
+
+def restarted_run(runs_directory: Path) -> Path | None:
+    """The run this launch started, when torchrun has restarted its workers after a failure (`--max-restarts`).
+
+    torchrun restarts a failed group with the same command line, which does not say `--resume`; the run's folder ends
+    in the launch's tag, so the restarted workers find it and continue from its `last.pt` instead of starting over.
+    """
+    tag = launch_tag()
+    if tag is None or int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') or 0) == 0:
+        return None
+    candidates = sorted(path for path in runs_directory.glob(f'*-{tag}') if (path / 'checkpoints' / 'last.pt').is_file())
+    return candidates[-1] if candidates else None

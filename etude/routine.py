@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .configuration import resolve
 from .data.store import StoredDataset
 from .device import select_device
-from .distributed import Distributed
+from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
 from .evaluation.metrics import Mean, Metric, fresh_metrics
@@ -75,6 +75,8 @@ class Routine:
         verbose: bool = True,
     ) -> None:
         self.runs_directory = Path(runs_directory)
+        if resume is None:
+            resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
         self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
@@ -138,7 +140,7 @@ class Routine:
 
     def _agree(self, resolved: P, options: RunOptions) -> tuple[P, RunOptions, str]:
         """Rank 0's hyperparameters, run options and run id on every rank."""
-        mine = (resolved.to_dict(), options.to_dict(), new_run_id())
+        mine = (resolved.to_dict(), options.to_dict(), new_run_id(launch_tag()))
         values, option_values, run_id = self.distributed.broadcast_object(mine)  # the other ranks' own values are replaced
         return type(resolved).from_dict(values, source='rank 0'), RunOptions.from_dict(option_values, source='rank 0'), run_id
 

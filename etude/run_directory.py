@@ -34,9 +34,9 @@ from .version import __version__
 __all__ = ['RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
 
 
-def new_run_id() -> str:
-    """Sortable by start time, unique across parallel sweep agents."""
-    return datetime.now().strftime('%Y%m%d-%H%M%S') + '-' + secrets.token_hex(3)
+def new_run_id(suffix: str | None = None) -> str:
+    """Sortable by start time, unique across parallel sweep agents (or ending in `suffix`, e.g. a torchrun launch's tag)."""
+    return datetime.now().strftime('%Y%m%d-%H%M%S') + '-' + (suffix or secrets.token_hex(3))
 
 
 def git_commit(directory: str | Path = '.') -> str | None:

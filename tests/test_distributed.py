@@ -108,3 +108,52 @@ def test_sweep_values_that_only_rank_0_reads_reach_every_rank(tmp_path: Path) ->
     for report in reports:
         assert report['parameters']['learning_rate'] == 0.0042 and report['parameters']['depth'] == 'small'
     assert reports[0]['run'] == reports[1]['run'], 'the run id is rank 0s, broadcast'
+
+
+FLAKY_WORKERS = '''
+import os, sys
+sys.path.insert(0, {scripts!r})
+from pathlib import Path
+from etude import Routine
+from etude.data.torch_dataset import Crop
+from etude.models import CRePE
+
+class FailsOnceInEpochTwo(CRePE):
+    """A worker that dies in epoch 2 of the first attempt, as a lost node or an out-of-memory kill would make it."""
+    def training_step(self, batch, step):
+        if os.environ.get('TORCHELASTIC_RESTART_COUNT') == '0' and Path('epoch-1-done').exists() and os.environ['RANK'] == '1':
+            raise RuntimeError('worker lost')
+        return super().training_step(batch, step)
+
+routine = Routine(runs_directory='runs', verbose=False)
+parameters = routine.set_parameters(CRePE.Parameters(batch_size=8, dataset_split=(0.5, 0.25, 0.25), num_of_epochs=2, with_early_stopping=False),
+                                    overrides=['device=cpu'])
+routine.set_dataset(routine.import_dataset({data!r}), targets=['diameter'], transform=Crop(1024))
+routine.set_model(FailsOnceInEpochTwo(parameters) if {flaky!r} else CRePE(parameters))
+original = routine._log_epoch
+def log_and_mark(*arguments, **keywords):
+    original(*arguments, **keywords)
+    Path('epoch-1-done').touch()
+routine._log_epoch = log_and_mark
+routine.train()
+'''
+
+
+def test_a_run_restarted_by_torchrun_continues_from_its_last_checkpoint(distributed_run: Path, tmp_path: Path) -> None:
+    """torchrun --max-restarts=1 relaunches the same command (no --resume): the workers find their run and resume it."""
+    (data,) = (path for path in (distributed_run / 'data').iterdir() if path.is_dir() and not path.name.startswith('.'))
+    for name, flaky in (('straight', False), ('restarted', True)):
+        folder = tmp_path / name
+        folder.mkdir()
+        script = folder / 'train_flaky.py'
+        script.write_text(FLAKY_WORKERS.format(scripts=str(SCRIPTS), data=str(data), flaky=flaky))
+        environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+        result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '--max-restarts=1', str(script)],
+                                cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+    (restarted,) = runs_in(tmp_path / 'restarted' / 'runs')
+    (straight,) = runs_in(tmp_path / 'straight' / 'runs')
+    assert [json.loads(line)['epoch'] for line in (restarted / 'metrics.jsonl').read_text().splitlines()] == [1, 2]
+    expected = load_export(straight / 'checkpoints' / 'last.pt')['model_state_dict']
+    for name, tensor in load_export(restarted / 'checkpoints' / 'last.pt')['model_state_dict'].items():
+        assert torch.equal(tensor, expected[name]), name
