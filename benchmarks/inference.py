@@ -5,7 +5,8 @@
 
 A user waits for the whole process, imports and start-up included, so each run is a separate interpreter timed from
 spawn to exit by the parent. The hand-written script is what a careful researcher writes instead: it loads the same
-weights into the same module (`MelCNN` from the export's hyperparameters), reads the same files with soundfile,
+weights into the same module (`MelCNN` from the export's hyperparameters; it runs from this file, which imports
+nothing else for it), reads the same files with soundfile,
 featurises with the same torchaudio calls the export's representation names (MelSpectrogram, log, per-clip
 standardisation), runs batches of 64 under inference mode and writes the same JSON lines. The parent checks that
 both wrote the same digits and probabilities, which is what makes the comparison fair. The variants alternate,
@@ -22,13 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +72,8 @@ def run_plain(checkpoint: Path, clips: Path, output: Path) -> None:
 
 def make_clips(work: Path, threads: int) -> tuple[Path, Path]:
     """1,000 recordings in FSDD's layout, their one-second copies, and a run of the spoken-digit routine trained on them."""
+    import subprocess
+
     import numpy as np
 
     from etude.data.audio import read_audio, write_audio
@@ -85,7 +82,7 @@ def make_clips(work: Path, threads: int) -> tuple[Path, Path]:
     environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': str(threads or os.cpu_count())}
     command = [sys.executable, str(ROOT / 'scripts' / 'train.py'), '--routine', 'spoken_digits', '--device', 'cpu', '--runs-dir', str(work / 'runs'),
                f'data_directory={data}', f'voices=[{", ".join(VOICES)}]', 'repetitions=10', 'num_of_epochs=1']
-    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (run,) = (work / 'runs').iterdir()
     clips = work / 'clips'
     for path in sorted(next(data.glob('spoken-digits-*')).glob('recordings/*.wav')):
@@ -98,6 +95,9 @@ def make_clips(work: Path, threads: int) -> tuple[Path, Path]:
 
 def time_child(command: list[str], threads: int) -> float:
     """Seconds from spawn to exit of one child process (its results go to files, its table to /dev/null)."""
+    import subprocess
+    import time
+
     environment = {**os.environ, 'PYTHONPATH': str(ROOT)}
     if threads:
         environment['OMP_NUM_THREADS'] = str(threads)
@@ -115,6 +115,9 @@ def same_predictions(first: Path, second: Path) -> None:
 
 def machine() -> str:
     """CPU model, cores, memory, Python and torch versions: the figures only mean something beside these."""
+    import platform
+    from importlib.metadata import version
+
     cpuinfo, meminfo = (Path(f'/proc/{name}').read_text().splitlines() for name in ('cpuinfo', 'meminfo'))
     cpu = next((line.split(':', 1)[1].strip() for line in cpuinfo if line.startswith('model name')), platform.processor())
     memory = next((int(line.split()[1]) / 2**20 for line in meminfo if line.startswith('MemTotal')), 0.0)
@@ -122,6 +125,8 @@ def machine() -> str:
 
 
 def report(times: dict[str, list[float]], evaluate: list[float], args: argparse.Namespace) -> None:
+    import statistics
+
     medians = {variant: statistics.median(values) for variant, values in times.items()}
     minimums = {variant: min(values) for variant, values in times.items()}
     print(f'\n{machine()}')
@@ -148,6 +153,8 @@ def main() -> None:
     if args.variant == 'plain':
         run_plain(args.checkpoint, args.clips, args.output)
         return
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix='etude-inference-') as temporary:
         work = Path(temporary)
         run, clips = make_clips(work, args.threads)

@@ -118,3 +118,16 @@ def test_a_folder_and_standard_input_expand_to_their_audio_files(digits_run: Tra
     assert main(['infer', str(digits_run.checkpoint), str(tmp_path / 'mine'), '-', '--jsonl']) == 0
     inputs = [json.loads(line)['input'] for line in capsys.readouterr().out.splitlines()]
     assert inputs == [str(folder / path.name) for path in sorted(picked, key=lambda path: path.name)] + [str(picked[0]), str(picked[1])]
+
+
+def test_the_etude_command_answers_without_loading_torch() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\nfrom etude.cli import build_parser\nparser = build_parser()\n"
+            "heavy = [name for name in ('torch', 'torchaudio', 'matplotlib', 'numpy') if name in sys.modules]\nassert not heavy, heavy\n"
+            "assert {'infer', 'evaluate', 'compare'} <= set(parser._subparsers._group_actions[0].choices)\n")
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -37,3 +37,23 @@ def test_testing_run_end_to_end(tmp_path: Path) -> None:
     best = torch.load(run / 'checkpoints' / 'best.pt', weights_only=True)
     assert best['task']['targets'] == list(TARGETS) and best['hyperparameters']['outputs'] == 2
     assert best['dataset']['targets'] == list(TARGETS) and best['dataset']['sample_rate'] == 16000
+
+
+def test_the_local_config_documents_the_defaults() -> None:
+    import sys
+
+    from conftest import SCRIPTS
+
+    from etude.configuration import resolve
+    from etude.parameters import read_yaml_parameters
+
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from train import load_routine
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    routine = load_routine('rectangular_drum_dimensions')
+    path = SCRIPTS / 'config' / 'local' / 'rectangular_drum_dimensions.yaml'
+    resolved, _ = resolve(routine.DEFAULTS, config_path=path)
+    assert resolved == routine.DEFAULTS, 'every value in the file is the default it documents'
+    assert len(read_yaml_parameters(path)) >= 10

@@ -58,3 +58,23 @@ def test_testing_run_end_to_end(tmp_path: Path) -> None:
     assert (config['n_mels'], config['frames'], config['classes']) == (n_mels, frames, 10) == (40, 63, 10)
     best = torch.load(run / 'checkpoints' / 'best.pt', weights_only=True)
     assert best['hyperparameters']['frames'] == frames and best['task']['classes'] == [str(digit) for digit in range(10)]
+
+
+def test_the_local_config_documents_the_defaults() -> None:
+    import sys
+
+    from conftest import SCRIPTS
+
+    from etude.configuration import resolve
+    from etude.parameters import read_yaml_parameters
+
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from train import load_routine
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    routine = load_routine('spoken_digits')
+    path = SCRIPTS / 'config' / 'local' / 'spoken_digits.yaml'
+    resolved, _ = resolve(routine.DEFAULTS, config_path=path)
+    assert resolved == routine.DEFAULTS, 'every value in the file is the default it documents'
+    assert len(read_yaml_parameters(path)) >= 10

@@ -10,11 +10,18 @@ Inputs are prepared as the training data was (`etude.inference.preprocess`), run
 batches without gradients, and decoded by the decoder of the export's task (`etude.inference.decoders`). `predict`
 raises on the first bad file; `predict_files` yields a result or the error of each file in turn, so a caller such as
 `etude infer` can skip one bad input among many and keep the rest.
+
+Files are read by a few threads ahead of the model (libsndfile and soxr release the GIL), at most two batches ahead,
+so decoding and resampling the next files overlap with featurising and running the current batch; the results keep
+the order of the inputs.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,13 +51,14 @@ class Predictor:
     """An exported model with the preparation of its inputs and the decoding of its outputs."""
 
     def __init__(self, model: Model, preparation: AudioPreprocessing, decoder: Decoder, settings: dict[str, Any], *,
-                 device: str | torch.device = 'cpu', batch_size: int = 64) -> None:
+                 device: str | torch.device = 'cpu', batch_size: int = 64, readers: int | None = None) -> None:
         self.model = model.to(device).eval()
         self.preparation = preparation
         self.decoder = decoder
         self.settings = settings  # the task as the decoder reads it: class names resolved, options such as `top`
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.readers = readers or min(4, os.cpu_count() or 1)  # threads reading files ahead of the model
         self.featuriser = preparation.featuriser(self.device)
 
     @classmethod
@@ -97,14 +105,13 @@ class Predictor:
     def predict_files(self, paths: Iterable[str | Path]) -> Iterator[Outcome]:
         """An `Outcome` per file, in order, read and run `batch_size` files at a time; bad files do not stop the rest."""
         pending: list[tuple[str, np.ndarray]] = []
-        for path in paths:
-            try:
-                pending.append((str(path), self.preparation.read(path)))
-            except DataFileError as error:
+        for source, clip, error in self._read_ahead(paths):
+            if clip is None:
                 yield from self._flush(pending)
                 pending = []
-                yield Outcome(str(path), error=str(error))
+                yield Outcome(source, error=error)
                 continue
+            pending.append((source, clip))
             if len(pending) == self.batch_size:
                 yield from self._flush(pending)
                 pending = []
@@ -120,6 +127,25 @@ class Predictor:
     def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
         """The model's raw outputs of one batch → one result per item (see `etude.inference.decoders`)."""
         return self.decoder(outputs, self.settings)
+
+    def _read_ahead(self, paths: Iterable[str | Path]) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+        """(source, clip, None) or (source, None, error) per path, in order, read by `readers` threads two batches ahead."""
+        def read(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+            try:
+                return self.preparation.read(path), None
+            except DataFileError as error:
+                return None, str(error)
+
+        window: deque[tuple[str, Future[tuple[np.ndarray | None, str | None]]]] = deque()
+        with ThreadPoolExecutor(max_workers=self.readers, thread_name_prefix='etude-read') as pool:
+            for path in paths:
+                window.append((str(path), pool.submit(read, path)))
+                if len(window) >= 2 * self.batch_size:
+                    source, future = window.popleft()
+                    yield (source, *future.result())
+            while window:
+                source, future = window.popleft()
+                yield (source, *future.result())
 
     def _flush(self, pending: list[tuple[str, np.ndarray]]) -> Iterator[Outcome]:
         if not pending:

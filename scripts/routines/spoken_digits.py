@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,7 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
 
     # dataset: recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name
-    recordings = obtain_recordings(parameters)
+    recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
     definition = audio_folder(recordings, pattern='{digit}_{speaker}_{index}.wav', group_by='speaker')
@@ -89,7 +90,7 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     return summary
 
 
-def obtain_recordings(parameters: SpokenDigits) -> Path:
+def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
     """The folder of `{digit}_{speaker}_{index}.wav` files: generated once per settings, or FSDD installed once."""
     data = Path(parameters.data_directory)
     if parameters.dataset == FSDD:
@@ -97,14 +98,14 @@ def obtain_recordings(parameters: SpokenDigits) -> Path:
         if not (root / 'recordings').is_dir():
             from etude.data.download import install_dataset
 
-            root = install_dataset(FSDD, data)
+            root = install_dataset(FSDD, data, progress=progress)
         return root / 'recordings'
     from etude.data.generators import generate_spoken_digits
 
     settings = {'voices': list(parameters.voices), 'repetitions': parameters.repetitions, 'sample_rate': parameters.sample_rate, 'seed': parameters.seed}
     name = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     root = generate_spoken_digits(data / f'spoken-digits-{name}', speakers=parameters.voices, repetitions=parameters.repetitions,
-                                  sample_rate=parameters.sample_rate, seed=parameters.seed)
+                                  sample_rate=parameters.sample_rate, seed=parameters.seed, progress=progress)
     return root / 'recordings'
 
 
@@ -119,8 +120,6 @@ def official_split(files: Sequence[str]) -> dict[str, list[int]]:
 
 
 if __name__ == '__main__':
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from train import run_cli
 
