@@ -16,7 +16,7 @@ import torch
 from etude import Model, Parameters, Routine
 from etude.evaluation.metrics import Accuracy, Metric
 
-pytestmark = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='needs espeak-ng (sudo apt-get install espeak-ng)')
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='needs espeak-ng (sudo apt-get install espeak-ng)')]
 
 
 class TinyDigitClassifier(Model):

@@ -17,6 +17,8 @@ from conftest import ROOT, SCRIPTS, run_script
 
 from etude import load_model
 
+pytestmark = pytest.mark.slow  # scripts/train.py in real subprocesses
+
 SMALL = ['--testing', '--device', 'cpu', 'number_of_drums=12', 'strikes_per_drum=4']
 
 
@@ -100,7 +102,6 @@ def test_checkpoint_of_another_model_is_refused_on_resume(tmp_path: Path) -> Non
     assert after == before, 'a refused resume changes nothing in the run directory'
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM], ids=['ctrl-c', 'sigterm'])
 def test_ctrl_c_or_sigterm_saves_and_prints_the_resume_command(tmp_path: Path, signal_number: int) -> None:
     """Ctrl-C, or the SIGTERM that Slurm, Docker and systemd send before a kill: the epoch in hand is kept, the command to resume printed."""

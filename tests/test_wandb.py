@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, run_script
+
+pytestmark = pytest.mark.slow  # real subprocesses with W&B offline
 
 SMALL = ['--testing', '--device', 'cpu', 'number_of_drums=12', 'strikes_per_drum=4']
 
