@@ -38,10 +38,11 @@ from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
 from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
-from .routine_data import RoutineData, prepare_data
+from .resume import check_same_data, restore
+from .routine_data import RoutineData, check_model_takes_data, prepare_data
 from .run_directory import RunDirectory, git_commit, new_run_id, software_versions, utc_now
 from .run_options import RunOptions
-from .seeding import capture_rng_state, deterministic_settings, restore_rng_state, seed_everything
+from .seeding import capture_rng_state, deterministic_settings, seed_everything
 from .step import Diverged, Step
 from .version import __version__
 
@@ -161,7 +162,7 @@ class Routine:
                 raise ConfigError(f'The {part} split of {prepared.name} is empty ({prepared.size} items); '
                                   f'give dataset_split a {part} fraction, use more data or more groups')
         if self.resume_from is not None:
-            self._check_same_data(prepared)
+            check_same_data(self.resume_from, parameters, prepared.fingerprint)
         self.data, self.split = prepared, split
         sizes = ', '.join(f'{name} {len(indices)}' for name, indices in split.items())
         own = ", the dataset's own split" if prepared.own_split is not None and saved is None else ''
@@ -208,7 +209,7 @@ class Routine:
         parameters, run = self._require_parameters()
         if self.model is None:
             raise RoutineError('The routine has no model; call routine.set_model(SomeModel(routine.parameters)) before train()')
-        if data is not None and (self.data is None or (data is not self.data.dataset and not _same_stored(data, self.data))):
+        if data is not None and (self.data is None or not self.data.is_the_same(data)):
             if self.data is not None:
                 raise RoutineError('train() got another dataset than set_dataset(); pass the dataset to one of them only')
             self.set_dataset(data)
@@ -240,7 +241,7 @@ class Routine:
             self.distributed.broadcast_module(model)
         loaders = {name: evaluation_loader(data.dataset, self.split[name], batch_size=per_process_batch, num_workers=self.options.num_workers,
                                            device=self.device, distributed=self.distributed, collate=data.collate) for name in ('validation', 'test')}
-        self._check_first_batch(model, loaders['validation'])
+        check_model_takes_data(model, loaders['validation'], self.device, step.autocast)
         started = time.perf_counter() - seconds_before
         try:
             while not self._finished(epoch, stopping):
@@ -334,26 +335,6 @@ class Routine:
                               f"{', '.join('validation_' + key for key in validation)}; monitor one of those")
         return validation[name]
 
-    def _check_first_batch(self, model: Model, loader: DataLoader[Any]) -> None:
-        """Run one validation batch before training, so a model that cannot take this data fails now, in one line."""
-        assert self.step is not None
-        if len(loader.dataset) == 0:  # type: ignore[arg-type]  # a torchrun share smaller than one item
-            return
-        model.eval()
-        batch = move_to_device(next(iter(loader)), self.device)
-        try:
-            with torch.no_grad(), self.step.autocast():
-                outputs = model.evaluation_step(batch)
-        except (ValueError, RuntimeError, IndexError, TypeError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ConfigError(f'{type(model).__name__} cannot take this dataset\'s items ({first_line}); '
-                              'check the hyperparameters that set its input and output sizes') from None
-        predictions, targets = outputs['predictions'], outputs['targets']
-        if type(model).loss is Model.loss and isinstance(predictions, torch.Tensor) and isinstance(targets, torch.Tensor) \
-                and predictions.shape != targets.shape:
-            raise ConfigError(f'{type(model).__name__} predicts {tuple(predictions.shape[1:])} per item but the targets are '
-                              f'{tuple(targets.shape[1:])}; set its outputs to match the targets (e.g. outputs={targets[0].numel()})')
-
     def _test(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric], stopping: EarlyStopping, seconds: float) -> dict[str, Any]:
         """Evaluate the best weights on the test split; record them in best.pt, summary.json and W&B."""
         run, parameters = self.run, self.parameters
@@ -379,7 +360,7 @@ class Routine:
             'run_options': self.options.to_dict(),
             'split_sizes': {name: len(indices) for name, indices in self.split.items()},
             'dataset': self.data.summary() if self.data is not None else None,
-            'dataset_directory': _directory_of(self.data),
+            'dataset_directory': self.data.directory if self.data is not None else None,
             'paths': {'run': str(run.path), 'best': str(run.best_checkpoint), 'last': str(run.last_checkpoint), 'config': str(run.path / 'config.yaml')},
             'versions': self._versions,
             'git_commit': self._git_commit,
@@ -434,51 +415,16 @@ class Routine:
         }
 
     def _restore(self, stopping: EarlyStopping, step: Step) -> tuple[int, float]:
-        """Continue from last.pt: weights, optimisers, schedules, early stopping and every RNG, exactly as they were."""
+        """Continue from last.pt (see `etude.resume`), then tidy the run's folder for the epochs to come."""
         assert self.model is not None and self.run is not None and self.parameters is not None
-        run = self.run
-        last = load_export(run.last_checkpoint, map_location=self.device)
-        if last['model']['class_path'] != type(self.model).class_path():
-            raise ConfigError(f'{run.last_checkpoint} is a checkpoint of {last["model"]["class_path"]}, not {type(self.model).class_path()}; '
-                              'resume it with its own routine')
-        resume_state = last.get('resume_state')
-        if not isinstance(resume_state, dict) or not {'rng', 'early_stopping'} <= set(resume_state):
-            raise ConfigError(f'{run.last_checkpoint} holds no resume state (it is a finished export, such as a best.pt); '
-                              'restore the run\'s own last.pt or start a new run')
-        epoch = int(last['run_info']['epoch'])
-        stopping.load_state_dict(resume_state['early_stopping'])
-        if (summary := run.read_summary()) is not None and self._finished(epoch, stopping):
-            raise ConfigError(f'{run.path} is complete ({epoch} epochs, tested: see its summary.json); to train it longer, resume with '
-                              f'num_of_epochs={epoch + max(1, epoch // 2)}' + (' and a larger patience' if summary.get('stopped_early') else ''))
-        load_weights(self.model, last, run.last_checkpoint)
-        for optimiser, state in zip(self.model.optimisers, last.get('optimiser_state_dicts', []), strict=True):
-            optimiser.load_state_dict(state)
-        step.load_state_dict(resume_state.get('step') or {})
-        if int(resume_state.get('world_size', 1)) == self.distributed.world_size:
-            restore_rng_state(resume_state['rng'])
-        else:
-            self.say(f'etude: {run.path} was trained on {resume_state.get("world_size", 1)} processes, now {self.distributed.world_size}: '
-                      'random draws continue from the seed, not bitwise as before')
+        epoch, seconds = restore(self.run, self.model, stopping, step, device=self.device, distributed=self.distributed,
+                                 finished=self._finished, say=self.say)
         if self.is_main:
-            run.remove_leftovers()
-            run.truncate_metrics(epoch)
-            run.write_config(self.parameters.to_dict())
-        self.say(f'etude: resuming {run.run_id} after epoch {epoch}')
-        return epoch, float(resume_state.get('seconds', 0.0))
-
-    def _check_same_data(self, prepared: RoutineData) -> None:
-        """A resumed run must train on the data it started on: compare fingerprints, name the overrides that changed it."""
-        assert self.resume_from is not None and self.parameters is not None
-        saved = load_export(self.resume_from.last_checkpoint, verify=False)
-        recorded = (saved.get('resume_state') or {}).get('dataset_fingerprint') or saved.get('dataset', {}).get('fingerprint')
-        if recorded is None or prepared.fingerprint is None or recorded == prepared.fingerprint:
-            return
-        before = self.resume_from.read_config()
-        changed = [f'{key}={value}' for key, value in self.parameters.to_dict().items()
-                   if key in before and before[key] != (list(value) if isinstance(value, tuple) else value)]
-        culprit = f'; it changed with {", ".join(changed)}' if changed else ''
-        raise ConfigError(f'{self.resume_from.path} was trained on dataset {recorded[:12]}, not {prepared.fingerprint[:12]}{culprit}. '
-                          'Resume without settings that change the data, or start a new run')
+            self.run.remove_leftovers()
+            self.run.truncate_metrics(epoch)
+            self.run.write_config(self.parameters.to_dict())
+        self.say(f'etude: resuming {self.run.run_id} after epoch {epoch}')
+        return epoch, seconds
 
     def _run_info(self, epoch: int, best_epoch: int) -> RunInfo:
         assert self.run is not None
@@ -532,17 +478,6 @@ class Routine:
         """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
-
-
-def _same_stored(data: Any, prepared: RoutineData) -> bool:
-    """`train(stored)` after `set_dataset(stored)`: the same stored dataset, not a second one."""
-    directory = getattr(prepared.dataset, 'directory', None)
-    return isinstance(data, StoredDataset) and directory is not None and Path(data.directory) == Path(directory)
-
-
-def _directory_of(data: RoutineData | None) -> str | None:
-    directory = getattr(data.dataset, 'directory', None) if data is not None else None
-    return str(Path(directory).resolve()) if directory is not None else None
 
 
 def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset, Sampler
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .data.split import SPLIT_NAMES, split_by_column, split_by_groups
 from .data.store import StoredDataset
 from .data.torch_dataset import StoredTorchDataset, TargetSpec, Transform
 from .errors import ConfigError, RoutineError
+from .model import Model, move_to_device
 
-__all__ = ['RoutineData', 'prepare_data']
+__all__ = ['RoutineData', 'check_model_takes_data', 'prepare_data']
 
 
 @dataclass
@@ -44,6 +47,18 @@ class RoutineData:
     def fingerprint(self) -> str | None:
         value = self.metadata.get('fingerprint')
         return str(value) if value is not None else None
+
+    @property
+    def directory(self) -> str | None:
+        """Where a stored dataset lies (absolute), for `etude evaluate` to find it again; None for other datasets."""
+        folder = getattr(self.dataset, 'directory', None)
+        return str(Path(folder).resolve()) if folder is not None else None
+
+    def is_the_same(self, data: Any) -> bool:
+        """`train(data)` after `set_dataset(...)`: the same object, or the same stored dataset opened again."""
+        if data is self.dataset:
+            return True
+        return isinstance(data, StoredDataset) and self.directory is not None and Path(data.directory).resolve() == Path(self.directory)
 
     def summary(self) -> dict[str, Any]:
         """What an export records of the data: the stored dataset's summary, or the name, size and given metadata."""
@@ -135,3 +150,24 @@ def _checked_split(split: Mapping[str, Sequence[int]], size: int) -> dict[str, n
 
 def _plain(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool, type(None), list, tuple, dict))
+
+
+def check_model_takes_data(model: Model, loader: DataLoader[Any], device: torch.device, autocast: Callable[[], Any]) -> None:
+    """Run one validation batch before training, so a model that cannot take this data fails now, in one line
+    (`input_length` longer than the clips, more outputs than targets), not after an epoch or with torch's warnings."""
+    if len(loader.dataset) == 0:  # type: ignore[arg-type]  # a torchrun share smaller than one item
+        return
+    model.eval()
+    batch = move_to_device(next(iter(loader)), device)
+    try:
+        with torch.no_grad(), autocast():
+            outputs = model.evaluation_step(batch)
+    except (ValueError, RuntimeError, IndexError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{type(model).__name__} cannot take this dataset's items ({first_line}); "
+                          'check the hyperparameters that set its input and output sizes') from None
+    predictions, targets = outputs['predictions'], outputs['targets']
+    if type(model).loss is Model.loss and isinstance(predictions, torch.Tensor) and isinstance(targets, torch.Tensor) \
+            and predictions.shape != targets.shape:
+        raise ConfigError(f'{type(model).__name__} predicts {tuple(predictions.shape[1:])} per item but the targets are '
+                          f'{tuple(targets.shape[1:])}; set its outputs to match the targets (e.g. outputs={targets[0].numel()})')
