@@ -170,14 +170,13 @@ class Routine:
         return prepared.dataset
 
     def import_dataset(self, directory: str | Path, **sources: Any) -> StoredDataset:
-        """Load the dataset in `directory`, or install / convert / generate it there (see `etude.data.obtain_dataset`);
-        the routine trains on it unless `set_dataset` is called again (e.g. with `targets=`)."""
+        """The stored dataset in `directory`, installed / converted / generated there first if needed (see
+        `etude.data.obtain_dataset`), with the run's seed. Train on it with `set_dataset(stored, targets=...)`, or
+        `train(stored)` for its labels as they are."""
         from .data.sources import obtain_dataset
 
         parameters, _ = self._require_parameters()
-        stored = obtain_dataset(directory, seed=parameters.seed, **sources)
-        self.set_dataset(stored)
-        return stored
+        return obtain_dataset(directory, seed=parameters.seed, **sources)
 
     def set_model(self, model: Model) -> Model:
         """Use `model`: moved to the run's device, with optimisers built from its hyperparameters."""
@@ -471,7 +470,7 @@ class Routine:
         if self.model is None:
             raise RoutineError('The routine has no model; call routine.set_model(SomeModel(routine.parameters)) before train()')
         if self.data is None or not self.split:
-            raise RoutineError('The routine has no dataset; call routine.set_dataset(...) or import_dataset(...), or pass it to train()')
+            raise RoutineError('The routine has no dataset; call routine.set_dataset(...) (e.g. with what import_dataset returns) or pass it to train()')
         return self.model, self.data
 
     def say(self, message: str) -> None:
