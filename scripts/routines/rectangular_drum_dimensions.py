@@ -60,7 +60,6 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.set_task('regression', targets=TARGETS, units={'drum_size': 'm', 'aspect_ratio': ''}, input_length=parameters.input_length,
                      min_samples=parameters.input_length, representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate']),
                                                                           'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
-    routine.add_to_summary({'dataset_directory': str(stored.directory)})
 
     # the bar to clear: always predicting each dimension's mean over the training drums
     targets = np.stack([np.asarray(stored.labels[name], dtype=np.float64) for name in TARGETS], axis=-1)

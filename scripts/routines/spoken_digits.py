@@ -73,7 +73,6 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
     routine.set_task('classification', target='digit', classes=stored.metadata['classes']['digit'])
-    routine.add_to_summary({'dataset_directory': str(stored.directory)})
 
     # the model is sized by the data: n_mels and frames from the features' shape, classes from the digit labels
     parameters = routine.parameters = parameters.updated(MelCNN.input_hyperparameters(stored.metadata, 'digit'), source='dataset metadata')
