@@ -181,7 +181,7 @@ def load_export(path: str | Path, *, map_location: str | torch.device = 'cpu', v
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - the unpickler fails on arbitrary bytes with arbitrary exception types
-        reason = 'is truncated or corrupt' if _looks_truncated(error) else 'is not an etude export (it could not be read safely)'
+        reason = 'is truncated or corrupt' if _looks_truncated(error) or _starts_like_a_zip(path) else 'is not an etude export (it could not be read safely)'
         raise CheckpointError(f'Checkpoint {path} {reason}; use another checkpoint, e.g. checkpoints/best.pt of a finished run') from None
     if not isinstance(data, dict) or data.get('format') != EXPORT_FORMAT:
         raise CheckpointError(f'{path} is a torch file but not an etude export; load it with torch.load, or pass a file an etude run exported')
@@ -275,6 +275,12 @@ def load_weights(model: torch.nn.Module, export: ExportedModel, path: str | Path
             f'{path} holds weights of {export["model"]["class_path"]} that do not fit this {type(model).__name__} ({first_line.rstrip(":")}); '
             'use a checkpoint of the same model and hyperparameters',
         ) from None
+
+
+def _starts_like_a_zip(path: Path) -> bool:
+    """torch saves a zip: a file that starts like one but does not load was cut short or damaged, not foreign."""
+    with open(path, 'rb') as file:
+        return file.read(4) == b'PK\x03\x04'
 
 
 def _looks_truncated(error: BaseException) -> bool:

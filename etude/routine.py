@@ -185,6 +185,19 @@ class Routine:
         self.model.optimisers = self.model.configure_optimisers()
         return self.model
 
+    def update_parameters(self, parameters: P, values: Mapping[str, Any], *, source: str) -> P:
+        """`parameters` (what set_parameters returned) with values that only the data can tell (a model's input size,
+        its number of classes), checked like any layer and recorded in place of the resolved ones (config.yaml, exports,
+        W&B). Call it before `set_model`."""
+        self._require_parameters()
+        if self.model is not None:
+            raise RoutineError('update_parameters changes what the model is built from; call it before set_model')
+        updated = parameters.updated(values, source=source)
+        self.parameters = updated
+        if self.tracker is not None:
+            self.tracker.record_config(updated.to_dict())
+        return updated
+
     def set_task(self, kind: str, **settings: Any) -> None:
         """What the model does, for `etude infer` and `etude evaluate`: e.g. set_task('classification', classes=[...])."""
         self.task = {'kind': kind, **settings}

@@ -11,6 +11,7 @@ whose one-line message names the file and the reason, never a bare libsndfile tr
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -78,6 +79,12 @@ class AudioInfo:
     subtype: str
 
 
+@functools.cache
+def _available_formats() -> frozenset[str]:
+    """What this libsndfile reads: asked once per process (it costs 0.15 ms, on every file of a thousand)."""
+    return frozenset(soundfile.available_formats())
+
+
 def _format_of(path: Path) -> str:
     """The libsndfile format named by the file extension, or a `DataFileError` if etude does not read it."""
     extension = path.suffix.lower().lstrip('.')
@@ -85,7 +92,7 @@ def _format_of(path: Path) -> str:
     if extension not in AUDIO_FORMATS:
         raise DataFileError(f"{path}: not a readable audio file (unsupported format '{extension}'); supported: {supported}")
     major = AUDIO_FORMATS[extension]
-    if major not in soundfile.available_formats():
+    if major not in _available_formats():
         raise DataFileError(
             f'{path}: {major} needs libsndfile >= 1.1, but soundfile uses {soundfile.__libsndfile_version__}; '
             'reinstall soundfile from its wheel'

@@ -75,7 +75,7 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.set_task('classification', target='digit', classes=stored.metadata['classes']['digit'])
 
     # the model is sized by the data: n_mels and frames from the features' shape, classes from the digit labels
-    parameters = routine.parameters = parameters.updated(MelCNN.input_hyperparameters(stored.metadata, 'digit'), source='dataset metadata')
+    parameters = routine.update_parameters(parameters, MelCNN.input_hyperparameters(stored.metadata, 'digit'), source='dataset metadata')
     digits = np.asarray(stored.labels['digit'])
     routine.add_baseline(*baseline_metrics(routine.task, digits[routine.split['train']], digits[routine.split['test']]))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ...errors import ConfigError, DataFileError, DatasetError, MissingDependencyError
 from ..audio import atomic_path, read_audio, write_audio
@@ -204,7 +204,7 @@ def generate_spoken_digits(
                     jobs.append((program, voice, word, speed, pitch, path, sample_rate))
     workers = workers or min(8, os.cpu_count() or 1)
     # Threads suffice: each job's work happens in its own espeak-ng process and in soxr.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, tqdm(total=len(jobs), disable=not progress, desc='spoken digits') as bar:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, tqdm(total=len(jobs), disable=None if progress else True, desc='spoken digits') as bar:
         futures = [pool.submit(_speak, *job) for job in jobs]
         try:
             for future in as_completed(futures):
