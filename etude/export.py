@@ -60,6 +60,7 @@ class RunInfo(TypedDict, total=False):
     versions: dict[str, str]
     run_options: dict[str, Any]
     world_size: int
+    batch_size_per_process: int | None  # hyperparameters' batch_size is the global batch of one update step
 
 
 class ExportedModel(TypedDict, total=False):

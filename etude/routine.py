@@ -451,6 +451,7 @@ class Routine:
             'versions': self._versions,
             'run_options': self.options.to_dict(),
             'world_size': self.distributed.world_size,
+            'batch_size_per_process': self.parameters.batch_size // self.distributed.world_size if self.parameters is not None else None,
         }
 
     # -- helpers --------------------------------------------------------------------------------------------------

@@ -63,11 +63,12 @@ def test_generator_continues_between_batches_and_resumes_from_state_dict() -> No
     assert torch.equal(chain(x)[0], first)
 
 
-def test_seed_none_follows_torch_global_seed() -> None:
-    torch.manual_seed(3)
-    a = BatchAugmentation(Gain(-6, 6)).seed
-    torch.manual_seed(3)
-    assert BatchAugmentation(Gain(-6, 6)).seed == a
+def test_the_seed_is_the_runs_never_the_global_generators() -> None:
+    before = torch.get_rng_state()
+    with pytest.raises(ConfigError, match="needs seed=...; pass the run's seed"):
+        BatchAugmentation(Gain(-6, 6))
+    assert BatchAugmentation(Gain(-6, 6), seed=3).seed == 3
+    assert torch.equal(torch.get_rng_state(), before), 'building an augmentation draws nothing from the global generator'
 
 
 @pytest.mark.parametrize('semitones, ratio', [(12, 2.0), (-12, 0.5), (3, 2 ** (3 / 12)), (-2, 2 ** (-2 / 12))])
@@ -184,7 +185,7 @@ def test_chaining_applies_all_in_order() -> None:
         expected, _ = augmentor(expected, None, g)
     assert torch.equal(out, expected)
     with pytest.raises(ConfigError, match='BatchAugmentor'):
-        BatchAugmentation(torch.nn.Identity())  # type: ignore[arg-type]
+        BatchAugmentation(torch.nn.Identity(), seed=0)  # type: ignore[arg-type]
 
 
 def test_runs_on_cpu_device_and_base_class_is_abstract() -> None:

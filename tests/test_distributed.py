@@ -53,7 +53,8 @@ def test_one_run_directory_with_one_set_of_checkpoints(distributed_run: Path) ->
     assert len((run / 'metrics.jsonl').read_text().splitlines()) == 2
     summary = json.loads((run / 'summary.json').read_text())
     assert summary['world_size'] == 2
-    assert load_export(run / 'checkpoints' / 'best.pt')['run_info']['world_size'] == 2
+    run_info = load_export(run / 'checkpoints' / 'best.pt')['run_info']
+    assert run_info['world_size'] == 2 and run_info['batch_size_per_process'] == 4, 'batch_size=8 is the global batch of two processes'
 
 
 def test_test_metrics_equal_a_single_process_evaluation_of_the_best_weights(distributed_run: Path) -> None:

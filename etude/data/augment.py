@@ -89,8 +89,9 @@ class BatchAugmentation(torch.nn.Module):
     """A chain of `BatchAugmentor`s applied in order, like `torch.nn.Sequential`, with its own seeded generator.
 
     `forward(inputs, targets=None) -> (inputs, targets)`; identity in eval mode. The generator is created on the
-    inputs' device at the first call, seeded with `torch.Generator.manual_seed(seed)`; with `seed=None` the seed
-    is drawn from torch's global RNG, so `torch.manual_seed` / `seed_everything` still make the run reproducible.
+    inputs' device at the first call, seeded with `torch.Generator.manual_seed(seed)`. The seed is required (the
+    run's, e.g. `parameters.seed`): drawing one from torch's global generator would make the augmentation stream
+    depend on what else was built first.
     The generator's state is part of `state_dict()` (as extra state) so a resumed run continues the same
     sequence; if it resumes on another device type the generator restarts from the seed instead.
     """
@@ -100,10 +101,12 @@ class BatchAugmentation(torch.nn.Module):
         for augmentor in augmentors:
             if not isinstance(augmentor, BatchAugmentor):
                 raise ConfigError(f'BatchAugmentation takes BatchAugmentor instances, got {type(augmentor).__name__}')
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ConfigError(f'BatchAugmentation seed is {seed!r}; use a non-negative integer or None')
+        if seed is None:
+            raise ConfigError("BatchAugmentation needs seed=...; pass the run's seed (parameters.seed) so the augmentation draws from it")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f'BatchAugmentation seed is {seed!r}; use a non-negative integer')
         self.augmentors = torch.nn.ModuleList(augmentors)
-        self.seed = seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        self.seed = seed
         self._generator: torch.Generator | None = None
         self._pending_state: dict[str, Any] | None = None
 
