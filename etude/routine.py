@@ -253,7 +253,7 @@ class Routine:
             self.distributed.broadcast_module(model)
         loaders = {name: evaluation_loader(data.dataset, self.split[name], batch_size=per_process_batch, num_workers=self.options.num_workers,
                                            device=self.device, distributed=self.distributed, collate=data.collate) for name in ('validation', 'test')}
-        check_model_takes_data(model, loaders['validation'], self.device, step.autocast)
+        check_model_takes_data(model, data, self.split['validation'], self.device, step.autocast)
         started = time.perf_counter() - seconds_before
         try:
             while not self._finished(epoch, stopping):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from .data.split import SPLIT_NAMES, split_by_column, split_by_groups
 from .data.store import StoredDataset
@@ -152,12 +152,14 @@ def _plain(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool, type(None), list, tuple, dict))
 
 
-def check_model_takes_data(model: Model, loader: DataLoader[Any], device: torch.device, autocast: Callable[[], Any]) -> None:
-    """Run one validation batch before training, so a model that cannot take this data fails now, in one line
-    (`input_length` longer than the clips, more outputs than targets), not after an epoch or with torch's warnings."""
-    if len(loader.dataset) == 0:  # type: ignore[arg-type]  # a torchrun share smaller than one item
+def check_model_takes_data(model: Model, data: RoutineData, indices: np.ndarray, device: torch.device, autocast: Callable[[], Any]) -> None:
+    """Run two items of the validation split through the model before training, so a model that cannot take this data
+    fails now, in one line (`input_length` longer than the clips, more outputs than targets), not after an epoch or
+    with torch's warnings. Two items, not a batch: the check is about shapes, and costs a few milliseconds."""
+    if len(indices) == 0:  # a torchrun share smaller than one item
         return
     model.eval()
+    loader = DataLoader(Subset(data.dataset, indices[:2].tolist()), batch_size=2, collate_fn=data.collate, generator=torch.Generator())
     batch = move_to_device(next(iter(loader)), device)
     try:
         with torch.no_grad(), autocast():

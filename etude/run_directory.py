@@ -16,7 +16,6 @@ Files are only ever added to or atomically replaced, so an error or Ctrl-C never
 from __future__ import annotations
 
 import json
-import os
 import platform
 import secrets
 import subprocess
@@ -142,9 +141,7 @@ class RunDirectory:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.path / 'metrics.jsonl', 'a', encoding='utf-8') as file:
-            file.write(json.dumps(record) + '\n')
-            file.flush()
-            os.fsync(file.fileno())
+            file.write(json.dumps(record) + '\n')  # flushed on close: a killed process keeps it; the checkpoint is the fsynced record
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every complete line; a half-written last line (what a crash mid-append leaves) is left out."""
