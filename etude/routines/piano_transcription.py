@@ -1,0 +1,155 @@
+"""Piano transcription: audio to notes (onsets, offsets, velocities), scored with mir_eval (seed 001, after Kong et al. 2021).
+
+Renders Bach chorales from music21's corpus with FluidSynth on the acoustic grand piano (seeded random velocities),
+split by piece, or reads MAESTRO v3 (`dataset=maestro`, its own split); trains PianoTranscriber on segments whose
+targets are computed from the note lists on the fly, and reports mir_eval's note-onset, onset+offset,
+onset+offset+velocity and frame F1 on the held-out pieces, decoded as whole pieces from overlapping segments, beside a
+transcriber that learns nothing (spectral flux and spectral peaks). With the chorales it also scores the same test
+pieces rendered with a second General MIDI soundfont (test.other_soundfont_*), to show what a change of piano costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from etude import Routine
+from etude.errors import ConfigError
+from etude.evaluation.metrics import Metric
+from etude.models.transcriber import PianoTranscriber
+from etude.transcription.baseline import transcribe_baseline
+from etude.transcription.data import Recording, SegmentDataset, maestro_recordings, rendered_chorales, segment_starts
+from etude.transcription.metrics import NoteMetrics
+from etude.transcription.scoring import average_scores, score_piece
+from etude.transcription.settings import DecodingSettings, FrontEnd
+
+OTHER_SOUNDFONT_PREFIX = 'other_soundfont_'
+
+
+@dataclass(kw_only=True)
+class PianoTranscription(PianoTranscriber.Parameters):
+    dataset: Literal['chorales', 'maestro'] = 'chorales'
+    """chorales: Bach chorales rendered here with FluidSynth; maestro: MAESTRO v3 in maestro_directory."""
+    data_directory: str = 'data/transcription'
+    """Where the chorales are exported and rendered (once)."""
+    maestro_directory: str = 'data/maestro-v3.0.0'
+    """MAESTRO v3's folder (holding maestro-v3.0.0.csv), for dataset=maestro."""
+    chorales: int = 160
+    """How many chorales to render (music21 has 350 distinct ones; one fails to convert)."""
+    soundfont: str = ''
+    """The soundfont of the training renders; empty: FluidR3 GM (Debian's fluid-soundfont-gm)."""
+    other_soundfont: str = '/usr/share/sounds/sf2/TimGM6mb.sf2'
+    """A second General MIDI soundfont the test pieces are also rendered with; empty: none."""
+    segment_seconds: float = 4.0
+    """Length of the segments the model trains on and transcribes in."""
+    training_hop_seconds: float = 4.0
+    """Hop between training segments (the evaluation hop follows segment_overlap)."""
+    onset_threshold: float = 0.3
+    """Decoding: a peak of the onset output above this starts a note."""
+    offset_threshold: float = 0.3
+    """Decoding: a peak of the offset output above this ends one."""
+    frame_threshold: float = 0.3
+    """Decoding: a note also ends where its frame output falls below this."""
+    segment_overlap: float = 0.5
+    """Decoding: the share of each segment that overlaps the next."""
+
+    @property
+    def decoding(self) -> DecodingSettings:
+        return DecodingSettings(onset_threshold=self.onset_threshold, offset_threshold=self.offset_threshold,
+                                frame_threshold=self.frame_threshold, segment_overlap=self.segment_overlap)
+
+    @property
+    def front_end(self) -> FrontEnd:
+        return FrontEnd(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels, f_min=self.f_min,
+                        f_max=self.f_max, segment_seconds=self.segment_seconds)
+
+
+DEFAULTS = PianoTranscription(batch_size=8, learning_rate=2e-3, num_of_epochs=10, patience=4, dataset_split=(0.8, 0.1, 0.1),
+                              monitor='validation_onset_f1', monitor_mode='max', gradient_clip=3.0)
+TESTING = {'chorales': 8, 'num_of_epochs': 1, 'dataset_split': (0.5, 0.25, 0.25), 'channels': (4,), 'acoustic_units': 16, 'gru_units': 8,
+           'segment_seconds': 2.0, 'training_hop_seconds': 2.0}
+PROJECT = 'etude-piano-transcription'
+
+
+def _pieces(parameters: PianoTranscription) -> tuple[list[Recording], dict[str, list[int]]]:
+    """The recordings and the piece indices of each split."""
+    if parameters.dataset == 'maestro':
+        recordings = maestro_recordings(parameters.maestro_directory)
+        split = {part: [i for i, recording in enumerate(recordings) if recording.split == part] for part in ('train', 'validation', 'test')}
+        return recordings, split
+    recordings = rendered_chorales(parameters.data_directory, count=parameters.chorales, soundfont=parameters.soundfont or None, seed=parameters.seed)
+    order = np.random.default_rng(parameters.seed).permutation(len(recordings)).tolist()
+    train_share, validation_share, _ = parameters.dataset_split
+    cut_train = round(len(order) * train_share / sum(parameters.dataset_split))
+    cut_validation = cut_train + max(1, round(len(order) * validation_share / sum(parameters.dataset_split)))
+    if cut_validation >= len(order):
+        raise ConfigError(f'{len(order)} chorales leave no test piece with dataset_split {list(parameters.dataset_split)}; render more (chorales=...)')
+    return recordings, {'train': sorted(order[:cut_train]), 'validation': sorted(order[cut_train:cut_validation]), 'test': sorted(order[cut_validation:])}
+
+
+def build(routine: Routine, parameters: PianoTranscription) -> Sequence[Metric]:
+    """Pieces → segments with targets on the fly → PianoTranscriber; note metrics on whole pieces; the baseline."""
+    recordings, pieces = _pieces(parameters)
+    front_end, decoding = parameters.front_end, parameters.decoding
+    other: dict[int, int] = {}  # index of a test piece rendered with the other soundfont -> the original's index
+    if parameters.dataset == 'chorales' and parameters.other_soundfont:
+        test_names = [recordings[i].audio.stem for i in pieces['test']]
+        renders = rendered_chorales(parameters.data_directory, count=len(test_names), names=[f'bach/{name}' for name in test_names],
+                                    soundfont=parameters.other_soundfont, seed=parameters.seed)
+        by_name = {recording.name: recording for recording in renders}
+        for index in pieces['test']:
+            other[len(recordings)] = index
+            recordings.append(by_name[recordings[index].name])
+    evaluation_hop = parameters.segment_seconds * (1 - parameters.segment_overlap)
+    segments: dict[str, list[int]] = {'train': [], 'validation': [], 'test': []}
+    items: list[tuple[int, float]] = []
+    for part, indices in (*pieces.items(), ('test', list(other))):
+        hop = parameters.training_hop_seconds if part == 'train' else evaluation_hop
+        for index in indices:
+            for start in segment_starts(recordings[index].duration, parameters.segment_seconds, hop):
+                segments[part].append(len(items))
+                items.append((index, start))
+    dataset = SegmentDataset(recordings, items, front_end)
+    name = parameters.dataset if parameters.dataset == 'maestro' else f'chorales-{parameters.chorales}'
+    routine.set_dataset(dataset, split=segments, name=name, metadata={'pieces': {part: [recordings[i].name for i in indices] for part, indices in pieces.items()}})
+    routine.set_task('transcription', decoding=decoding.to_dict(), segment_seconds=parameters.segment_seconds, frames_per_second=front_end.frames_per_second,
+                     offset_convention='key releases (no sustain-pedal extension)')
+
+    # the baseline: a transcriber that learns nothing, on the same test pieces, scored by the same code
+    baseline = [score_piece(recordings[i].notes, transcribe_baseline(recordings[i].audio)) for i in pieces['test']]
+    routine.add_baseline('spectral flux', average_scores(baseline))
+    routine.set_model(PianoTranscriber(parameters))
+
+    def note_metrics(indices: Sequence[int], prefix: str = '') -> NoteMetrics:
+        return NoteMetrics({i: recordings[i].notes for i in indices}, {i: recordings[i].duration for i in indices},
+                           {i: recordings[i].name for i in indices}, front_end, decoding, prefix=prefix)
+
+    metrics = [note_metrics([*pieces['validation'], *pieces['test']])]
+    if other:
+        metrics.append(note_metrics(list(other), OTHER_SOUNDFONT_PREFIX))
+    return metrics
+
+
+def report(summary: dict[str, Any]) -> str:
+    """The test onset F1 of held-out pieces beside the baseline's (and the other soundfont's, when rendered)."""
+    test, baseline = summary['test'], summary['baselines']['spectral flux']
+    line = (f"test note-onset F1 {test['onset_f1']:.3f} (onset+offset {test['onset_offset_f1']:.3f}, +velocity {test['onset_offset_velocity_f1']:.3f}, "
+            f"frame {test['frame_f1']:.3f}) on held-out pieces; spectral-flux baseline {baseline['onset_f1']:.3f}")
+    other = test.get(f'{OTHER_SOUNDFONT_PREFIX}onset_f1')
+    if other is not None and np.isfinite(other):
+        line += f"; the same pieces rendered with another soundfont: {other:.3f}"
+    return line
+
+
+def main(overrides: Sequence[str] = (), runs_directory: str = 'runs') -> dict[str, Any]:
+    """Train with the defaults (and `key=value` overrides), for a script or a test until `etude train` lands."""
+    routine = Routine(runs_directory=runs_directory)
+    parameters = routine.set_parameters(DEFAULTS, overrides=overrides, testing_defaults=TESTING)
+    metrics = build(routine, parameters)
+    summary = routine.train(metrics=metrics)
+    print(report(summary))
+    return summary
+
