@@ -34,6 +34,7 @@ setup(
         'starlette>=0.37',
         'uvicorn>=0.30',
         'pyloudnorm>=0.2',
+        'mir_eval>=0.8.2',
     ],
     entry_points={'console_scripts': ['etude=etude.cli:main']},
 )

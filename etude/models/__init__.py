@@ -2,5 +2,6 @@
 
 from .crepe import CRePE
 from .mel_cnn import MelCNN
+from .transcriber import PianoTranscriber
 
-__all__ = ['CRePE', 'MelCNN']
+__all__ = ['CRePE', 'MelCNN', 'PianoTranscriber']

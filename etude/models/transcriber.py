@@ -23,11 +23,10 @@ from typing import Annotated, Any
 
 import torch
 
+from ..evaluation.metrics import Metric
 from ..model import Batch, Model
 from ..parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ..parameters import Parameters as BaseParameters
-
-from ..evaluation.metrics import Metric
 
 __all__ = ['FULL_SIZE', 'HEADS', 'PianoTranscriber']
 
@@ -57,7 +56,7 @@ class PianoTranscriber(Model):
         """Lowest mel band edge, Hz."""
         f_max: Annotated[float, NON_NEGATIVE] = 8000.0
         """Highest mel band edge, Hz."""
-        channels: tuple[int, ...] = (8, 16, 32)
+        channels: tuple[int, ...] = (8, 16, 16)
         """Output channels of each convolution block; each block halves the mel axis."""
         acoustic_units: Annotated[int, AT_LEAST_ONE] = 128
         """Width of the per-frame acoustic features after the conv stack."""

@@ -37,7 +37,7 @@ class PianoTranscription(PianoTranscriber.Parameters):
     """Where the chorales are exported and rendered (once)."""
     maestro_directory: str = 'data/maestro-v3.0.0'
     """MAESTRO v3's folder (holding maestro-v3.0.0.csv), for dataset=maestro."""
-    chorales: int = 160
+    chorales: int = 100
     """How many chorales to render (music21 has 350 distinct ones; one fails to convert)."""
     soundfont: str = ''
     """The soundfont of the training renders; empty: FluidR3 GM (Debian's fluid-soundfont-gm)."""
@@ -67,7 +67,7 @@ class PianoTranscription(PianoTranscriber.Parameters):
                         f_max=self.f_max, segment_seconds=self.segment_seconds)
 
 
-DEFAULTS = PianoTranscription(batch_size=8, learning_rate=2e-3, num_of_epochs=10, patience=4, dataset_split=(0.8, 0.1, 0.1),
+DEFAULTS = PianoTranscription(batch_size=8, learning_rate=2e-3, num_of_epochs=7, patience=3, dataset_split=(0.8, 0.1, 0.1),
                               monitor='validation_onset_f1', monitor_mode='max', gradient_clip=3.0)
 TESTING = {'chorales': 8, 'num_of_epochs': 1, 'dataset_split': (0.5, 0.25, 0.25), 'channels': (4,), 'acoustic_units': 16, 'gru_units': 8,
            'segment_seconds': 2.0, 'training_hop_seconds': 2.0}
@@ -114,7 +114,8 @@ def build(routine: Routine, parameters: PianoTranscription) -> Sequence[Metric]:
                 items.append((index, start))
     dataset = SegmentDataset(recordings, items, front_end)
     name = parameters.dataset if parameters.dataset == 'maestro' else f'chorales-{parameters.chorales}'
-    routine.set_dataset(dataset, split=segments, name=name, metadata={'pieces': {part: [recordings[i].name for i in indices] for part, indices in pieces.items()}})
+    names = {part: [recordings[i].name for i in indices] for part, indices in pieces.items()}
+    routine.set_dataset(dataset, split=segments, name=name, metadata={'pieces': names})
     routine.set_task('transcription', decoding=decoding.to_dict(), segment_seconds=parameters.segment_seconds, frames_per_second=front_end.frames_per_second,
                      offset_convention='key releases (no sustain-pedal extension)')
 

@@ -1,10 +1,10 @@
 """A transcriber that learns nothing, scored by the same code as the model, so a table shows what learning adds.
 
-- a semitone spectrum: STFT magnitudes (2048-sample window at 16 kHz, bins 7.8 Hz apart) summed into one band per piano key
+- a semitone spectrum: STFT magnitudes (2048-sample window at 16 kHz, bins 7.8 Hz apart) averaged over one band per piano key
   (a constant-Q view of the spectrum: each band a semitone wide), in dB;
 - onsets: per key, peaks of the positive spectral flux (the rise of the band's level over `lag` frames) above
-  `flux_db`, where the band is also a peak across keys (a partial, not the skirt of a neighbour) and within
-  `range_db` of the loudest band of that frame;
+  `flux_db`, where the band is also, `settle` frames later (once the attack's noise has died), a peak across keys
+  (a partial, not the skirt of a neighbour) within `range_db` of the loudest band;
 - harmonics: a candidate whose key is an octave, an octave and a fifth or two octaves above a louder candidate of the
   same frame is taken for that note's partial and dropped;
 - a key's candidates within `refractory` frames of the one before belong to the same attack;
@@ -26,12 +26,14 @@ __all__ = ['transcribe_baseline']
 
 
 def _key_bands(sample_rate: int, n_fft: int) -> np.ndarray:
-    """`(88, n_fft // 2 + 1)` 0/1 matrix: bin b belongs to key k when its frequency rounds to k's MIDI number."""
+    """`(88, n_fft // 2 + 1)` weights: key k averages the bins whose frequencies round to its MIDI number (the lowest
+    keys, narrower than a bin, have none and stay silent)."""
     frequencies = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
     with np.errstate(divide='ignore'):
         midi = np.rint(69 + 12 * np.log2(np.maximum(frequencies, 1e-9) / 440.0))
     keys = np.arange(BEGIN_NOTE, BEGIN_NOTE + NUM_PITCHES)
-    return (midi[None, :] == keys[:, None]).astype(np.float32)
+    bands = (midi[None, :] == keys[:, None]).astype(np.float32)
+    return bands / np.maximum(bands.sum(axis=1, keepdims=True), 1.0)  # the mean of a band's bins: wide bands are not louder
 
 
 def semitone_spectrum(audio: np.ndarray, sample_rate: int = 16_000, hop_length: int = 160, n_fft: int = 2048) -> np.ndarray:
@@ -49,19 +51,19 @@ def semitone_spectrum(audio: np.ndarray, sample_rate: int = 16_000, hop_length: 
 
 
 def transcribe_baseline(source: str | os.PathLike[str] | np.ndarray, *, sample_rate: int = 16_000, frames_per_second: float = 100.0,
-                        flux_db: float = 10.0, range_db: float = 20.0, release_db: float = 20.0, velocity: int = 80, lag: int = 3,
-                        refractory: int = 8) -> np.ndarray:
+                        flux_db: float = 8.0, range_db: float = 12.0, release_db: float = 20.0, velocity: int = 80, lag: int = 3,
+                        refractory: int = 8, settle: int = 12) -> np.ndarray:
     """Notes (`NOTE_DTYPE`) of a file or of mono samples at `sample_rate`, by the rules in the module docstring."""
     audio = read_audio(source, sample_rate=sample_rate)[0] if not isinstance(source, np.ndarray) else source
     hop = round(sample_rate / frames_per_second)
     levels = semitone_spectrum(audio, sample_rate, hop)
     flux = np.maximum(levels - np.concatenate([np.repeat(levels[:1], lag, axis=0), levels[:-lag]]), 0.0)  # the rise over `lag` frames
     peak_in_time = (flux > flux_db) & (flux >= np.roll(flux, 1, axis=0)) & (flux > np.roll(flux, -1, axis=0))
-    padded = np.pad(levels, ((0, 0), (1, 1)), constant_values=-np.inf)
-    peak_in_pitch = (levels >= padded[:, :-2]) & (levels >= padded[:, 2:])
-    loud = levels > levels.max(axis=1, keepdims=True) - range_db
-    # the level a few frames after the rise is the note's level (the flux peaks on the attack's first frame)
-    settled = np.maximum(levels, np.roll(levels, -2, axis=0))
+    # judged `settle` frames after the rise, when the attack's broadband noise has died and the partials remain
+    settled = np.concatenate([levels[settle:], np.repeat(levels[-1:], settle, axis=0)])
+    padded = np.pad(settled, ((0, 0), (1, 1)), constant_values=-np.inf)
+    peak_in_pitch = (settled >= padded[:, :-2]) & (settled >= padded[:, 2:])
+    loud = settled > settled.max(axis=1, keepdims=True) - range_db
     candidates = peak_in_time & peak_in_pitch & loud
     for interval in (12, 19, 24):
         above = np.zeros_like(candidates)

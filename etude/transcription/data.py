@@ -179,7 +179,7 @@ def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.
     """
     from ..data.definitions import metadata_table
 
-    definition = metadata_table(root, table, companion_columns={'midi': 'midi_filename'}, split_column='split')
+    definition = metadata_table(Path(root), table, companion_columns={'midi': 'midi_filename'}, split_column='split')
     recordings = []
     for item in definition.items:
         audio = definition.root / item.path

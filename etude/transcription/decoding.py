@@ -31,7 +31,8 @@ __all__ = ['OUTPUT_KEYS', 'NoteStream', 'decode_notes', 'refined_peaks', 'segmen
 OUTPUT_KEYS = ('onset', 'offset', 'frame', 'velocity')
 
 
-def refined_peaks(values: np.ndarray, threshold: float, before: np.ndarray | None = None, after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refined_peaks(values: np.ndarray, threshold: float, before: np.ndarray | None = None,
+                  after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local maxima above `threshold` of `(frames, keys)` values, with Kong's sub-frame refinement.
 
     A peak is `x[i] > threshold`, `x[i] >= x[i-1]` and `x[i] > x[i+1]` (a plateau counts once, at its end). `before`

@@ -1,0 +1,202 @@
+"""Piano transcription: targets → notes round trips, stitching at seams, the metrics against mir_eval, the model, the
+data read like MAESTRO, and whole files through `transcribe` (seed 001)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import needs_fluidsynth
+
+from etude.data.midi import NOTE_DTYPE, notes_from_columns, notes_to_midi, piano_roll_targets
+from etude.errors import DataFileError
+from etude.models.transcriber import PianoTranscriber
+from etude.transcription.baseline import transcribe_baseline
+from etude.transcription.data import SegmentDataset, clean_notes, maestro_recordings, segment_starts
+from etude.transcription.decoding import NoteStream, decode_notes, segment_plan, stitched_frames
+from etude.transcription.scoring import frame_scores, note_scores, score_piece
+from etude.transcription.settings import DecodingSettings, FrontEnd
+from etude.transcription.transcribe import transcribe
+
+KEYS = ('pitch', 'start', 'end', 'velocity')
+
+
+def random_notes(seed: int, count: int = 60, seconds: float = 20.0) -> np.ndarray:
+    """Notes at sub-frame times, at least 0.15 s long, one key sounding once at a time."""
+    generator = np.random.default_rng(seed)
+    starts = generator.uniform(0.05, seconds - 1.0, count)
+    columns = np.stack([generator.integers(30, 100, count), starts, starts + generator.uniform(0.15, 1.0, count),
+                        generator.integers(20, 120, count)], axis=1)
+    return clean_notes(notes_from_columns(columns, ('pitch', 'start', 'end', 'velocity')))
+
+
+def outputs_of(notes: np.ndarray, num_frames: int) -> dict[str, np.ndarray]:
+    """What a perfect model would output: the regression, frame and velocity targets."""
+    targets = piano_roll_targets(notes, frames_per_second=100, num_frames=num_frames)
+    return {'onset': targets['onset_regression'], 'offset': targets['offset_regression'], 'frame': targets['frame'], 'velocity': targets['velocity']}
+
+
+def test_targets_decode_to_their_notes() -> None:
+    notes = random_notes(0)
+    decoded = decode_notes(outputs_of(notes, 2100), DecodingSettings(), 100)
+    assert len(decoded) == len(notes)
+    scores = score_piece(notes, decoded)
+    assert all(value == 1.0 for value in scores.values()), scores
+    # Kong's regression refinement recovers onsets well below the 10 ms frame, and velocities to the MIDI step
+    assert np.abs(decoded['start'] - notes['start']).max() < 2e-3
+    assert np.abs(decoded['velocity'].astype(int) - notes['velocity']).max() <= 1
+
+
+def test_streaming_and_seams_give_each_note_once() -> None:
+    notes = random_notes(1, count=120, seconds=30.0)
+    whole = outputs_of(notes, 3001)
+    expected = decode_notes(whole, DecodingSettings(), 100)
+    stream = NoteStream(DecodingSettings(), 100)
+    parts, position = [], 0
+    for size in np.random.default_rng(2).integers(1, 90, 200):
+        parts.append(stream.feed({key: values[position:position + size] for key, values in whole.items()}))
+        position += size
+    parts.append(stream.finish())
+    streamed = np.concatenate(parts)
+    streamed = streamed[np.lexsort((streamed['pitch'], streamed['start']))]
+    np.testing.assert_array_equal(streamed[list(KEYS)], expected[list(KEYS)])
+    # overlapping segments, each a slice of the whole, stitched: every frame decoded once, no note split or doubled
+    segment_frames, num_frames = 401, 3001
+    hop, count = segment_plan(num_frames, segment_frames, 0.5)
+    kept = [stitched_frames(index, count, hop, segment_frames, num_frames) for index in range(count)]
+    covered = np.concatenate([np.arange(index * hop + begin, index * hop + end) for index, (begin, end) in enumerate(kept)])
+    np.testing.assert_array_equal(covered, np.arange(num_frames))
+    stream = NoteStream(DecodingSettings(), 100)
+    stitched = []
+    for index, (begin, end) in enumerate(kept):
+        segment = {key: np.pad(values, ((0, segment_frames), (0, 0)))[index * hop:index * hop + segment_frames] for key, values in whole.items()}
+        stitched.append(stream.feed({key: values[begin:end] for key, values in segment.items()}))
+    stitched.append(stream.finish())
+    joined = np.concatenate(stitched)
+    joined = joined[np.lexsort((joined['pitch'], joined['start']))]
+    seams = [index * hop + end for index, (_, end) in enumerate(kept[:-1])]
+    assert any(((notes['start'] * 100 < seam) & (notes['end'] * 100 > seam)).any() for seam in seams), 'some note crosses a seam'
+    np.testing.assert_array_equal(joined[list(KEYS)], expected[list(KEYS)])
+
+
+def test_scores_equal_mir_eval_called_directly() -> None:
+    reference = random_notes(3)
+    estimate = reference.copy()
+    generator = np.random.default_rng(4)
+    estimate['start'] += generator.normal(0, 0.04, len(estimate))
+    estimate['end'] += generator.normal(0, 0.1, len(estimate))
+    estimate['end'] = np.maximum(estimate['end'], estimate['start'] + 0.02)
+    estimate['velocity'] = np.clip(estimate['velocity'] + generator.integers(-20, 20, len(estimate)), 1, 127)
+    estimate = estimate[generator.permutation(len(estimate))[:-5]]
+    scores = note_scores(reference, estimate)
+
+    def intervals(notes: np.ndarray) -> np.ndarray:
+        return np.stack([notes['start'], notes['end']], axis=1)
+
+    hertz = [mir_eval.util.midi_to_hz(notes['pitch'].astype(float)) for notes in (reference, estimate)]
+    onset = mir_eval.transcription.precision_recall_f1_overlap(intervals(reference), hertz[0], intervals(estimate), hertz[1], offset_ratio=None)
+    both = mir_eval.transcription.precision_recall_f1_overlap(intervals(reference), hertz[0], intervals(estimate), hertz[1])
+    velocity = mir_eval.transcription_velocity.precision_recall_f1_overlap(
+        intervals(reference), hertz[0], reference['velocity'].astype(float), intervals(estimate), hertz[1], estimate['velocity'].astype(float))
+    assert scores['onset_f1'] == pytest.approx(onset[2]) and scores['onset_precision'] == pytest.approx(onset[0])
+    assert scores['onset_offset_f1'] == pytest.approx(both[2]) and scores['onset_offset_recall'] == pytest.approx(both[1])
+    assert scores['onset_offset_velocity_f1'] == pytest.approx(velocity[2])
+    assert 0.3 < scores['onset_offset_f1'] < scores['onset_f1'] < 1.0
+    frames = frame_scores(reference, estimate)
+    assert 0.5 < frames['frame_f1'] < 1.0 and frame_scores(reference, reference)['frame_f1'] == 1.0
+
+
+def test_clean_notes_merges_unisons() -> None:
+    notes = np.zeros(4, dtype=NOTE_DTYPE)
+    notes['pitch'], notes['start'], notes['end'], notes['velocity'] = [60, 60, 60, 10], [0.0, 0.0, 0.5, 1.0], [1.0, 0.6, 1.2, 2.0], 80
+    cleaned = clean_notes(notes)
+    assert cleaned[['pitch', 'start', 'end']].tolist() == [(60, 0.0, 0.5), (60, 0.5, 1.2)]
+
+
+def test_model_shapes_seeded_weights_and_losses() -> None:
+    parameters = PianoTranscriber.Parameters(channels=(4, 8), acoustic_units=16, gru_units=8)
+    model, again = PianoTranscriber(parameters), PianoTranscriber(parameters)
+    for mine, theirs in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        torch.testing.assert_close(mine, theirs)
+    waveform = torch.randn(2, 32000) * 0.1
+    outputs = model(waveform)
+    assert set(outputs) == {'onset', 'offset', 'frame', 'velocity'}
+    assert all(values.shape == (2, 201, 88) and 0 <= float(values.min()) and float(values.max()) <= 1 for values in outputs.values())
+    targets = {key: torch.zeros(2, 201, 88) for key in ('frame', 'onset', 'onset_regression', 'offset_regression', 'velocity')}
+    loss = model.loss(outputs, targets)
+    loss.backward()
+    assert torch.isfinite(loss) and model.onset_head.weight.grad is not None
+    assert model.frame_gru.input_size == 16 + 2 * 88, 'the frame head hears the onset and offset outputs'
+
+
+def write_piece(path: Path, notes: np.ndarray, seconds: float) -> None:
+    """A 16 kHz WAV whose keys sound as decaying sines where `notes` say, beside its MIDI file."""
+    rate = 16000
+    time = np.arange(round(seconds * rate)) / rate
+    audio = np.zeros_like(time)
+    for note in notes:
+        inside = (time >= note['start']) & (time < note['end'])
+        audio[inside] += 0.1 * np.sin(2 * np.pi * 440 * 2 ** ((note['pitch'] - 69) / 12) * time[inside]) * np.exp(-(time[inside] - note['start']) * 3)
+    soundfile.write(path.with_suffix('.wav'), audio.astype(np.float32), rate)
+    notes_to_midi(notes, path.with_suffix('.midi'))
+
+
+def test_maestro_layout_split_and_targets_on_the_fly(tmp_path: Path) -> None:
+    (tmp_path / '2004').mkdir()
+    rows = []
+    for index, split in enumerate(('train', 'train', 'validation', 'test')):
+        notes = random_notes(10 + index, count=12, seconds=6.0)
+        write_piece(tmp_path / '2004' / f'piece{index}', notes, 6.0)
+        rows.append({'canonical_title': f'piece {index}', 'split': split, 'midi_filename': f'2004/piece{index}.midi',
+                     'audio_filename': f'2004/piece{index}.wav', 'duration': 6.0})
+    with open(tmp_path / 'maestro-v3.0.0.csv', 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    recordings = maestro_recordings(tmp_path)
+    assert [recording.split for recording in recordings] == ['train', 'train', 'validation', 'test']
+    front_end = FrontEnd(segment_seconds=2.0)
+    items = [(piece, start) for piece, recording in enumerate(recordings) for start in segment_starts(recording.duration, 2.0, 1.5)]
+    dataset = SegmentDataset(recordings, items, front_end)
+    audio, targets = dataset[5]
+    piece, start = items[5]
+    expected_audio = soundfile.read(recordings[piece].audio, dtype='float32')[0][round(start * 16000):round(start * 16000) + 32000]
+    np.testing.assert_allclose(audio.numpy()[:len(expected_audio)], expected_audio, atol=1e-6)
+    shifted = recordings[piece].notes.copy()
+    shifted['start'] -= start
+    shifted['end'] -= start
+    rolls = piano_roll_targets(shifted, frames_per_second=100, num_frames=201)
+    for key in ('frame', 'onset', 'onset_regression', 'offset_regression', 'velocity'):
+        np.testing.assert_array_equal(targets[key].numpy(), rolls[key], err_msg=key)
+    assert int(targets['piece']) == piece and float(targets['start']) == start
+
+
+def test_transcribe_refuses_bad_audio(tmp_path: Path) -> None:
+    model = PianoTranscriber(PianoTranscriber.Parameters(channels=(4,), acoustic_units=8, gru_units=4))
+    (tmp_path / 'text.wav').write_text('not audio at all')
+    soundfile.write(tmp_path / 'silent.wav', np.zeros(16000, dtype=np.float32), 16000)
+    soundfile.write(tmp_path / 'short.wav', np.full(160, 0.1, dtype=np.float32), 16000)
+    for name, message in (('text.wav', ''), ('silent.wav', 'silent'), ('short.wav', '10 ms')):
+        with pytest.raises(DataFileError, match=message):
+            transcribe(model, tmp_path / name)
+    notes, duration = transcribe(model, np.random.default_rng(0).normal(0, 0.1, 40000).astype(np.float32), segment_seconds=1.0)
+    assert duration == 2.5 and notes.dtype == NOTE_DTYPE
+
+
+@needs_fluidsynth
+def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
+    from etude.data.generators import render_midi
+
+    notes = notes_from_columns(np.array([[60, 0.2, 0.9, 90], [67, 1.2, 1.9, 90], [48, 2.2, 2.9, 90], [72, 3.2, 3.9, 90]]),
+                               ('pitch', 'start', 'end', 'velocity'))
+    notes_to_midi(notes, tmp_path / 'scale.mid')
+    render_midi(tmp_path / 'scale.mid', tmp_path / 'scale.wav')
+    found = transcribe_baseline(tmp_path / 'scale.wav')
+    assert note_scores(notes, found)['onset_recall'] >= 0.75
+    shutil.rmtree(tmp_path)
