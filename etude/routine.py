@@ -32,7 +32,8 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
-from .evaluation.metrics import Mean, Metric, fresh_metrics
+from .evaluation.metrics import Mean, Metric
+from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
@@ -315,20 +316,10 @@ class Routine:
             total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
-    @torch.no_grad()
     def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
         """The mean loss and every metric over one split (this process's share, merged with the others')."""
-        model.eval()
-        metrics = fresh_metrics(prototypes)
-        losses = Mean()
         assert self.step is not None
-        for batch in loader:
-            batch = move_to_device(batch, self.device)
-            with self.step.autocast():
-                outputs = model.evaluation_step(batch)
-            losses.add(torch.as_tensor(outputs['loss']).float(), batch_size_of(batch))
-            for metric in metrics:
-                metric.update(outputs['predictions'], outputs['targets'])
+        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
         return self._merged([losses, *metrics])
 
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:
