@@ -200,3 +200,54 @@ def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
     found = transcribe_baseline(tmp_path / 'scale.wav')
     assert note_scores(notes, found)['onset_recall'] >= 0.75
     shutil.rmtree(tmp_path)
+
+
+def train_testing_routine(root: Path, *overrides: str) -> dict:
+    """The routine as `etude train piano_transcription --testing` runs it (Routine, parameters, build, train, report)."""
+    from etude import Routine
+    from etude.routines import piano_transcription as routine_module
+
+    routine = Routine(runs_directory=root / 'runs', verbose=False)
+    parameters = routine.set_parameters(routine_module.DEFAULTS, overrides=['testing=true', f'data_directory={root / "data"}', *overrides],
+                                        testing_defaults=routine_module.TESTING)
+    summary = routine.train(metrics=routine_module.build(routine, parameters))
+    assert 'note-onset F1' in routine_module.report(summary)
+    return summary
+
+
+@pytest.mark.slow
+@needs_fluidsynth
+def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    summary = train_testing_routine(tmp_path)
+    for kind in ('onset', 'onset_offset', 'onset_offset_velocity', 'frame'):
+        for figure in ('precision', 'recall', 'f1'):
+            assert 0.0 <= summary['test'][f'{kind}_{figure}'] <= 1.0
+            assert f'{kind}_{figure}' in summary['baselines']['spectral flux']
+    assert 'other_soundfont_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
+    run = Path(summary['paths']['run'])
+    pieces = sorted((tmp_path / 'data').glob('FluidR3_GM-*/*.wav'))
+    silent, text = tmp_path / 'silent.wav', tmp_path / 'text.wav'
+    soundfile.write(silent, np.zeros(8000, dtype=np.float32), 16000)
+    text.write_text('not audio')
+    environment = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
+    inferred = subprocess.run([sys.executable, '-m', 'etude', 'infer', summary['paths']['best'], str(pieces[0]), str(silent), str(text),
+                               '--output', str(tmp_path / 'out'), '--onset-threshold', '0.4'], capture_output=True, text=True, env=environment, timeout=300)
+    assert inferred.returncode == 2, inferred.stderr
+    assert 'silent' in inferred.stderr and 'text.wav' in inferred.stderr and 'Traceback' not in inferred.stderr
+    rows = [json.loads(line) for line in (tmp_path / 'out' / 'predictions.jsonl').read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]['duration'] > 1 and {'notes', 'seconds'} <= set(rows[0])
+    assert (tmp_path / 'out' / f'{pieces[0].stem}.mid').is_file()
+    wrong = subprocess.run([sys.executable, '-m', 'etude', 'infer', summary['paths']['best'], str(pieces[0]), '--top', '2', '--output', str(tmp_path / 'o2')],
+                           capture_output=True, text=True, env=environment, timeout=300)
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    evaluated = subprocess.run([sys.executable, '-m', 'etude', 'evaluate', str(run)], capture_output=True, text=True, env=environment, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(next((run / 'evaluation').glob('metrics.json')).read_text())
+    assert json.dumps(metrics).count('onset_f1') >= 1
+    report = next((run / 'evaluation').glob('*.html')).read_text()
+    assert 'sustain pedal' in report and 'Worst pieces' in report and 'piano roll' in report

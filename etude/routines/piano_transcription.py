@@ -20,13 +20,14 @@ from etude import Routine
 from etude.errors import ConfigError
 from etude.evaluation.metrics import Metric
 from etude.models.transcriber import PianoTranscriber
+from etude.tasks.transcription import OTHER_SOUNDFONT, Transcription
 from etude.transcription.baseline import transcribe_baseline
 from etude.transcription.data import Recording, SegmentDataset, maestro_recordings, rendered_chorales, segment_starts
 from etude.transcription.metrics import NoteMetrics
 from etude.transcription.scoring import average_scores, score_piece
 from etude.transcription.settings import DecodingSettings, FrontEnd
 
-OTHER_SOUNDFONT_PREFIX = 'other_soundfont_'
+OTHER_SOUNDFONT_PREFIX = f'{OTHER_SOUNDFONT}_'
 
 
 @dataclass(kw_only=True)
@@ -116,8 +117,10 @@ def build(routine: Routine, parameters: PianoTranscription) -> Sequence[Metric]:
     name = parameters.dataset if parameters.dataset == 'maestro' else f'chorales-{parameters.chorales}'
     names = {part: [recordings[i].name for i in indices] for part, indices in pieces.items()}
     routine.set_dataset(dataset, split=segments, name=name, metadata={'pieces': names})
-    routine.set_task('transcription', decoding=decoding.to_dict(), segment_seconds=parameters.segment_seconds, frames_per_second=front_end.frames_per_second,
-                     offset_convention='key releases (no sustain-pedal extension)')
+    recorded = {part: [[str(recordings[i].audio.resolve()), str(recordings[i].midi.resolve())] for i in indices] for part, indices in pieces.items()}
+    if other:
+        recorded[OTHER_SOUNDFONT] = [[str(recordings[i].audio.resolve()), str(recordings[i].midi.resolve())] for i in other]
+    routine.set_task(Transcription(**decoding.to_dict(), segment_seconds=parameters.segment_seconds, pieces=recorded))
 
     # the baseline: a transcriber that learns nothing, on the same test pieces, scored by the same code
     baseline = [score_piece(recordings[i].notes, transcribe_baseline(recordings[i].audio)) for i in pieces['test']]
@@ -143,14 +146,4 @@ def report(summary: dict[str, Any]) -> str:
     if other is not None and np.isfinite(other):
         line += f"; the same pieces rendered with another soundfont: {other:.3f}"
     return line
-
-
-def main(overrides: Sequence[str] = (), runs_directory: str = 'runs') -> dict[str, Any]:
-    """Train with the defaults (and `key=value` overrides), for a script or a test until `etude train` lands."""
-    routine = Routine(runs_directory=runs_directory)
-    parameters = routine.set_parameters(DEFAULTS, overrides=overrides, testing_defaults=TESTING)
-    metrics = build(routine, parameters)
-    summary = routine.train(metrics=metrics)
-    print(report(summary))
-    return summary
 

@@ -36,9 +36,10 @@ __all__ = ['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', '
 
 @dataclass(frozen=True)
 class Recording:
-    """One piece: its audio file, its notes (`NOTE_DTYPE`, seconds from the file's start), duration and split."""
+    """One piece: its audio and MIDI files, its notes (`NOTE_DTYPE`, seconds from the file's start), duration and split."""
 
     audio: Path
+    midi: Path
     notes: np.ndarray
     duration: float
     split: str | None = None
@@ -101,6 +102,8 @@ class SegmentDataset(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
         self.front_end = front_end
         self.num_samples = front_end.segment_samples
         self.num_frames = front_end.frames(self.num_samples)
+        # where the recordings lie, recorded in exports (etude evaluate looks for the data there)
+        self.directory = self.recordings[0].audio.parent if self.recordings else None
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -169,7 +172,7 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
             partial.replace(target)
         rewritten.append(target)
     pairs = render_pairs(rewritten, root / f'{font.stem}-{velocity_folder.name.rsplit("-", 1)[1]}', soundfont=font, progress=progress)
-    return [Recording(audio, clean_notes(midi_to_notes(midi)), audio_info(audio).duration) for audio, midi in pairs]
+    return [Recording(audio, midi, clean_notes(midi_to_notes(midi)), audio_info(audio).duration) for audio, midi in pairs]
 
 
 def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.0.csv') -> list[Recording]:
@@ -182,8 +185,8 @@ def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.
     definition = metadata_table(Path(root), table, companion_columns={'midi': 'midi_filename'}, split_column='split')
     recordings = []
     for item in definition.items:
-        audio = definition.root / item.path
-        recordings.append(Recording(audio, clean_notes(midi_to_notes(definition.root / item.companions['midi'])), audio_info(audio).duration, item.split))
+        audio, midi = definition.root / item.path, definition.root / item.companions['midi']
+        recordings.append(Recording(audio, midi, clean_notes(midi_to_notes(midi)), audio_info(audio).duration, item.split))
     if not recordings:
         raise DatasetError(f'{Path(root) / table} lists no recordings')
     return recordings
