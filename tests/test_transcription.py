@@ -127,7 +127,7 @@ def test_model_shapes_seeded_weights_and_losses() -> None:
     waveform = torch.randn(2, 32000) * 0.1
     outputs = model(waveform)
     assert set(outputs) == {'onset', 'offset', 'frame', 'velocity'}
-    assert all(values.shape == (2, 201, 88) and 0 <= float(values.min()) and float(values.max()) <= 1 for values in outputs.values())
+    assert all(values.shape == (2, 201, 88) and 0 <= float(values.detach().min()) and float(values.detach().max()) <= 1 for values in outputs.values())
     targets = {key: torch.zeros(2, 201, 88) for key in ('frame', 'onset', 'onset_regression', 'offset_regression', 'velocity')}
     loss = model.loss(outputs, targets)
     loss.backward()
@@ -182,7 +182,7 @@ def test_transcribe_refuses_bad_audio(tmp_path: Path) -> None:
     (tmp_path / 'text.wav').write_text('not audio at all')
     soundfile.write(tmp_path / 'silent.wav', np.zeros(16000, dtype=np.float32), 16000)
     soundfile.write(tmp_path / 'short.wav', np.full(160, 0.1, dtype=np.float32), 16000)
-    for name, message in (('text.wav', ''), ('silent.wav', 'silent'), ('short.wav', '10 ms')):
+    for name, message in (('text.wav', 'text.wav'), ('silent.wav', 'silent'), ('short.wav', '10 ms')):
         with pytest.raises(DataFileError, match=message):
             transcribe(model, tmp_path / name)
     notes, duration = transcribe(model, np.random.default_rng(0).normal(0, 0.1, 40000).astype(np.float32), segment_seconds=1.0)
