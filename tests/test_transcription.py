@@ -236,12 +236,14 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
     text.write_text('not audio')
     environment = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
     inferred = subprocess.run([sys.executable, '-m', 'etude', 'infer', summary['paths']['best'], str(pieces[0]), str(silent), str(text),
-                               '--output', str(tmp_path / 'out'), '--onset-threshold', '0.4'], capture_output=True, text=True, env=environment, timeout=300)
+                               '--output', str(tmp_path / 'out'), '--onset-threshold', '0.4', '--render'], capture_output=True, text=True, env=environment, timeout=300)
     assert inferred.returncode == 2, inferred.stderr
     assert 'silent' in inferred.stderr and 'text.wav' in inferred.stderr and 'Traceback' not in inferred.stderr
     rows = [json.loads(line) for line in (tmp_path / 'out' / 'predictions.jsonl').read_text().splitlines()]
     assert len(rows) == 1 and rows[0]['duration'] > 1 and {'notes', 'seconds'} <= set(rows[0])
     assert (tmp_path / 'out' / f'{pieces[0].stem}.mid').is_file()
+    if rows[0]['notes']:  # a re-synthesis of no notes would be silence, and none is written
+        assert soundfile.info(tmp_path / 'out' / f'{pieces[0].stem}.wav').samplerate == 16000, 'the re-synthesis pairs with its original by name and rate'
     wrong = subprocess.run([sys.executable, '-m', 'etude', 'infer', summary['paths']['best'], str(pieces[0]), '--top', '2', '--output', str(tmp_path / 'o2')],
                            capture_output=True, text=True, env=environment, timeout=300)
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr

@@ -1,7 +1,7 @@
 """Piano transcription: audio of any length → notes, written as MIDI (and, with --render, re-synthesised with FluidSynth).
 
     routine.set_task(Transcription(onset_threshold=0.3, ..., pieces={'test': [[audio, midi], ...]}))
-    etude infer run/best.pt recording.wav --output out/ --render     # out/recording.mid, out/recording.render.wav
+    etude infer run/best.pt recording.wav --output out/ --render     # out/recording.mid, out/recording.wav (re-synthesis)
 
 Inference reads each file in overlapping segments and decodes them as they come (`etude.transcription.transcribe`),
 so a file of any length takes the memory of one batch and its notes. The decoding thresholds are the task's settings,
@@ -115,11 +115,16 @@ class Transcription(Task):
         midi = folder / f'{outcome.stem}.mid'
         notes_to_midi(outcome.artefacts['notes'], midi)
         written = [midi]
-        if context.options.get('render'):
+        if context.options.get('render') and len(outcome.artefacts['notes']):
+            from ..data.audio import audio_info
             from ..data.generators import render_midi
 
-            if len(outcome.artefacts['notes']):
-                written.append(render_midi(midi, folder / f'{outcome.stem}.render.wav', sample_rate=44_100))
+            # named like the source and at its rate, so `etude listen create` pairs originals and re-syntheses by name
+            # (never over the source itself, when --output is the input's own folder)
+            target = folder / f'{outcome.stem}.wav'
+            if target.resolve() == Path(outcome.source).resolve():
+                target = folder / f'{outcome.stem}.render.wav'
+            written.append(render_midi(midi, target, sample_rate=audio_info(outcome.source).sample_rate))
         return written
 
     def columns(self) -> list[tuple[str, str]]:

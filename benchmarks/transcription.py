@@ -1,0 +1,116 @@
+"""What piano transcription costs: a 5-minute file through `etude infer`, and the input pipeline beside the model.
+
+    python benchmarks/transcription.py --checkpoint runs/<id>/checkpoints/best.pt --data data/transcription
+
+1. Real-time factor: chorale renders from `--data` are joined into one 5-minute 16 kHz WAV, and
+   `python -m etude infer CHECKPOINT long.wav --output DIR` runs as its own process, timed from spawn to exit
+   (imports and start-up included: a user waits for all of it); peak memory is the child's maximum resident set.
+   RTF here is seconds of audio per second of wall time (above 1: faster than real time).
+2. Input pipeline: training segments per second that `SegmentDataset` produces in one process (reading the audio
+   segment and computing its targets from the notes), beside the segments per second the model consumes in
+   training steps (forward, backward, Adam) at the routine's batch size, and the memory the note lists take.
+
+Threads: `--threads` (default 1, as on a shared machine) for both the child and the training steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def long_file(data: Path, path: Path, seconds: float = 300.0) -> float:
+    """Join renders found under `data` into `seconds` of 16 kHz audio at `path`; returns its duration."""
+    import numpy as np
+    import soundfile
+
+    parts, total = [], 0
+    for render in sorted(data.glob('FluidR3_GM-*/*.wav')):
+        audio, rate = soundfile.read(render, dtype='float32')
+        if rate != 16000:
+            continue
+        parts.append(audio)
+        total += len(audio)
+        if total >= seconds * 16000:
+            break
+    if not parts:
+        raise SystemExit(f'no 16 kHz renders under {data}; run the piano_transcription routine first (it renders them)')
+    joined = np.concatenate(parts)[:round(seconds * 16000)]
+    soundfile.write(path, joined, 16000)
+    return len(joined) / 16000
+
+
+def real_time_factor(checkpoint: Path, audio: Path, threads: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as output:
+        environment = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'PYTHONPATH': str(ROOT)}
+        began = time.perf_counter()
+        finished = subprocess.run([sys.executable, '-m', 'etude', 'infer', str(checkpoint), str(audio), '--output', output],
+                                  capture_output=True, text=True, env=environment, check=False)
+        wall = time.perf_counter() - began
+        if finished.returncode != 0:
+            raise SystemExit(f'etude infer failed: {finished.stderr.strip().splitlines()[-1]}')
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    return {'wall_seconds': wall, 'peak_mib': peak}
+
+
+def pipeline(data: Path, checkpoint: Path, threads: int, segments: int = 200) -> dict[str, float]:
+    import torch
+
+    from etude.export import load_model
+    from etude.transcription.data import SegmentDataset, rendered_chorales, segment_starts
+    from etude.transcription.transcribe import front_end_of
+
+    torch.set_num_threads(threads)
+    recordings = rendered_chorales(data, count=100)
+    model = load_model(checkpoint)
+    front_end = front_end_of(model, 4.0)
+    items = [(index, start) for index, recording in enumerate(recordings) for start in segment_starts(recording.duration, 4.0, 4.0)]
+    dataset = SegmentDataset(recordings, items, front_end)
+    began = time.perf_counter()
+    batch = [dataset[index] for index in range(min(segments, len(dataset)))]
+    produced = len(batch) / (time.perf_counter() - began)
+    model.train()
+    optimiser = torch.optim.Adam(model.parameters())
+    inputs = torch.stack([item[0] for item in batch[:8]])
+    targets = {key: torch.stack([item[1][key] for item in batch[:8]]) for key in batch[0][1]}
+    steps = 5
+    began = time.perf_counter()
+    for _ in range(steps):
+        loss = model.loss(model(inputs), targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    consumed = steps * 8 / (time.perf_counter() - began)
+    notes = sum(recording.notes.nbytes for recording in recordings)
+    hours = sum(recording.duration for recording in recordings) / 3600
+    return {'segments_per_second_produced': produced, 'segments_per_second_consumed': consumed, 'note_list_kib_per_hour': notes / 1024 / hours}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--checkpoint', type=Path, required=True, help='a piano_transcription checkpoint (runs/<id>/checkpoints/best.pt)')
+    parser.add_argument('--data', type=Path, default=ROOT / 'data' / 'transcription', help='the routine data_directory with renders')
+    parser.add_argument('--threads', type=int, default=1)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        audio = Path(folder) / 'five_minutes.wav'
+        seconds = long_file(arguments.data, audio)
+        timing = real_time_factor(arguments.checkpoint, audio, arguments.threads)
+    print(f'etude infer, {seconds:.0f} s file, {arguments.threads} thread(s): {timing["wall_seconds"]:.1f} s wall, '
+          f'RTF {seconds / timing["wall_seconds"]:.1f}x real time, peak memory {timing["peak_mib"]:.0f} MiB', flush=True)
+    figures = pipeline(arguments.data, arguments.checkpoint, arguments.threads)
+    print(f'input pipeline: {figures["segments_per_second_produced"]:.0f} segments/s produced (one process) vs '
+          f'{figures["segments_per_second_consumed"]:.1f} segments/s consumed by training steps; '
+          f'note lists {figures["note_list_kib_per_hour"]:.0f} KiB per hour of audio')
+
+
+if __name__ == '__main__':
+    main()
