@@ -236,7 +236,8 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
     text.write_text('not audio')
     environment = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
     inferred = subprocess.run([sys.executable, '-m', 'etude', 'infer', summary['paths']['best'], str(pieces[0]), str(silent), str(text),
-                               '--output', str(tmp_path / 'out'), '--onset-threshold', '0.4', '--render'], capture_output=True, text=True, env=environment, timeout=300)
+                               '--output', str(tmp_path / 'out'), '--onset-threshold', '0.4', '--render'],
+                              capture_output=True, text=True, env=environment, timeout=300)
     assert inferred.returncode == 2, inferred.stderr
     assert 'silent' in inferred.stderr and 'text.wav' in inferred.stderr and 'Traceback' not in inferred.stderr
     rows = [json.loads(line) for line in (tmp_path / 'out' / 'predictions.jsonl').read_text().splitlines()]
