@@ -216,6 +216,7 @@ def train_testing_routine(root: Path, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # renders, trains, then three subprocesses: minutes on a loaded 2-core machine
 @needs_fluidsynth
 def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
     import json
