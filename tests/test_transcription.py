@@ -255,3 +255,22 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
     assert json.dumps(metrics).count('onset_f1') >= 1
     report = next((run / 'evaluation').glob('*.html')).read_text()
     assert 'sustain pedal' in report and 'Worst pieces' in report and 'piano roll' in report
+
+
+def test_note_metrics_join_segments_and_pass_over_noise() -> None:
+    from etude.transcription.metrics import NoteMetrics
+
+    front_end, settings = FrontEnd(segment_seconds=2.0), DecodingSettings()
+    notes = random_notes(5, count=20, seconds=5.0)
+    duration = 5.0
+    whole = outputs_of(notes, front_end.frames(round(duration * 16000)) + 201)
+    starts = segment_starts(duration, 2.0, 1.0)
+    metric = NoteMetrics({0: notes, 1: notes}, {0: duration, 1: duration}, {0: 'clean', 1: 'noise'}, front_end, settings)
+    noise = np.random.default_rng(6).uniform(0.3, 0.35, (len(starts), 201, 88)).astype(np.float32)
+    for piece in (0, 1):
+        predictions = {key: torch.from_numpy(np.stack([whole[key][round(start * 100):round(start * 100) + 201] for start in starts])) if piece == 0
+                       else torch.from_numpy(noise) for key in ('onset', 'offset', 'frame', 'velocity')}
+        metric.update(predictions, {'piece': torch.full((len(starts),), piece), 'start': torch.tensor(starts, dtype=torch.float64)})
+    figures = metric.compute()
+    assert metric.pieces['clean']['onset_offset_velocity_f1'] == 1.0 and metric.pieces['noise']['onset_f1'] == 0.0
+    assert figures['noise_pieces'] == 1.0 and figures['onset_f1'] == 0.5
