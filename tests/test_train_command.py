@@ -122,6 +122,7 @@ MISSING_IMPORT = 'import no_such_package_here\n'
 @pytest.mark.parametrize(('arguments', 'files', 'fragments'), [
     (['nope'], {}, ["No routine 'nope'", 'the shipped routines are circular_drum_size', 'my_routine.py']),
     (['spoken_digit'], {}, ["did you mean 'spoken_digits'"]),
+    (['no_build'], {'no_build.py': NO_BUILD}, ["did you mean 'no_build.py'"]),
     (['absent.py'], {}, ['No routine file absent.py']),
     (['no_defaults.py'], {'no_defaults.py': NO_DEFAULTS}, ['no_defaults.py has no DEFAULTS', 'def build(routine, parameters)']),
     (['no_build.py'], {'no_build.py': NO_BUILD}, ['no_build.py has no build function']),

@@ -78,11 +78,11 @@ def load_routine(name: str) -> RoutineDefinition:
         return _definition(name, getattr(module, attribute))
     shipped = shipped_routines()
     if name not in shipped:
-        nearest = difflib.get_close_matches(name, shipped, n=1)
+        nearest = [f'{name}.py'] if Path(f'{name}.py').is_file() else difflib.get_close_matches(name, shipped, n=1)
         hint = f'did you mean {nearest[0]!r}? ' if nearest else ''
         raise RoutineError(f"No routine {name!r}: {hint}the shipped routines are {', '.join(shipped)}; "
                            'a routine of your own is named by its file (my_routine.py) or as module:attribute')
-    return _definition(name, importlib.import_module(f'{__package__.rpartition(".")[0]}.routines.{name}'))
+    return _definition(name, importlib.import_module(f'etude.routines.{name}'))
 
 
 def first_line(docstring: str | None) -> str:
