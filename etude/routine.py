@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -66,7 +66,7 @@ class TrainingInterrupted(EtudeError):
         if epoch == 0:
             super().__init__('Interrupted before the first epoch finished; nothing was saved, start the run again')
             return
-        command = resume_command or f'python scripts/train.py --resume {run_directory}'
+        command = resume_command or f'etude train ROUTINE --resume {run_directory} (from Python: Routine(resume={str(run_directory)!r}))'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
@@ -80,12 +80,16 @@ class Routine:
         use_wandb: bool = False,
         wandb_settings: Mapping[str, Any] | None = None,
         resume: str | Path | None = None,
+        resume_command: Callable[[Path], str] | None = None,
         verbose: bool = True,
     ) -> None:
+        """`resume_command(run_folder)` writes the command that continues this run after an interruption, for
+        TrainingInterrupted's message (`etude train` passes one that fits how it was started)."""
         self.runs_directory = Path(runs_directory)
         if resume is None:
             resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
+        self.resume_command = resume_command
         self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
         self.tracker = None
@@ -285,7 +289,7 @@ class Routine:
                         self._log_epoch(epoch, training_loss, validation, step, time.perf_counter() - epoch_started)
             return self._test(model, loaders['test'], prototypes, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(run.path, epoch) from None
+            raise TrainingInterrupted(run.path, epoch, self.resume_command(run.path) if self.resume_command is not None else None) from None
 
     def _train_epoch(self, model: Model, step: Step, data: RoutineData, epoch: int, batch_size: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""

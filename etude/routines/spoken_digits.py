@@ -57,14 +57,11 @@ class SpokenDigits(MelCNN.Parameters):
 DEFAULTS = SpokenDigits(n_mels=40, batch_size=64, dataset_split=(0.66, 0.17, 0.17), learning_rate=2e-3, weight_decay=1e-4, num_of_epochs=30,
                         patience=8, monitor='validation_accuracy', monitor_mode='max', time_masks=2, frequency_masks=2, label_smoothing=0.05)
 TESTING = {'repetitions': 2, 'num_of_epochs': 2, 'batch_size': 32}
+PROJECT = 'etude-spoken-digits'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-spoken-digits'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name
+def build(routine: Routine, parameters: SpokenDigits) -> None:
+    """Recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name; MelCNN sized from them."""
     recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
@@ -81,13 +78,13 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.add_baseline(*task.baseline(digits[routine.split['train']], digits[routine.split['test']]))
 
     routine.set_model(MelCNN(parameters))
-    summary = routine.train()
-    held_out = 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"
+    routine.add_to_summary({'test_set': 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"})
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['majority class']['accuracy']
-    print(f'test accuracy {summary["test"]["accuracy"]:.1%} on {held_out}, macro F1 {summary["test"]["macro_f1"]:.3f} '
-          f'(always the most common training digit: {baseline:.1%})')
-    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
+    return (f'test accuracy {summary["test"]["accuracy"]:.1%} on {summary["test_set"]}, macro F1 {summary["test"]["macro_f1"]:.3f} '
+            f'(always the most common training digit: {baseline:.1%})')
 
 
 def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
@@ -118,9 +115,3 @@ def official_split(files: Sequence[str]) -> dict[str, list[int]]:
         split['test' if index < 5 else 'validation' if index < 10 else 'train'].append(row)
     return split
 
-
-if __name__ == '__main__':
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'spoken_digits', *sys.argv[1:]]))
