@@ -89,7 +89,7 @@ def test_from_an_empty_folder_a_pip_user_trains_a_shipped_routine_and_their_own(
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, folder / item.name)
     own = shell('etude', 'train', 'shapes_routine.py', '--testing', '--device', 'cpu', cwd=folder, environment=pip_installed).stdout
     assert 'test accuracy' in own and 'always the most common training shape' in own
-    (run,) = (path for path in (folder / 'runs').iterdir() if json.loads((path / 'summary.json').read_text())['dataset']['name'] == 'TensorDataset')
+    (run,) = (path for path in (folder / 'runs').iterdir() if 'per_shape' in (path / 'config.yaml').read_text())  # the shapes run, not the digits'
     checkpoint = str(run / 'checkpoints' / 'best.pt')
 
     import numpy as np
@@ -97,6 +97,9 @@ def test_from_an_empty_folder_a_pip_user_trains_a_shipped_routine_and_their_own(
 
     steps = np.arange(256)
     soundfile.write(folder / 'square.wav', 0.8 * np.sign((steps / 20) % 1 - 0.5), 8000, subtype='FLOAT')
-    inferred = shell('python', '-m', 'etude', 'infer', checkpoint, 'square.wav', '--allow-module', 'shapes', '--jsonl', cwd=folder,
-                     environment=pip_installed).stdout
-    assert json.loads(inferred.splitlines()[0])['shape'] == 'square'
+    inferred = shell('etude', 'infer', checkpoint, 'square.wav', '--allow-module', 'shapes', '--jsonl', cwd=folder, environment=pip_installed).stdout
+    assert json.loads(inferred.splitlines()[0])['shape'] == 'square', 'the console script imports the allowed package from the current folder'
+    evaluated = shell('etude', 'evaluate', str(run), '--allow-module', 'shapes', cwd=folder, environment=pip_installed).stdout
+    assert 'accuracy' in evaluated and (run / 'evaluation' / 'report.html').is_file()
+    recorded = json.loads((run / 'summary.json').read_text())['test']['accuracy']
+    assert json.loads((run / 'evaluation' / 'metrics.json').read_text())['metrics']['accuracy'] == recorded

@@ -1,12 +1,12 @@
 """Shapes: tell a sine, a square, a sawtooth and noise apart from 256 samples."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
-import torch
-from shapes import SHAPES, ShapeNet, waveforms
-from torch.utils.data import TensorDataset
+import numpy as np
+from shapes import SHAPES, ShapeNet, ShapeSampler, ShapeSettings
 
-from etude.evaluation.metrics import Accuracy
+from etude.tasks import Classification
 
 
 @dataclass(kw_only=True)
@@ -20,13 +20,15 @@ TESTING = {'per_shape': 20, 'num_of_epochs': 2}
 
 
 def build(routine, parameters):
-    inputs, labels = waveforms(parameters.per_shape, parameters.samples, parameters.seed)
-    routine.set_dataset(TensorDataset(inputs, labels))
-    routine.set_task(Classification(target='shape', classes=list(SHAPES), sample_rate=8000, num_samples=parameters.samples))
-    majority = torch.bincount(labels[routine.split['train']]).argmax()
-    routine.add_baseline('majority class', {'accuracy': float((labels[routine.split['test']] == majority).float().mean())})
+    sampler = ShapeSampler(ShapeSettings(per_shape=parameters.per_shape, samples=parameters.samples))
+    stored = routine.import_dataset(Path('data') / f'shapes-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
+    routine.set_dataset(stored, targets='shape')
+    task = Classification(target='shape', classes=list(SHAPES))
+    routine.set_task(task)
+    labels = np.asarray(stored.labels['shape'])
+    routine.add_baseline(*task.baseline(labels[routine.split['train']], labels[routine.split['test']]))
     routine.set_model(ShapeNet(parameters))
-    return [Accuracy()]
+    return task.metrics()
 
 
 def report(summary):

@@ -1,4 +1,5 @@
-"""A user's own package, beside a routine file: four synthetic waveforms and a small network that tells them apart."""
+"""A user's own package, beside a routine file: four synthetic waveforms, a sampler that stores them as an etude dataset
+(so `etude evaluate` can read the run's data again), and a small network that tells them apart."""
 
 from __future__ import annotations
 
@@ -8,23 +9,53 @@ import numpy as np
 import torch
 
 from etude import Model, Parameters
+from etude.data.samplers import Sampler
 
 SHAPES = ('sine', 'square', 'sawtooth', 'noise')
 
 
-def waveforms(per_shape: int, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(4 * per_shape, samples)` waveforms of random period, phase and level, and their shape ids `(4 * per_shape,)`."""
-    generator = np.random.default_rng(seed)
-    time = np.arange(samples)
-    inputs, labels = [], []
-    for label, shape in enumerate(SHAPES):
-        for _ in range(per_shape):
-            cycle = (time / generator.uniform(8, 32) + generator.uniform()) % 1.0
-            wave = {'sine': np.sin(2 * np.pi * cycle), 'square': np.sign(cycle - 0.5), 'sawtooth': 2 * cycle - 1,
-                    'noise': generator.uniform(-1, 1, samples)}[shape]
-            inputs.append(wave * generator.uniform(0.3, 1.0))
-            labels.append(label)
-    return torch.tensor(np.array(inputs), dtype=torch.float32), torch.tensor(labels)
+def waveform(shape: str, samples: int, generator: np.random.Generator) -> np.ndarray:
+    """`(samples,)` float32: one waveform of `shape` with a random period, phase and level."""
+    cycle = (np.arange(samples) / generator.uniform(8, 32) + generator.uniform()) % 1.0
+    wave = {'sine': np.sin(2 * np.pi * cycle), 'square': np.sign(cycle - 0.5), 'sawtooth': 2 * cycle - 1,
+            'noise': generator.uniform(-1, 1, samples)}[shape]
+    return (wave * generator.uniform(0.3, 1.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ShapeSettings:
+    per_shape: int
+    samples: int
+    sample_rate: int = 8000
+
+
+class ShapeSampler(Sampler):
+    """`per_shape` waveforms of each shape, each its own group, labelled `shape` (0-3, the index in SHAPES)."""
+
+    name = 'shapes'
+
+    def __init__(self, settings: ShapeSettings) -> None:
+        self.settings = settings
+
+    @property
+    def number_of_groups(self) -> int:
+        return len(SHAPES) * self.settings.per_shape
+
+    @property
+    def items_per_group(self) -> int:
+        return 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.settings.samples,)
+
+    @property
+    def label_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {'shape': ()}
+
+    def generate_group(self, rng: np.random.Generator):
+        label = int(rng.integers(len(SHAPES)))
+        yield waveform(SHAPES[label], self.settings.samples, rng), {'shape': label}
 
 
 class ShapeNet(Model):
@@ -48,4 +79,4 @@ class ShapeNet(Model):
         return self.layers(features)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(predictions, targets)
+        return torch.nn.functional.cross_entropy(predictions, targets.long())  # stored labels are float32
