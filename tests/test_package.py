@@ -13,7 +13,7 @@ import etude
 assert 'torch' not in sys.modules, 'import etude alone needs no torch (the dataset installer starts at once)'
 from etude import ExportedModel, Model, Parameters, Routine, RunInfo, load_model
 from etude.models import CRePE
-from etude.evaluation.metrics import Classification
+from etude.metrics import Classification
 from etude.step import Step
 heavy = sorted(name for name in ('wandb', 'music21', 'pretty_midi', 'torchaudio', 'librosa', 'matplotlib', 'starlette', 'uvicorn', 'sklearn')
                if name in sys.modules)

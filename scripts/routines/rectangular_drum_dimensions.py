@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from etude import Routine
-from etude.data.samplers import RectangularDrumSampler, RectangularDrumSettings
-from etude.data.torch_dataset import Crop
-from etude.evaluation.evaluate import baseline_metrics, task_metrics
+from etude.data import Crop, RectangularDrumSampler, RectangularDrumSettings
+from etude.evaluation import baseline_metrics, task_metrics
 from etude.models import CRePE
 
 TARGETS = ['drum_size', 'aspect_ratio']

@@ -20,10 +20,8 @@ from typing import Any, Literal
 import numpy as np
 
 from etude import Routine
-from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder
-from etude.data.representations import RepresentationSettings
-from etude.evaluation.evaluate import baseline_metrics
+from etude.data import FeatureCache, RepresentationSettings, audio_folder
+from etude.evaluation import baseline_metrics
 from etude.models import MelCNN
 
 # twelve voices: five accents, male and female variants; split by voice, eight train, two validate, two test
@@ -99,7 +97,7 @@ def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
 
             root = install_dataset(FSDD, data, progress=progress)
         return root / 'recordings'
-    from etude.data.generators import generate_spoken_digits
+    from etude.data import generate_spoken_digits
 
     settings = {'voices': list(parameters.voices), 'repetitions': parameters.repetitions, 'sample_rate': parameters.sample_rate, 'seed': parameters.seed}
     name = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
