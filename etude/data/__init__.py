@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         score_performance_pairs,
         split_items,
     )
+    from .download import install_dataset
     from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs
     from .layout import is_stored_dataset
     from .midi import midi_to_notes, notes_to_midi, piano_roll_targets, piano_roll_to_notes, read_midi
@@ -43,6 +44,7 @@ _SOURCES = {
     **dict.fromkeys(['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache'], '.cache'),
     **dict.fromkeys(['DatasetDefinition', 'Item', 'SkippedFileWarning', 'audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection',
                     'score_performance_pairs', 'split_items'], '.definitions'),
+    **dict.fromkeys(['install_dataset'], '.download'),
     **dict.fromkeys(['chorale_names', 'export_chorales', 'find_soundfont', 'generate_spoken_digits', 'render_midi', 'render_pairs'], '.generators'),
     **dict.fromkeys(['is_stored_dataset'], '.layout'),
     **dict.fromkeys(['midi_to_notes', 'notes_to_midi', 'piano_roll_targets', 'piano_roll_to_notes', 'read_midi'], '.midi'),
@@ -64,9 +66,9 @@ __all__ = [
     'RepresentationSettings', 'SPLIT_NAMES', 'Sampler', 'SequenceCache', 'SkippedFileWarning', 'StoredDataset', 'StoredTorchDataset', 'TimeMasking',
     'align_score_to_performance', 'audio_folder', 'audio_info', 'audio_midi_pairs', 'build_feature_cache', 'chorale_names', 'describe_official_datasets',
     'export_chorales', 'featurise', 'find_soundfont', 'generate_dataset', 'generate_spoken_digits', 'get_official_dataset', 'import_kac_dataset',
-    'is_stored_dataset', 'metadata_table', 'midi_collection', 'midi_to_notes', 'notes_to_midi', 'num_frames', 'obtain_dataset', 'output_shape',
-    'piano_roll_targets', 'piano_roll_to_notes', 'read_audio', 'read_dataset', 'read_midi', 'read_score', 'render_midi', 'render_pairs', 'resample',
-    'score_performance_pairs', 'split_by_column', 'split_by_groups', 'split_items', 'write_audio',
+    'install_dataset', 'is_stored_dataset', 'metadata_table', 'midi_collection', 'midi_to_notes', 'notes_to_midi', 'num_frames', 'obtain_dataset',
+    'output_shape', 'piano_roll_targets', 'piano_roll_to_notes', 'read_audio', 'read_dataset', 'read_midi', 'read_score', 'render_midi', 'render_pairs',
+    'resample', 'score_performance_pairs', 'split_by_column', 'split_by_groups', 'split_items', 'write_audio',
 ]
 
 

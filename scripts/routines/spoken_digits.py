@@ -93,7 +93,7 @@ def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
     if parameters.dataset == FSDD:
         root = data / FSDD
         if not (root / 'recordings').is_dir():
-            from etude.data.download import install_dataset
+            from etude.data import install_dataset
 
             root = install_dataset(FSDD, data, progress=progress)
         return root / 'recordings'
