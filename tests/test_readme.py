@@ -150,16 +150,18 @@ def check_checkpoint(path: Path, example: Example, folder: Path) -> None:
                                   capture_output=True, text=True, timeout=300)
         assert inferred.returncode == 0, f'etude infer on {path} (from {example.name}) failed:\n{inferred.stderr[-3000:]}'
         assert len(inferred.stdout.strip().splitlines()) == 1, inferred.stdout
+        print(f'{path.relative_to(folder)}: etude infer answered {inferred.stdout.strip()}')
     else:
         assert 'load_model' in example.code or 'etude infer' in example.code, \
             f'{example.name} trains a model with no audio task but never loads its checkpoint and runs it; show that in the example'
+        print(f'{path.relative_to(folder)}: loads; {example.name} runs it itself')
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('example', [example for example in EXAMPLES if example.file is None], ids=lambda example: example.name)
 def test_readme_example(example: Example, folder: Path) -> None:
     if example.not_run is not None:
-        pytest.skip(f'not run: {example.not_run}')
+        pytest.skip(f'{example.name} not run: {example.not_run}')
     if 'pipenv ' in example.code and shutil.which('pipenv') is None:
         pytest.skip('pipenv is not installed here (pip install pipenv)')
     for earlier in EXAMPLES:  # the files a reader has made by this point, so this block also runs on its own (-k)
