@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -32,10 +32,11 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
+from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
-from .metrics import Mean, Metric, fresh_metrics
+from .metrics import Mean, Metric
 from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
 from .resume import check_same_data, restore
@@ -49,6 +50,12 @@ from .version import __version__
 __all__ = ['Routine', 'TrainingInterrupted']
 
 P = TypeVar('P', bound=Parameters)
+
+
+class TaskRecord(Protocol):
+    """A task kind's settings (`etude.tasks.Task`, one layer up): the Routine only records them in its exports."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class TrainingInterrupted(EtudeError):
@@ -198,9 +205,12 @@ class Routine:
             self.tracker.record_config(updated.to_dict())
         return updated
 
-    def set_task(self, kind: str, **settings: Any) -> None:
-        """What the model does, for `etude infer` and `etude evaluate`: e.g. set_task('classification', classes=[...])."""
-        self.task = {'kind': kind, **settings}
+    def set_task(self, task: TaskRecord) -> None:
+        """What the model does, for `etude infer` and `etude evaluate`: a task kind of `etude.tasks` with its settings,
+        e.g. `set_task(Classification(target='digit', classes=[...]))`, checked when it is made; the exports record it."""
+        if not callable(getattr(task, 'to_dict', None)):
+            raise RoutineError(f'set_task takes a task such as etude.tasks.Classification(...), got {type(task).__name__}')
+        self.task = dict(task.to_dict())
 
     def add_baseline(self, name: str, metrics: Mapping[str, float]) -> None:
         """Test figures of a baseline computed in the same run (e.g. the training mean), printed and saved beside the model's."""
@@ -306,20 +316,10 @@ class Routine:
             total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
-    @torch.no_grad()
     def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
         """The mean loss and every metric over one split (this process's share, merged with the others')."""
-        model.eval()
-        metrics = fresh_metrics(prototypes)
-        losses = Mean()
         assert self.step is not None
-        for batch in loader:
-            batch = move_to_device(batch, self.device)
-            with self.step.autocast():
-                outputs = model.evaluation_step(batch)
-            losses.add(torch.as_tensor(outputs['loss']).float(), batch_size_of(batch))
-            for metric in metrics:
-                metric.update(outputs['predictions'], outputs['targets'])
+        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
         return self._merged([losses, *metrics])
 
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:

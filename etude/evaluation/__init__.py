@@ -2,7 +2,7 @@
 runs side by side (`etude compare`). Seed 000's third module, beside data and models. The metrics themselves are a
 contract the Routine and the models share, so they live in `etude.metrics` (`from etude import Classification`).
 
-    from etude.evaluation import evaluate_run, baseline_metrics
+    from etude.evaluation import evaluate_run
     evaluation = evaluate_run('runs/<id>', split='test')       # Evaluation(metrics, baselines, predictions, ...)
 
 Names load on first use (PEP 562): `etude -h` imports only the command modules, which need no torch.
@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .compare_command import RunRecord, compare_table, read_run
-    from .evaluate import Evaluation, RunFiles, baseline_metrics, evaluate_run, locate_run, task_metrics
+    from .evaluate import Evaluation, RunFiles, evaluate_run, locate_run
     from .figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
     from .report import write_report
 
 _SOURCES = {
     **dict.fromkeys(['RunRecord', 'compare_table', 'read_run'], '.compare_command'),
-    **dict.fromkeys(['Evaluation', 'RunFiles', 'baseline_metrics', 'evaluate_run', 'locate_run', 'task_metrics'], '.evaluate'),
+    **dict.fromkeys(['Evaluation', 'RunFiles', 'evaluate_run', 'locate_run'], '.evaluate'),
     **dict.fromkeys(['confusion_matrix_figure', 'learning_curves_figure', 'regression_figure', 'regression_figures'], '.figures'),
     'write_report': '.report',
 }
 
 __all__ = [
-    'Evaluation', 'RunFiles', 'RunRecord', 'baseline_metrics', 'compare_table', 'confusion_matrix_figure', 'evaluate_run', 'learning_curves_figure',
-    'locate_run', 'read_run', 'regression_figure', 'regression_figures', 'task_metrics', 'write_report',
+    'Evaluation', 'RunFiles', 'RunRecord', 'compare_table', 'confusion_matrix_figure', 'evaluate_run', 'learning_curves_figure', 'locate_run', 'read_run',
+    'regression_figure', 'regression_figures', 'write_report',
 ]
 
 

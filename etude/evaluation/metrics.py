@@ -1,5 +1,5 @@
 """The metrics live in `etude.metrics`, beside the other contracts the Routine, the models and the tasks share; this
-module keeps the old import path working (`etude.evaluation.evaluate` still uses it)."""
+module keeps the old import path working for code written before the move (inside etude, import `..metrics`)."""
 
 from ..metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 
