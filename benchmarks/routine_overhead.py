@@ -152,7 +152,7 @@ def run_routine(args: argparse.Namespace) -> dict[str, Any]:
 
     from etude import Routine
     from etude.data.torch_dataset import Crop
-    from etude.evaluation.metrics import MeanAbsoluteError
+    from etude.metrics import MeanAbsoluteError
     from etude.models import CRePE
 
     imported = time.perf_counter()

@@ -32,11 +32,11 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
-from .evaluation.metrics import Mean, Metric
 from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
+from .metrics import Mean, Metric
 from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
 from .resume import check_same_data, restore

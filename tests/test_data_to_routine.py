@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from etude import Model, Parameters, Routine
-from etude.evaluation.metrics import Accuracy, Metric
+from etude.metrics import Accuracy, Metric
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='needs espeak-ng (sudo apt-get install espeak-ng)')]
 

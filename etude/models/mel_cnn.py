@@ -27,7 +27,7 @@ from ..parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
     from ..data.augment import BatchAugmentation
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
     from ..step import Step
 
 __all__ = ['MelCNN']
@@ -57,7 +57,7 @@ class MelCNN(Model):
     """Log-mel features `(batch, n_mels, frames)` → class logits `(batch, classes)`; loss is cross-entropy.
 
     Targets are class indices `(batch,)` int64. `metrics` reports accuracy, macro F1 and the confusion matrix over
-    each whole split (`etude.evaluation.metrics.Classification`).
+    each whole split (`etude.metrics.Classification`).
     """
 
     @dataclass(kw_only=True)
@@ -169,7 +169,7 @@ class MelCNN(Model):
         return torch.nn.functional.cross_entropy(predictions, targets, label_smoothing=self.hyperparameters.label_smoothing)
 
     def metrics(self) -> list[Metric]:
-        from ..evaluation.metrics import Classification
+        from ..metrics import Classification
 
         return [Classification(num_classes=self.hyperparameters.classes)]
 

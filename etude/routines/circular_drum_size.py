@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from etude import Routine
-from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
-from etude.data.torch_dataset import Crop
-from etude.evaluation.metrics import MeanAbsoluteError, Metric
+from etude import MeanAbsoluteError, Metric, Routine
+from etude.data import CircularDrumSampler, CircularDrumSettings, Crop
 from etude.models import CRePE
 from etude.tasks import Regression
 

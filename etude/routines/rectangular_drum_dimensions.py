@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from etude import Routine
-from etude.data.samplers import RectangularDrumSampler, RectangularDrumSettings
-from etude.data.torch_dataset import Crop
-from etude.evaluation.metrics import Metric
+from etude import Metric, Routine
+from etude.data import Crop, RectangularDrumSampler, RectangularDrumSettings
 from etude.models import CRePE
 from etude.tasks import Regression
 

@@ -20,9 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from etude import Routine
-from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder
-from etude.data.representations import RepresentationSettings
+from etude.data import FeatureCache, RepresentationSettings, audio_folder
 from etude.models import MelCNN
 from etude.tasks import Classification
 
@@ -93,11 +91,11 @@ def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
     if parameters.dataset == FSDD:
         root = data / FSDD
         if not (root / 'recordings').is_dir():
-            from etude.data.download import install_dataset
+            from etude.data import install_dataset
 
             root = install_dataset(FSDD, data, progress=progress)
         return root / 'recordings'
-    from etude.data.generators import generate_spoken_digits
+    from etude.data import generate_spoken_digits
 
     settings = {'voices': list(parameters.voices), 'repetitions': parameters.repetitions, 'sample_rate': parameters.sample_rate, 'seed': parameters.seed}
     name = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
