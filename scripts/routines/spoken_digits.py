@@ -21,7 +21,7 @@ import numpy as np
 
 from etude import Routine
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder
+from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings
 from etude.evaluation.evaluate import baseline_metrics
 from etude.models import MelCNN
@@ -68,7 +68,7 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
-    definition = audio_folder(recordings, pattern='{digit}_{speaker}_{index}.wav', group_by='speaker')
+    definition = spoken_digit_folder(recordings)
     stored = FeatureCache(definition, representation, num_samples=round(parameters.clip_seconds * parameters.sample_rate),
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
