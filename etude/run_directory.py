@@ -19,6 +19,7 @@ import json
 import platform
 import secrets
 import subprocess
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,11 @@ from .atomic_files import write_text_atomic
 from .errors import ConfigError
 from .version import __version__
 
-__all__ = ['RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
+__all__ = ['DamagedMetricsWarning', 'RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
+
+
+class DamagedMetricsWarning(UserWarning):
+    """A line of metrics.jsonl that is not an epoch's record was left out: the message names the file, the line and what to do."""
 
 
 def new_run_id(suffix: str | None = None) -> str:
@@ -144,19 +149,37 @@ class RunDirectory:
             file.write(json.dumps(record) + '\n')  # flushed on close: a killed process keeps it; the checkpoint is the fsynced record
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete line; a half-written last line (what a crash mid-append leaves) is left out."""
+        """Every epoch's record. A half-written last line (what a crash mid-append leaves) is left out silently; any
+        other line that is not an epoch's record is left out with a `DamagedMetricsWarning`, so a report built from
+        the rest says that it is incomplete (`metrics_problems` gives the same lines without warning)."""
+        records, problems = self._parse_metrics()
+        for problem in problems:
+            warnings.warn(problem, DamagedMetricsWarning, stacklevel=2)
+        return records
+
+    def metrics_problems(self) -> list[str]:
+        """One line per damaged line of metrics.jsonl (empty when every line is an epoch's record)."""
+        return self._parse_metrics()[1]
+
+    def _parse_metrics(self) -> tuple[list[dict[str, Any]], list[str]]:
         path = self.path / 'metrics.jsonl'
         if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding='utf-8', errors='replace').splitlines():
+            return [], []
+        text = path.read_text(encoding='utf-8', errors='replace')
+        lines = text.splitlines()
+        records, problems = [], []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
             try:
                 record = json.loads(line)
             except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get('epoch'), int):
+                record = None
+            if isinstance(record, dict) and isinstance(record.get('epoch'), int) and not isinstance(record['epoch'], bool):
                 records.append(record)
-        return records
+            elif not (number == len(lines) and not text.endswith('\n')):  # a last line cut short by a crash is expected
+                problems.append(f'{path} line {number} is not an epoch record ({line[:40]!r}); it was left out: the learning curves miss it')
+        return records, problems
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume, drop lines of epochs after the checkpoint (written before a crash) and any partial line."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +34,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..run_directory import DamagedMetricsWarning
 
     target = Path(arguments.markdown) if arguments.markdown else None
     if target is not None and target.exists() and not arguments.overwrite:
         raise ConfigError(f'{target} exists; pass --overwrite to replace it, or another --markdown file')
-    records = [read_run(path) for path in arguments.runs]
+    with warnings.catch_warnings(record=True) as caught:  # a damaged metrics.jsonl: said in one line each, the table built from the rest
+        warnings.simplefilter('always', DamagedMetricsWarning)
+        records = [read_run(path) for path in arguments.runs]
+    for warning in caught:
+        if issubclass(warning.category, DamagedMetricsWarning):
+            print(f'warning: {warning.message}', file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     header, rows = compare_table(records)
     print(markdown(header, rows) if arguments.format == 'markdown' else aligned(header, rows), end='')
     if target is not None:

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ def write_report(
     test_metrics: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
     figures: Mapping[str, str | Path] | None = None,
+    warnings: Sequence[str] = (),
 ) -> Path:
     """Write `report.html` at `path` and return the path. Sections without data are left out.
 
@@ -62,10 +63,13 @@ def write_report(
     baselines: each baseline's metrics by baseline name, e.g. `{'majority class': {'accuracy': 0.1}}`, in columns
         beside the model's; a metric a baseline lacks is shown as '–'.
     figures: the task's own figures, caption → PNG (or JPEG) path, in the order given.
+    warnings: lines about what the report could not use (e.g. `RunDirectory.metrics_problems()`), shown first.
     """
     sections = [f'<h1>{_text(title)}</h1>']
     if subtitle:
         sections.append(f'<p class="subtitle">{_text(subtitle)}</p>')
+    if warnings:
+        sections.append(_section('Warnings', '<ul>' + ''.join(f'<li>{_text(line)}</li>' for line in warnings) + '</ul>'))
     if run:
         sections.append(_section('Run', _key_value_table(run)))
     if test_metrics or baselines:
