@@ -520,7 +520,7 @@ def _check_model_matches(model: Model, parameters: Parameters) -> None:
         more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
         raise RoutineError(
             f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
-            f'set them with parameters = routine.update_parameters(parameters, {{{", ".join(repr(key) for key in differing)}: ...}}, source=...) '
+            f'set them with parameters = routine.update_parameters(parameters, {{{", ".join(f"{key!r}: {value!r}" for key, value in differing.items())}}}, source=...) '
             'and build the model from what it returns',
         )
 

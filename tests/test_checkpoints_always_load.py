@@ -31,7 +31,8 @@ def test_the_readme_sequence_is_refused_in_one_line_naming_the_keys_and_the_call
         routine.set_model(MelCNN(parameters))
     message = str(refused.value)
     assert '\n' not in message
-    for expected in ('n_mels=8 (routine: 64)', 'frames=16 (routine: 32)', 'classes=2 (routine: 10)', 'routine.update_parameters(parameters, '):
+    for expected in ('n_mels=8 (routine: 64)', 'frames=16 (routine: 32)', 'classes=2 (routine: 10)',
+                     "routine.update_parameters(parameters, {'n_mels': 8, 'frames': 16, 'classes': 2}, source=...)"):
         assert expected in message, message
     assert routine.model is None
     assert not any(tmp_path.rglob('*.pt')), 'nothing was written'
