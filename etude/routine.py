@@ -518,10 +518,10 @@ def _check_model_matches(model: Model, parameters: Parameters) -> None:
     if differing:
         shown = ', '.join(f'{key}={value!r} (routine: {getattr(recorded, key)!r})' for key, value in list(differing.items())[:6])
         more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
+        values = ', '.join(f'{key!r}: {value!r}' for key, value in differing.items())
         raise RoutineError(
             f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
-            f'set them with parameters = routine.update_parameters(parameters, {{{", ".join(f"{key!r}: {value!r}" for key, value in differing.items())}}}, source=...) '
-            'and build the model from what it returns',
+            f'set them with parameters = routine.update_parameters(parameters, {{{values}}}, source=...) and build the model from what it returns',
         )
 
 
