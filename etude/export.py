@@ -266,8 +266,9 @@ def load_model(
 
     Nothing but the file is needed for etude's own models: the class is imported from its recorded path and built from
     the recorded hyperparameters. A class from any other module is imported only when the caller says so, by passing
-    it (`model_class=MyModel`) or its module (`allow_modules=['mypackage']`): importing a module runs its code, so a
-    file must never choose what runs. The export's metadata stays available as `model.export_info`.
+    it (`model_class=MyModel`) or its module (`allow_modules=['mypackage']`, `--allow-module mypackage` on the command
+    line): importing a module runs its code, so a file must never choose what runs. An allowed module is found in the
+    current folder too, as `python -m etude` finds it. The export's metadata stays available as `model.export_info`.
     """
     export = load_export(path, map_location=device)
     recorded = export['model']['class_path']
