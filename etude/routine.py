@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -32,7 +32,8 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
-from .evaluation.metrics import Mean, Metric, fresh_metrics
+from .evaluation.metrics import Mean, Metric
+from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
@@ -51,6 +52,12 @@ __all__ = ['Routine', 'TrainingInterrupted']
 P = TypeVar('P', bound=Parameters)
 
 
+class TaskRecord(Protocol):
+    """A task kind's settings (`etude.tasks.Task`, one layer up): the Routine only records them in its exports."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class TrainingInterrupted(EtudeError):
     """Ctrl-C or SIGTERM during training: `last.pt` holds the last complete epoch and the message says how to resume."""
 
@@ -59,7 +66,7 @@ class TrainingInterrupted(EtudeError):
         if epoch == 0:
             super().__init__('Interrupted before the first epoch finished; nothing was saved, start the run again')
             return
-        command = resume_command or f'python scripts/train.py --resume {run_directory}'
+        command = resume_command or f'etude train ROUTINE --resume {run_directory} (from Python: Routine(resume={str(run_directory)!r}))'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
@@ -73,12 +80,16 @@ class Routine:
         use_wandb: bool = False,
         wandb_settings: Mapping[str, Any] | None = None,
         resume: str | Path | None = None,
+        resume_command: Callable[[Path], str] | None = None,
         verbose: bool = True,
     ) -> None:
+        """`resume_command(run_folder)` writes the command that continues this run after an interruption, for
+        TrainingInterrupted's message (`etude train` passes one that fits how it was started)."""
         self.runs_directory = Path(runs_directory)
         if resume is None:
             resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
+        self.resume_command = resume_command
         self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
         self.tracker = None
@@ -208,9 +219,12 @@ class Routine:
             self.tracker.record_config(updated.to_dict())
         return updated
 
-    def set_task(self, kind: str, **settings: Any) -> None:
-        """What the model does, for `etude infer` and `etude evaluate`: e.g. set_task('classification', classes=[...])."""
-        self.task = {'kind': kind, **settings}
+    def set_task(self, task: TaskRecord) -> None:
+        """What the model does, for `etude infer` and `etude evaluate`: a task kind of `etude.tasks` with its settings,
+        e.g. `set_task(Classification(target='digit', classes=[...]))`, checked when it is made; the exports record it."""
+        if not callable(getattr(task, 'to_dict', None)):
+            raise RoutineError(f'set_task takes a task such as etude.tasks.Classification(...), got {type(task).__name__}')
+        self.task = dict(task.to_dict())
 
     def add_baseline(self, name: str, metrics: Mapping[str, float]) -> None:
         """Test figures of a baseline computed in the same run (e.g. the training mean), printed and saved beside the model's."""
@@ -285,7 +299,7 @@ class Routine:
                         self._log_epoch(epoch, training_loss, validation, step, time.perf_counter() - epoch_started)
             return self._test(model, loaders['test'], prototypes, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(run.path, epoch) from None
+            raise TrainingInterrupted(run.path, epoch, self.resume_command(run.path) if self.resume_command is not None else None) from None
 
     def _train_epoch(self, model: Model, step: Step, data: RoutineData, epoch: int, batch_size: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""
@@ -316,20 +330,10 @@ class Routine:
             total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
-    @torch.no_grad()
     def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
         """The mean loss and every metric over one split (this process's share, merged with the others')."""
-        model.eval()
-        metrics = fresh_metrics(prototypes)
-        losses = Mean()
         assert self.step is not None
-        for batch in loader:
-            batch = move_to_device(batch, self.device)
-            with self.step.autocast():
-                outputs = model.evaluation_step(batch)
-            losses.add(torch.as_tensor(outputs['loss']).float(), batch_size_of(batch))
-            for metric in metrics:
-                metric.update(outputs['predictions'], outputs['targets'])
+        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
         return self._merged([losses, *metrics])
 
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:

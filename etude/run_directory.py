@@ -19,7 +19,6 @@ import json
 import platform
 import secrets
 import subprocess
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,7 @@ from .atomic_files import write_text_atomic
 from .errors import ConfigError
 from .version import __version__
 
-__all__ = ['DamagedMetricsWarning', 'RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
-
-
-class DamagedMetricsWarning(UserWarning):
-    """A line of metrics.jsonl that is not an epoch's record was left out: the message names the file, the line and what to do."""
+__all__ = ['RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
 
 
 def new_run_id(suffix: str | None = None) -> str:
@@ -149,16 +144,12 @@ class RunDirectory:
             file.write(json.dumps(record) + '\n')  # flushed on close: a killed process keeps it; the checkpoint is the fsynced record
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every epoch's record. A half-written last line (what a crash mid-append leaves) is left out silently; any
-        other line that is not an epoch's record is left out with a `DamagedMetricsWarning`, so a report built from
-        the rest says that it is incomplete (`metrics_problems` gives the same lines without warning)."""
-        records, problems = self._parse_metrics()
-        for problem in problems:
-            warnings.warn(problem, DamagedMetricsWarning, stacklevel=2)
-        return records
+        """Every epoch's record; a line that is not one is left out (`metrics_problems` names each, for a report)."""
+        return self._parse_metrics()[0]
 
     def metrics_problems(self) -> list[str]:
-        """One line per damaged line of metrics.jsonl (empty when every line is an epoch's record)."""
+        """One sentence per line of metrics.jsonl that is not an epoch's record. A half-written last line (what a crash
+        mid-append leaves, and what a resume removes) is not damage and is not named."""
         return self._parse_metrics()[1]
 
     def _parse_metrics(self) -> tuple[list[dict[str, Any]], list[str]]:
@@ -178,7 +169,7 @@ class RunDirectory:
             if isinstance(record, dict) and isinstance(record.get('epoch'), int) and not isinstance(record['epoch'], bool):
                 records.append(record)
             elif not (number == len(lines) and not text.endswith('\n')):  # a last line cut short by a crash is expected
-                problems.append(f'{path} line {number} is not an epoch record ({line[:40]!r}); it was left out: the learning curves miss it')
+                problems.append(f'{path} line {number} is not an epoch record ({line[:40]!r}); the learning curves leave it out')
         return records, problems
 
     def truncate_metrics(self, last_epoch: int) -> None:

@@ -1,16 +1,15 @@
-"""A garbage line in metrics.jsonl is said, by the reader, by `etude compare` and in a report; a crash's cut-short last line is not."""
+"""A garbage line in metrics.jsonl is named by the run folder's reader, by `etude compare` and in a report; a crash's cut-short last line is not."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
 
 from etude.cli import main
 from etude.evaluation.report import write_report
-from etude.run_directory import DamagedMetricsWarning, RunDirectory
+from etude.run_directory import RunDirectory
 
 
 def epoch(number: int) -> str:
@@ -26,22 +25,19 @@ def run(tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_reader_warns_for_each_garbage_line_and_keeps_the_rest(run: Path) -> None:
-    with pytest.warns(DamagedMetricsWarning) as caught:
-        records = RunDirectory(run).read_metrics()
-    assert [record['epoch'] for record in records] == [1, 3]
-    messages = [str(warning.message) for warning in caught]
-    assert len(messages) == 2, 'the cut-short last line is what a crash leaves: not a warning'
-    assert messages[0] == f"{run / 'metrics.jsonl'} line 2 is not an epoch record ('this is not json'); it was left out: the learning curves miss it"
-    assert 'line 4' in messages[1]
-    assert RunDirectory(run).metrics_problems() == messages
+def test_the_reader_names_each_garbage_line_and_keeps_the_rest(run: Path) -> None:
+    directory = RunDirectory(run)
+    assert [record['epoch'] for record in directory.read_metrics()] == [1, 3]
+    problems = directory.metrics_problems()
+    assert len(problems) == 2, 'the cut-short last line is what a crash leaves: not damage'
+    assert problems[0] == f"{run / 'metrics.jsonl'} line 2 is not an epoch record ('this is not json'); the learning curves leave it out"
+    assert 'line 4' in problems[1]
 
 
-def test_a_clean_file_and_a_crash_leave_no_warning(run: Path) -> None:
+def test_a_clean_file_and_a_crash_name_no_problem(run: Path) -> None:
     (run / 'metrics.jsonl').write_text(epoch(1) + '\n' + epoch(2) + '\n' + '{"epoch": 3, "trai')
-    with warnings.catch_warnings():
-        warnings.simplefilter('error', DamagedMetricsWarning)
-        assert [record['epoch'] for record in RunDirectory(run).read_metrics()] == [1, 2]
+    assert [record['epoch'] for record in RunDirectory(run).read_metrics()] == [1, 2]
+    assert RunDirectory(run).metrics_problems() == []
 
 
 def test_compare_says_it_in_one_line_each_and_still_tabulates(run: Path, capsys: pytest.CaptureFixture[str]) -> None:

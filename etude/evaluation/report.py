@@ -48,6 +48,7 @@ def write_report(
     test_metrics: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
     figures: Mapping[str, str | Path] | None = None,
+    notes: Sequence[str] = (),
     warnings: Sequence[str] = (),
 ) -> Path:
     """Write `report.html` at `path` and return the path. Sections without data are left out.
@@ -63,7 +64,8 @@ def write_report(
     baselines: each baseline's metrics by baseline name, e.g. `{'majority class': {'accuracy': 0.1}}`, in columns
         beside the model's; a metric a baseline lacks is shown as '–'.
     figures: the task's own figures, caption → PNG (or JPEG) path, in the order given.
-    warnings: lines about what the report could not use (e.g. `RunDirectory.metrics_problems()`), shown first.
+    notes: sentences that say how the figures were computed (bins, conventions, units), under the metrics.
+    warnings: what the reader must know before trusting the page (damaged records that were left out).
     """
     sections = [f'<h1>{_text(title)}</h1>']
     if subtitle:
@@ -73,7 +75,8 @@ def write_report(
     if run:
         sections.append(_section('Run', _key_value_table(run)))
     if test_metrics or baselines:
-        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {})))
+        explained = ''.join(f'<p>{_text(line)}</p>' for line in notes)
+        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {}) + explained))
     if learning_curves is not None:
         sections.append(_section('Learning curves', _figure(learning_curves, 'training and validation per epoch')))
     if figures:

@@ -23,8 +23,8 @@ from etude import Routine
 from etude.data.cache import FeatureCache
 from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings
-from etude.evaluation.evaluate import baseline_metrics
 from etude.models import MelCNN
+from etude.tasks import Classification
 
 # twelve voices: five accents, male and female variants; split by voice, eight train, two validate, two test
 VOICES = ('en-us+m3', 'en+f2', 'en-gb-scotland+m1', 'en-us+f4', 'en-gb-x-rp+m7', 'en-029+f3',
@@ -57,14 +57,11 @@ class SpokenDigits(MelCNN.Parameters):
 DEFAULTS = SpokenDigits(n_mels=40, batch_size=64, dataset_split=(0.66, 0.17, 0.17), learning_rate=2e-3, weight_decay=1e-4, num_of_epochs=30,
                         patience=8, monitor='validation_accuracy', monitor_mode='max', time_masks=2, frequency_masks=2, label_smoothing=0.05)
 TESTING = {'repetitions': 2, 'num_of_epochs': 2, 'batch_size': 32}
+PROJECT = 'etude-spoken-digits'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-spoken-digits'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name
+def build(routine: Routine, parameters: SpokenDigits) -> None:
+    """Recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name; MelCNN sized from them."""
     recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
@@ -72,21 +69,22 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     stored = FeatureCache(definition, representation, num_samples=round(parameters.clip_seconds * parameters.sample_rate),
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
-    routine.set_task('classification', target='digit', classes=stored.metadata['classes']['digit'])
+    task = Classification(target='digit', classes=stored.metadata['classes']['digit'])
+    routine.set_task(task)
 
     # the model is sized by the data: n_mels and frames from the features' shape, classes from the digit labels
     parameters = routine.update_parameters(parameters, MelCNN.input_hyperparameters(stored.metadata, 'digit'), source='dataset metadata')
     digits = np.asarray(stored.labels['digit'])
-    routine.add_baseline(*baseline_metrics(routine.task, digits[routine.split['train']], digits[routine.split['test']]))
+    routine.add_baseline(*task.baseline(digits[routine.split['train']], digits[routine.split['test']]))
 
     routine.set_model(MelCNN(parameters))
-    summary = routine.train()
-    held_out = 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"
+    routine.add_to_summary({'test_set': 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"})
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['majority class']['accuracy']
-    print(f'test accuracy {summary["test"]["accuracy"]:.1%} on {held_out}, macro F1 {summary["test"]["macro_f1"]:.3f} '
-          f'(always the most common training digit: {baseline:.1%})')
-    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
+    return (f'test accuracy {summary["test"]["accuracy"]:.1%} on {summary["test_set"]}, macro F1 {summary["test"]["macro_f1"]:.3f} '
+            f'(always the most common training digit: {baseline:.1%})')
 
 
 def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
@@ -117,9 +115,3 @@ def official_split(files: Sequence[str]) -> dict[str, list[int]]:
         split['test' if index < 5 else 'validation' if index < 10 else 'train'].append(row)
     return split
 
-
-if __name__ == '__main__':
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'spoken_digits', *sys.argv[1:]]))

@@ -17,8 +17,9 @@ import numpy as np
 from etude import Routine
 from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
 from etude.data.torch_dataset import Crop
-from etude.evaluation.metrics import MeanAbsoluteError
+from etude.evaluation.metrics import MeanAbsoluteError, Metric
 from etude.models import CRePE
+from etude.tasks import Regression
 
 
 @dataclass(kw_only=True)
@@ -35,14 +36,11 @@ class CircularDrumSize(CRePE.Parameters):
 
 DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3, num_of_epochs=12, patience=4, dropout=0.1)
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
+PROJECT = 'etude-circular-drum-size'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-circular-drum-size'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: generated from physics unless an official one is named; read lazily, 1024 samples of each strike
+def build(routine: Routine, parameters: CircularDrumSize) -> Sequence[Metric]:
+    """Drums (generated from physics unless an official dataset is named), read lazily as 1024 samples of each strike."""
     sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=parameters.number_of_drums, strikes_per_drum=parameters.strikes_per_drum))
     if parameters.dataset == 'generated':
         stored = routine.import_dataset(Path(parameters.data_directory) / f'circular-drums-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
@@ -51,9 +49,9 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     label = 'diameter' if 'diameter' in stored.labels else 'drum_size'
     routine.set_dataset(stored, targets=[label], transform=Crop(parameters.input_length))
     # the sampler's strikes are peak-normalised: inference normalises a file's clip the same way before cropping it
-    routine.set_task('regression', targets=[label], unit='cm', scale=100, input_length=parameters.input_length, min_samples=parameters.input_length,
-                     representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate'] or 48_000),
-                                     'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
+    routine.set_task(Regression(targets=[label], unit='cm', scale=100, input_length=parameters.input_length, min_samples=parameters.input_length,
+                                representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate'] or 48_000),
+                                                'normalise': 'peak' if parameters.dataset == 'generated' else 'none'}))
 
     # the bar to clear: always predicting the mean diameter of the training drums
     diameters = np.asarray(stored.labels[label], dtype=np.float64)
@@ -61,17 +59,9 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.add_baseline('training mean', {'mae_cm': float(np.abs(diameters[routine.split['test']] - training_mean).mean() * 100)})
 
     routine.set_model(CRePE(parameters))
-    summary = routine.train(metrics=[MeanAbsoluteError(name='mae_cm', scale=100)])
+    return [MeanAbsoluteError(name='mae_cm', scale=100)]
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['training mean']['mae_cm']
-    routine.say(f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)')
-    routine.say(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
-
-
-if __name__ == '__main__':
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'circular_drum_size', *sys.argv[1:]]))
+    return f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)'
