@@ -109,6 +109,7 @@ class Routine:
         self.summary_extras: dict[str, Any] = {}
         self.baselines: dict[str, dict[str, float]] = {}
         self.step: Step | None = None
+        self.parameter_count: int | None = None  # trainable parameters of the model, counted by set_model
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -190,10 +191,19 @@ class Routine:
         return obtain_dataset(directory, seed=parameters.seed, **sources)
 
     def set_model(self, model: Model) -> Model:
-        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters."""
-        self._require_parameters()
+        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters.
+
+        The exports record the routine's parameters, and `load_model` rebuilds the model from them; so a model built
+        from other values (e.g. `parameters.updated(...)` instead of `routine.update_parameters(...)`) is refused here,
+        before anything trains, rather than written into a checkpoint that no one can load.
+        """
+        parameters, _ = self._require_parameters()
+        _check_model_matches(model, parameters)
         self.model = model.to(self.device)
         self.model.optimisers = self.model.configure_optimisers()
+        self.parameter_count = sum(weights.numel() for weights in model.parameters()
+                                   if weights.requires_grad and not isinstance(weights, torch.nn.parameter.UninitializedParameter))
+        self.say(f'etude: model {type(model).__name__}, {self.parameter_count:,} trainable parameters')
         return self.model
 
     def update_parameters(self, parameters: P, values: Mapping[str, Any], *, source: str) -> P:
@@ -370,6 +380,7 @@ class Routine:
             'epochs': len(run.read_metrics()) if self.is_main else None,
             'stopped_early': stopping.should_stop,
             'skipped_updates': self.step.skipped_updates if self.step is not None else 0,
+            'parameter_count': self.parameter_count,
             'wall_seconds': round(seconds, 3),
             'device': str(self.device),
             'world_size': self.distributed.world_size,
@@ -495,6 +506,27 @@ class Routine:
         """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
+
+
+def _check_model_matches(model: Model, parameters: Parameters) -> None:
+    """Refuse a model whose hyperparameters differ from what its export will record (the routine's parameters)."""
+    built_with = getattr(model, 'hyperparameters', None)
+    if not isinstance(built_with, Parameters):
+        return
+    try:
+        recorded = type(model).Parameters.from_dict(parameters.to_dict(), source="the routine's parameters", ignore_unknown=True)
+    except ConfigError as error:
+        raise RoutineError(f"{type(model).__name__} cannot be rebuilt from the routine's parameters ({error}); "
+                           'build the model from what routine.set_parameters(...) or routine.update_parameters(...) returned') from None
+    differing = {key: value for key, value in built_with.to_dict().items() if getattr(recorded, key, value) != value}
+    if differing:
+        shown = ', '.join(f'{key}={value!r} (routine: {getattr(recorded, key)!r})' for key, value in list(differing.items())[:6])
+        more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
+        values = ', '.join(f'{key!r}: {value!r}' for key, value in differing.items())
+        raise RoutineError(
+            f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
+            f'set them with parameters = routine.update_parameters(parameters, {{{values}}}, source=...) and build the model from what it returns',
+        )
 
 
 def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:

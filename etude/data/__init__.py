@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         split_items,
     )
     from .download import install_dataset
-    from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs
+    from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs, spoken_digit_folder
     from .layout import is_stored_dataset
     from .midi import midi_to_notes, notes_to_midi, piano_roll_targets, piano_roll_to_notes, read_midi
     from .registry import OFFICIAL_DATASETS, OfficialDataset, describe_official_datasets, get_official_dataset
@@ -45,7 +45,8 @@ _SOURCES = {
     **dict.fromkeys(['DatasetDefinition', 'Item', 'SkippedFileWarning', 'audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection',
                     'score_performance_pairs', 'split_items'], '.definitions'),
     **dict.fromkeys(['install_dataset'], '.download'),
-    **dict.fromkeys(['chorale_names', 'export_chorales', 'find_soundfont', 'generate_spoken_digits', 'render_midi', 'render_pairs'], '.generators'),
+    **dict.fromkeys(['chorale_names', 'export_chorales', 'find_soundfont', 'generate_spoken_digits', 'render_midi', 'render_pairs',
+                    'spoken_digit_folder'], '.generators'),
     **dict.fromkeys(['is_stored_dataset'], '.layout'),
     **dict.fromkeys(['midi_to_notes', 'notes_to_midi', 'piano_roll_targets', 'piano_roll_to_notes', 'read_midi'], '.midi'),
     **dict.fromkeys(['OFFICIAL_DATASETS', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset'], '.registry'),
@@ -68,7 +69,7 @@ __all__ = [
     'export_chorales', 'featurise', 'find_soundfont', 'generate_dataset', 'generate_spoken_digits', 'get_official_dataset', 'import_kac_dataset',
     'install_dataset', 'is_stored_dataset', 'metadata_table', 'midi_collection', 'midi_to_notes', 'notes_to_midi', 'num_frames', 'obtain_dataset',
     'output_shape', 'piano_roll_targets', 'piano_roll_to_notes', 'read_audio', 'read_dataset', 'read_midi', 'read_score', 'render_midi', 'render_pairs',
-    'resample', 'score_performance_pairs', 'split_by_column', 'split_by_groups', 'split_items', 'write_audio',
+    'resample', 'score_performance_pairs', 'split_by_column', 'split_by_groups', 'split_items', 'spoken_digit_folder', 'write_audio',
 ]
 
 

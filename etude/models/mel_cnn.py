@@ -126,7 +126,7 @@ class MelCNN(Model):
     @staticmethod
     def input_hyperparameters(metadata: Mapping[str, Any], label: str) -> dict[str, int]:
         """`n_mels`, `frames` and `classes` read from a feature cache's metadata (its `input_shape` and the class list of
-        `label`), for `parameters.updated(..., source='dataset metadata')`: the model is sized by the data it trains on."""
+        `label`), for `routine.update_parameters(parameters, ..., source='dataset metadata')`: the model is sized by the data it trains on."""
         shape = list(metadata.get('input_shape', []))
         if len(shape) != 2:
             raise DatasetError(f'MelCNN needs (n_mels, frames) features, but the dataset holds inputs of shape {tuple(shape)}; use a mel or log_mel cache')

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from etude import Routine
-from etude.data import FeatureCache, RepresentationSettings, audio_folder
+from etude.data import FeatureCache, RepresentationSettings, spoken_digit_folder
 from etude.models import MelCNN
 from etude.tasks import Classification
 
@@ -63,7 +63,7 @@ def build(routine: Routine, parameters: SpokenDigits) -> None:
     recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
-    definition = audio_folder(recordings, pattern='{digit}_{speaker}_{index}.wav', group_by='speaker')
+    definition = spoken_digit_folder(recordings)
     stored = FeatureCache(definition, representation, num_samples=round(parameters.clip_seconds * parameters.sample_rate),
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
