@@ -1,6 +1,7 @@
 """Train a routine from scripts/routines.
 
-    python scripts/train.py [--routine NAME] [--config FILE] [--wandb] [--testing] [--resume DIR] [--device D] [key=value ...]
+    python scripts/train.py [--routine NAME] [--config FILE] [--tracker wandb|mlflow|tensorboard] [--wandb] [--testing] [--resume DIR] [--device D]
+                             [key=value ...]
     torchrun --standalone --nproc_per_node=2 scripts/train.py ...          # one run on two processes
 
 Settings resolve as: the routine's defaults < its testing defaults (--testing) < --config YAML < W&B sweep values
@@ -81,7 +82,9 @@ def parse_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]
     parser.add_argument('-h', '--help', action='store_true', help='show this help (with --routine NAME: every key it takes) and exit')
     parser.add_argument('--routine', default=None, choices=sorted(routines), metavar='NAME', help=f'routine to run (default {DEFAULT_ROUTINE})')
     parser.add_argument('--config', metavar='FILE', help='YAML file of hyperparameters and run options')
-    parser.add_argument('--wandb', action='store_true', help='log to Weights & Biases (honours WANDB_MODE, e.g. offline)')
+    parser.add_argument('--tracker', action='append', default=[], choices=('wandb', 'mlflow', 'tensorboard'), metavar='NAME',
+                        help='also record the run in wandb, mlflow or tensorboard (repeatable; or trackers: [...] in a --config YAML)')
+    parser.add_argument('--wandb', action='store_true', help='short for --tracker wandb (honours WANDB_MODE, e.g. offline)')
     parser.add_argument('--testing', action='store_true', help="smoke run: the routine's small testing defaults (a --config or key=value still wins)")
     parser.add_argument('--resume', metavar='DIR', help='continue runs/<run-id> from its checkpoints/last.pt')
     parser.add_argument('--device', metavar='D', help='auto (default), cpu, cuda, cuda:N or mps')
@@ -102,6 +105,11 @@ def parse_arguments(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]
     if arguments.device:
         extras.append(f'device={arguments.device}')
     return arguments, extras
+
+
+def trackers_of(arguments: argparse.Namespace) -> list[str]:
+    """--tracker NAME ... and --wandb, in order, without repeats."""
+    return list(dict.fromkeys([*arguments.tracker, *(['wandb'] if arguments.wandb else [])]))
 
 
 def resume_command(routine: str, run_directory: Path, runs_directory: str) -> str:
@@ -139,7 +147,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 
     routine = load_routine(arguments.routine)
     try:
-        routine.main(config_path=arguments.config, overrides=overrides, use_wandb=arguments.wandb, resume=arguments.resume,
+        routine.main(config_path=arguments.config, overrides=overrides, trackers=trackers_of(arguments), resume=arguments.resume,
                      runs_directory=arguments.runs_dir)
     except TrainingInterrupted as interrupted:
         command = resume_command(arguments.routine, interrupted.run_directory, arguments.runs_dir)

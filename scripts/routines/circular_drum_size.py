@@ -37,9 +37,9 @@ DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), lear
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
+def main(config_path: str | None = None, overrides: Sequence[str] = (), trackers: Sequence[str] = (), resume: str | None = None,
          runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-circular-drum-size'}, resume=resume)
+    routine = Routine(runs_directory=runs_directory, trackers=trackers, project='etude-circular-drum-size', resume=resume)
     parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
 
     # dataset: generated from physics unless an official one is named; read lazily, 1024 samples of each strike

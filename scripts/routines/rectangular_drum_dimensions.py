@@ -43,9 +43,9 @@ DEFAULTS = RectangularDrumDimensions(outputs=2, input_length=1024, batch_size=32
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
+def main(config_path: str | None = None, overrides: Sequence[str] = (), trackers: Sequence[str] = (), resume: str | None = None,
          runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-rectangular-drums'}, resume=resume)
+    routine = Routine(runs_directory=runs_directory, trackers=trackers, project='etude-rectangular-drums', resume=resume)
     parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
 
     # dataset: generated from physics unless an official one is named; read lazily, the first input_length samples of each strike

@@ -59,9 +59,9 @@ DEFAULTS = SpokenDigits(n_mels=40, batch_size=64, dataset_split=(0.66, 0.17, 0.1
 TESTING = {'repetitions': 2, 'num_of_epochs': 2, 'batch_size': 32}
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
+def main(config_path: str | None = None, overrides: Sequence[str] = (), trackers: Sequence[str] = (), resume: str | None = None,
          runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-spoken-digits'}, resume=resume)
+    routine = Routine(runs_directory=runs_directory, trackers=trackers, project='etude-spoken-digits', resume=resume)
     parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
 
     # dataset: recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name
