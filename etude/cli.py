@@ -1,4 +1,4 @@
-"""The `etude` command (also `python -m etude`): infer, evaluate, compare, listen.
+"""The `etude` command (also `python -m etude`): infer, evaluate, compare, listen, sweep.
 
 Each subcommand lives in the package it belongs to, in a small module with two functions, `configure(parser)` to
 declare its arguments and `run(arguments) -> int` to carry it out. Those modules import nothing heavy at import time,
@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'evaluate': ('etude.evaluation.command', "recompute a run's metrics on a split and write a report with figures"),
     'compare': ('etude.evaluation.compare_command', 'tabulate runs side by side'),
     'listen': ('etude.listening.command', 'listening tests in the browser: create, serve, results, demo'),
+    'sweep': ('etude.sweeps.command', 'run a W&B sweep file here, with no W&B server: trials, resume, best settings'),
 }
 
 
