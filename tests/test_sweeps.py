@@ -233,12 +233,13 @@ def test_two_sweeps_on_one_storage_share_the_grid(tmp_path: Path) -> None:
 def test_the_repository_sweep_killed_then_resumed_completes_without_repeating_a_trial(tmp_path: Path) -> None:
     pytest.importorskip('optuna')
     arguments = ['sweep', str(SWEEP_FILE), '--count', '2', '--dir', 'sweep', *SMALL_TRIALS]
+    (tmp_path / 'scripts').symlink_to(ROOT / 'scripts')  # the file's program: scripts/train.py, relative to where the sweep starts
     environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
-    sweep = subprocess.Popen([sys.executable, '-m', 'etude', *arguments], cwd=ROOT if False else tmp_path, env=environment,
+    sweep = subprocess.Popen([sys.executable, '-m', 'etude', *arguments], cwd=tmp_path, env=environment,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     metrics = None
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill -9 the sweep and its trial once trial 0 has finished one epoch of two
+    while time.monotonic() < deadline and sweep.poll() is None:  # kill -9 the sweep and its trial once trial 0 has finished one epoch of two
         found = list((tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/metrics.jsonl'))
         if found and found[0].read_text().count('\n') >= 1:
             metrics = found[0]
@@ -267,3 +268,35 @@ def test_the_repository_sweep_killed_then_resumed_completes_without_repeating_a_
     (config,) = (tmp_path / 'rerun').glob('*/config.yaml')
     recorded = yaml.safe_load(config.read_text())
     assert all(recorded[key] == value for key, value in chosen.items() if key != 'num_of_epochs')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('how', ['kill -9 of the sweep alone', 'Ctrl-C'])
+def test_a_stopped_sweep_resumes_its_running_trial_and_loses_nothing(tmp_path: Path, how: str) -> None:
+    """kill -9 of `etude sweep` alone leaves its trial running: the same command watches it to its end. Ctrl-C stops
+    the trial too (SIGINT to the terminal's process group): the same command resumes it from its last epoch."""
+    pytest.importorskip('optuna')
+    sweep = {'program': str(CURVE), 'method': 'grid', 'metric': {'name': 'validation_loss', 'goal': 'minimize'},
+             'parameters': {'quality': {'values': [1, 2]}, 'epochs': {'value': 5}, 'seconds': {'value': 0.6}}}
+    path = _sweep_file(tmp_path, sweep)
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    command = [sys.executable, '-m', 'etude', 'sweep', str(path), '--dir', 'sweep']
+    process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(path.read_text() for path in (tmp_path / 'sweep' / 'trials').glob('trial-0000/*/metrics.jsonl')):
+        time.sleep(0.1)
+    if how == 'Ctrl-C':
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    else:
+        process.kill()
+        process.wait()
+    (first_run,) = (tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/metrics.jsonl')
+    resumed = _etude('sweep', str(path), '--dir', 'sweep', cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert ('still running' if how != 'Ctrl-C' else 'trial 0: resuming') in resumed.stdout
+    trials = _journal_trials(tmp_path / 'sweep')
+    assert [trial.state.name for trial in trials] == ['COMPLETE', 'COMPLETE']
+    assert [json.loads(line)['epoch'] for line in first_run.read_text().splitlines()] == [1, 2, 3, 4, 5], 'every epoch once'
+    assert len(list((tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/summary.json'))) == 1, 'one run folder: not started again'
+    assert trials[0].value == pytest.approx(0.2)

@@ -55,6 +55,9 @@ def run(arguments: argparse.Namespace) -> int:
         if best is not None:
             print(f'best: trial {best.number}, {spec.metric_name} {best.metric:.6g}')
         return 0
+    if spec.program and '${program}' in spec.command and not Path(spec.program).exists():
+        raise ConfigError(f'The program {spec.program} of {spec.path} is not here (it is relative to the folder the sweep starts in, as for wandb agent); '
+                          'run etude sweep from the project folder')
     settings = routine_settings(list(spec.command) + trial_arguments, spec.program)
     if settings is not None:
         name, types = settings
