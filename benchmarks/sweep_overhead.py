@@ -11,7 +11,8 @@ W&B offline). Measured, from the outside, by watching the sweep folder every 50 
   routine's keys, opening the storage), paid once per sweep;
 - launch → first epoch of each trial in the sweep, beside the same command (its command.json) launched alone: the
   per-trial overhead of the runner, which should be nothing but noise;
-- the gap between one trial's process ending and the next one's launch (recording the result, claiming a trial);
+- the gap between one trial's process ending (as the runner sees it, polling every 0.5 s) and the next one's launch,
+  from the times the runner records in the storage: recording the result, claiming a trial, writing its files;
 - trials per hour with --workers 1 and --workers 2 (each worker's trial gets OMP_NUM_THREADS = cores / workers).
 
 The dataset is generated once before any timing. On a machine shared with other work the figures are noisy: run it
@@ -62,7 +63,6 @@ def run_sweep(work: Path, trials: int, workers: int) -> dict[str, object]:
     process = subprocess.Popen(command, cwd=ROOT, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     launched: dict[str, float] = {}
     first_epoch: dict[str, float] = {}
-    ended: dict[str, float] = {}
     while process.poll() is None:
         now = time.monotonic() - started
         for trial in (directory / 'trials').glob('trial-*') if (directory / 'trials').exists() else []:
@@ -71,18 +71,30 @@ def run_sweep(work: Path, trials: int, workers: int) -> dict[str, object]:
                 launched[name] = now
             if name in launched and name not in first_epoch and any(path.stat().st_size for path in trial.glob('*/metrics.jsonl')):
                 first_epoch[name] = now
-            if name not in ended and any(trial.glob('*/summary.json')):
-                ended[name] = now
         time.sleep(0.05)
     output = process.stdout.read() if process.stdout else ''
     if process.returncode != 0:
         raise RuntimeError(f'etude sweep failed:\n{output[-3000:]}')
     wall = time.monotonic() - started
     names = sorted(launched)
-    gaps = [launched[later] - ended[earlier] for earlier, later in zip(names, names[1:], strict=False) if earlier in ended] if workers == 1 else []
+    # the runner's own bookkeeping between two trials, from the times it records: one trial's process seen ending →
+    # the next one launched (recording the result, claiming and asking for a trial, writing its files)
+    recorded = _recorded_times(directory)
+    gaps = [recorded[index + 1][0] - recorded[index][1] for index in range(len(recorded) - 1)] if workers == 1 else []
     return {'workers': workers, 'trials': len(names), 'wall_seconds': round(wall, 2), 'trials_per_hour': round(len(names) / wall * 3600, 1),
             'startup_seconds': round(launched[names[0]], 2), 'launch_to_first_epoch': [round(first_epoch[name] - launched[name], 2) for name in names],
             'gap_between_trials': [round(gap, 2) for gap in gaps], 'directory': str(directory)}
+
+
+def _recorded_times(directory: Path) -> list[tuple[float, float]]:
+    """(launched_at, ended_at) of each trial, as the runner recorded them in the sweep's storage."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(directory / 'sweep.journal')))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
+    return [(trial.user_attrs['launched_at'], trial.user_attrs['ended_at']) for trial in trials if 'launched_at' in trial.user_attrs]
 
 
 def run_alone(work: Path, command_file: Path, index: int) -> float:

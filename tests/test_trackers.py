@@ -45,7 +45,8 @@ def test_mlflow_and_tensorboard_record_what_the_run_folder_holds(tmp_path: Path)
     (tracked,) = client.search_runs([experiment.experiment_id])
     assert tracked.info.status == 'FINISHED' and tracked.data.tags['etude.run_id'] == run.name
     assert tracked.data.params == {key: json.dumps(value) if isinstance(value, list) else str(value) for key, value in config.items()}
-    assert tracked.data.tags['etude.dataset_fingerprint'] == summary['dataset']['fingerprint'] if 'fingerprint' in (summary['dataset'] or {}) else True
+    assert tracked.data.tags['etude.dataset_fingerprint'] == summary['dataset']['fingerprint']
+    assert tracked.data.tags['mlflow.source.git.commit'] == summary['git_commit'] or summary['git_commit'] is None
     assert tracked.data.tags['run_option.device'] == 'cpu'
     history = client.get_metric_history(tracked.info.run_id, 'validation_loss')
     assert [(point.step, point.value) for point in history] == [(record['epoch'], record['validation_loss']) for record in epochs]
@@ -61,7 +62,7 @@ def test_mlflow_and_tensorboard_record_what_the_run_folder_holds(tmp_path: Path)
     assert 'hparams' in ' '.join(events.Tags().get('tensors', [])) or events.PluginTagToContent('hparams'), 'the hparams view is written'
 
 
-def test_tracker_run_option_and_an_unknown_name(tmp_path: Path) -> None:
+def test_an_unknown_tracker_name_suggests_the_nearest() -> None:
     from etude.errors import ConfigError
 
     with pytest.raises(ConfigError, match="did you mean 'mlflow'"):
@@ -98,3 +99,16 @@ def test_a_tracker_that_fails_mid_run_warns_once_and_is_dropped(tmp_path: Path) 
             trackers.log({'training_loss': 1.0}, epoch)
     assert broken.calls == 1 and len(caught) == 1 and 'server gone' in str(caught[0].message)
     assert not trackers
+
+
+def test_the_run_option_trackers_adds_them(tmp_path: Path) -> None:
+    pytest.importorskip('tensorboard')
+    from etude import Routine
+    from etude.errors import ConfigError
+    from etude.models import CRePE
+
+    routine = Routine(runs_directory=tmp_path / 'runs', verbose=False)
+    routine.set_parameters(CRePE.Parameters(), overrides=['trackers=[tensorboard]', 'device=cpu'])
+    assert [tracker.name for tracker in routine.trackers.active] == ['tensorboard']
+    with pytest.raises(ConfigError, match="trackers"):
+        Routine(runs_directory=tmp_path / 'runs', verbose=False).set_parameters(CRePE.Parameters(), overrides=['trackers=[mlfow]'])

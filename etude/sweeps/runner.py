@@ -307,6 +307,7 @@ class SweepRunner:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=trial_environment)
         self.processes[trial.number] = process
         trial.set_user_attr('process', process.pid)
+        trial.set_user_attr('launched_at', time.time())
         try:
             stopped = self._watch(study, trial, folder, process=process, pid=process.pid)
         finally:
@@ -338,6 +339,7 @@ class SweepRunner:
             time.sleep(_POLL_SECONDS)
 
     def _finish(self, study: Any, trial: Any, run: Path | None, *, returncode: int, stopped: bool) -> None:
+        trial.set_user_attr('ended_at', time.time())  # when the runner saw the trial's process end (within a poll)
         metric = self.spec.metric_name
         value = summary_value(run, metric) if run is not None and metric is not None else None
         if run is not None:
