@@ -2,8 +2,8 @@
 parameters before any trial starts, with the nearest-key suggestion etude gives everywhere.
 
 The routine is the one the trial command names (`--routine=NAME` or `--routine NAME`), else the default of the
-program when it is etude's trainer. It is found as `etude.routines.NAME` (a shipped routine), else beside the
-program as `routines/NAME.py` (the repository's scripts/). A command that runs no etude routine is not checked.
+program when it is etude's trainer. It is found beside the program as `routines/NAME.py` (the repository's
+scripts/), else as `etude.routines.NAME` (a shipped routine). A command that runs no etude routine is not checked.
 """
 
 from __future__ import annotations
@@ -39,17 +39,20 @@ def routine_name(command: Sequence[str], program: str | None) -> str | None:
 
 
 def _load(name: str, program: str | None) -> ModuleType | None:
-    if importlib.util.find_spec('etude.routines') is not None and importlib.util.find_spec(f'etude.routines.{name}') is not None:
-        return importlib.import_module(f'etude.routines.{name}')
-    if program:
-        path = Path(program).resolve().parent / 'routines' / f'{name}.py'
-        if path.is_file():
+    """The routine beside the program (routines/NAME.py), else the shipped etude.routines.NAME; None if neither loads."""
+    path = Path(program).resolve().parent / 'routines' / f'{name}.py' if program else None
+    try:
+        if path is not None and path.is_file():
             spec = importlib.util.spec_from_file_location(f'etude_routines.{name}', path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
             spec.loader.exec_module(module)
             return module
+        if importlib.util.find_spec('etude.routines') is not None and importlib.util.find_spec(f'etude.routines.{name}') is not None:
+            return importlib.import_module(f'etude.routines.{name}')
+    except ImportError:
+        return None  # a routine that does not import here is not checked: its trials will say what is wrong
     return None
 
 
