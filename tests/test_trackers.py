@@ -46,7 +46,7 @@ def test_mlflow_and_tensorboard_record_what_the_run_folder_holds(tmp_path: Path)
     assert tracked.info.status == 'FINISHED' and tracked.data.tags['etude.run_id'] == run.name
     assert tracked.data.params == {key: json.dumps(value) if isinstance(value, list) else str(value) for key, value in config.items()}
     assert tracked.data.tags['etude.dataset_fingerprint'] == summary['dataset']['fingerprint']
-    assert tracked.data.tags['mlflow.source.git.commit'] == summary['git_commit'] or summary['git_commit'] is None
+    assert tracked.data.tags.get('mlflow.source.git.commit') == summary['git_commit']  # None outside a git checkout
     assert tracked.data.tags['run_option.device'] == 'cpu'
     history = client.get_metric_history(tracked.info.run_id, 'validation_loss')
     assert [(point.step, point.value) for point in history] == [(record['epoch'], record['validation_loss']) for record in epochs]
@@ -112,3 +112,33 @@ def test_the_run_option_trackers_adds_them(tmp_path: Path) -> None:
     assert [tracker.name for tracker in routine.trackers.active] == ['tensorboard']
     with pytest.raises(ConfigError, match="trackers"):
         Routine(runs_directory=tmp_path / 'runs', verbose=False).set_parameters(CRePE.Parameters(), overrides=['trackers=[mlfow]'])
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_is_finished_as_failed(tmp_path: Path, drum_dataset_directory: Path) -> None:
+    """The trackers are finished in a finally: a diverging run (a ConfigError in epoch 1) is FAILED in MLflow."""
+    pytest.importorskip('mlflow')
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from etude import Routine
+    from etude.data import read_dataset
+    from etude.data.torch_dataset import Crop
+    from etude.errors import ConfigError
+    from etude.models import CRePE
+
+    class Diverging(CRePE):
+        def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return super().loss(predictions, targets) * float('nan')
+
+    store = f'sqlite:///{tmp_path / "mlflow.db"}'
+    routine = Routine(runs_directory=tmp_path / 'runs', trackers=['mlflow'], project='failing', tracker_settings={'mlflow': {'tracking_uri': store}},
+                      verbose=False)
+    parameters = routine.set_parameters(CRePE.Parameters(), overrides=['batch_size=8', 'dataset_split=[0.5, 0.25, 0.25]', 'device=cpu', 'num_of_epochs=2'])
+    routine.set_dataset(read_dataset(drum_dataset_directory), targets=['diameter'], transform=Crop(1024))
+    routine.set_model(Diverging(parameters))
+    with pytest.raises(ConfigError, match='diverged'):
+        routine.train()
+    client = MlflowClient(tracking_uri=store)
+    (tracked,) = client.search_runs([client.get_experiment_by_name('failing').experiment_id])
+    assert tracked.info.status == 'FAILED' and tracked.data.tags['etude.run_id'] == routine.run.run_id
