@@ -152,16 +152,12 @@ def _finish(generated: list[torch.Tensor], primers: Sequence[np.ndarray], settin
     return pieces
 
 
-def _done(generated: list[torch.Tensor], settings: SamplingSettings) -> bool:
-    import torch
-
+def _done(generated: int, elapsed: torch.Tensor, settings: SamplingSettings) -> bool:
+    """Enough notes, or every piece's new notes span `length_seconds` (`elapsed`: `(batch,)` the sum of their steps)."""
     if settings.length_notes is not None:
-        return len(generated) >= settings.length_notes
-    if len(generated) >= settings.max_notes:
-        return True
+        return generated >= settings.length_notes
     assert settings.length_seconds is not None
-    onsets = torch.stack([note[:, 0, 1] for note in generated], dim=1).sum(dim=1)
-    return bool((onsets >= settings.length_seconds).all())
+    return generated >= settings.max_notes or bool((elapsed >= settings.length_seconds).all())
 
 
 def sample_notes(model: NoteLSTM, settings: SamplingSettings, primers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
@@ -187,9 +183,11 @@ def sample_notes(model: NoteLSTM, settings: SamplingSettings, primers: Sequence[
             outputs, state = _primed(model, primers, settings.count, device)
         else:
             outputs, state = model.run(_begin(settings.count, device))
-        while not _done(generated, settings):
+        elapsed = torch.zeros(settings.count * max(len(primers), 1), device=device)
+        while not _done(len(generated), elapsed, settings):
             note = _next_notes(outputs, settings, generator)
             generated.append(note)
+            elapsed += note[:, 0, 1]
             outputs, state = model.run(note, state)
     return _finish(generated, primers, settings)
 
@@ -204,9 +202,11 @@ def sample_notes_naive(model: NoteLSTM, settings: SamplingSettings) -> list[np.n
     generated: list[torch.Tensor] = []
     with torch.no_grad():
         sequence = _begin(settings.count, device)
-        while not _done(generated, settings):
+        elapsed = torch.zeros(settings.count, device=device)
+        while not _done(len(generated), elapsed, settings):
             outputs = model.run(sequence)[0]
             note = _next_notes(outputs, settings, generator)
             generated.append(note)
+            elapsed += note[:, 0, 1]
             sequence = torch.cat([sequence, note], dim=1)
     return _finish(generated, (), settings)
