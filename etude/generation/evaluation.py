@@ -44,11 +44,13 @@ def judge_generated(candidates: Mapping[str, Sequence[np.ndarray]], *, train: Se
     sets = {**candidates, CEILING: references['test']}
     divergences = {name: {split: histogram_divergences(pieces, reference) for split, reference in references.items() if not
                           (name == CEILING and split == 'test')} for name, pieces in sets.items()}
+    copied = {name: memorisation(pieces, train, copy_threshold) for name, pieces in sets.items()}
     return {
         'bins': dict(BIN_DESCRIPTIONS),
         'notes_per_piece': length,
         'pieces': {name: len(pieces) for name, pieces in sets.items()},
         'jensen_shannon_bits': divergences,
         'relative': {name: relative_measures(pieces, references['train']) for name, pieces in sets.items()},
-        'memorisation': {name: memorisation(pieces, train, copy_threshold) for name, pieces in sets.items()},
+        'memorisation': {name: summary for name, (summary, _) in copied.items()},
+        'memorisation_runs': {name: runs.tolist() for name, (_, runs) in copied.items()},
     }

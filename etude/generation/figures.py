@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['piano_rolls']
+__all__ = ['copied_runs_figure', 'piano_rolls']
 
 
 def piano_rolls(rows: Mapping[str, Sequence[np.ndarray]], path: str | Path, *, seconds: float = 20.0) -> Path:
@@ -37,6 +37,31 @@ def piano_rolls(rows: Mapping[str, Sequence[np.ndarray]], path: str | Path, *, s
         axes[row][0].set_ylabel('MIDI pitch', fontsize=7)
     for axis in axes[-1]:
         axis.set_xlabel('seconds', fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def copied_runs_figure(runs: Mapping[str, Sequence[int]], path: str | Path, *, threshold: int = 16) -> Path:
+    """Histograms of the longest run of notes each piece shares with a training piece, one per set, with the
+    `threshold` marked; written as a PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3))
+    highest = max((max(values, default=0) for values in runs.values()), default=0)
+    bins = [edge - 0.5 for edge in range(max(highest, threshold) + 2)]
+    for label, values in runs.items():
+        axis.hist(values, bins=bins, histtype='step', label=label, linewidth=1.5)
+    axis.axvline(threshold + 0.5, color='grey', linestyle='--', linewidth=1)
+    axis.set_xlabel('longest run of consecutive notes shared with a training piece')
+    axis.set_ylabel('pieces')
+    axis.legend(fontsize=7)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

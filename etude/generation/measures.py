@@ -190,12 +190,14 @@ def longest_copied_runs(pieces: Sequence[np.ndarray], training: Sequence[np.ndar
     return np.array(longest, dtype=np.int64)
 
 
-def memorisation(pieces: Sequence[np.ndarray], training: Sequence[np.ndarray], threshold: int = 16) -> dict[str, float]:
-    """The longest copied runs summarised: median and maximum, the share of pieces copying more than `threshold`
-    notes in a row, and the same for pitch sequences alone."""
+def memorisation(pieces: Sequence[np.ndarray], training: Sequence[np.ndarray], threshold: int = 16) -> tuple[dict[str, float], np.ndarray]:
+    """The longest copied runs summarised (median and maximum, the share of pieces copying more than `threshold` notes
+    in a row, and the same for pitch sequences alone), and the runs of (pitch, step bin, duration bin) per piece."""
     summary: dict[str, float] = {}
+    runs = np.zeros(len(pieces), dtype=np.int64)
     for prefix, pitch_only in (('', False), ('pitch_only_', True)):
         longest = longest_copied_runs(pieces, training, pitch_only=pitch_only)
+        runs = longest if not pitch_only else runs
         summary |= {f'{prefix}longest_run_median': float(np.median(longest)), f'{prefix}longest_run_max': float(longest.max()),
                     f'{prefix}share_copying_over_{threshold}': float(np.mean(longest > threshold))}
-    return summary
+    return summary, runs

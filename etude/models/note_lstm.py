@@ -9,7 +9,8 @@ slips: 120 × 129 for the 130 × 129 embedding, 129 × 130 for the 129 × 300 pi
 
 Training is teacher forcing: a batch holds true note sequences `(batch, length, 3)`; the input at position t is the
 note before it (the begin token at t = 0) and the loss scores every position's prediction of the true note,
-cross-entropy on pitch plus `step_weight` and `duration_weight` times the squared errors in seconds. A sequence cut from
+cross-entropy on pitch plus `step_weight` and `duration_weight` times the squared errors in seconds (or, with
+`time_loss=log`, in log seconds). A sequence cut from
 the middle of a piece starts from the begin token's state too, but its first note is not scored (the `first` flag of
 the batch is 0): only a piece's true opening teaches the begin token what comes first.
 
@@ -20,7 +21,7 @@ log seconds, so that `etude.generation.likelihood` can score its predictions as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import torch
 
@@ -60,9 +61,13 @@ class NoteLSTM(Model):
         dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.0
         """Dropout between LSTM layers (torch's LSTM dropout) and before the heads."""
         step_weight: Annotated[float, NON_NEGATIVE] = 1.0
-        """Weight of the step's squared error (seconds²) beside the pitch cross-entropy."""
+        """Weight of the step's squared error beside the pitch cross-entropy."""
         duration_weight: Annotated[float, NON_NEGATIVE] = 1.0
-        """Weight of the duration's squared error (seconds²) beside the pitch cross-entropy."""
+        """Weight of the duration's squared error beside the pitch cross-entropy."""
+        time_loss: Literal['seconds', 'log'] = 'seconds'
+        """Squared errors of step and duration in seconds (seed 002), or in log seconds, log(seconds + 0.01): the scale
+        on which etude.generation.likelihood scores them, where a 16th note off by a 16th costs as much as a half note
+        off by a half."""
 
     hyperparameters: NoteLSTM.Parameters
 
@@ -105,14 +110,21 @@ class NoteLSTM(Model):
         return self.run(inputs)[0]
 
     def loss(self, predictions: Any, targets: Any) -> torch.Tensor:
-        """Cross-entropy on pitch + step_weight × MSE(step) + duration_weight × MSE(duration), averaged over the notes
+        """Cross-entropy on pitch + step_weight × MSE(step) + duration_weight × MSE(duration) (in seconds or log seconds,
+        `time_loss`), averaged over the notes
         whose `weight` is 1 (`targets`: 'pitch' `(b, t)` int64, 'step', 'duration', 'weight' `(b, t)` float)."""
         weight = targets['weight']
         notes = weight.sum().clamp(min=1.0)
         pitch = torch.nn.functional.cross_entropy(predictions['pitch_logits'].transpose(1, 2), targets['pitch'], reduction='none')
-        step = (predictions['step'] - targets['step']) ** 2
-        duration = (predictions['duration'] - targets['duration']) ** 2
         h = self.hyperparameters
+        if h.time_loss == 'log':
+            from ..generation.likelihood import log_time
+
+            step = (log_time(predictions['step']) - log_time(targets['step'])) ** 2
+            duration = (log_time(predictions['duration']) - log_time(targets['duration'])) ** 2
+        else:
+            step = (predictions['step'] - targets['step']) ** 2
+            duration = (predictions['duration'] - targets['duration']) ** 2
         return ((pitch + h.step_weight * step + h.duration_weight * duration) * weight).sum() / notes
 
     def metrics(self) -> list[Metric]:
@@ -144,12 +156,15 @@ class NoteLSTM(Model):
         weight = targets['weight'].float()
         notes = weight.sum().clamp(min=1.0)
         # a running mean over the first updates (so a short run has a fair scale), then an exponential one
-        momentum = torch.clamp(self.scale_updates / (self.scale_updates + 1), max=SCALE_MOMENTUM)
-        self.scale_updates.add_(1)
+        updates = self.scale_updates
+        assert isinstance(updates, torch.Tensor)
+        momentum = torch.clamp(updates / (updates + 1), max=SCALE_MOMENTUM)
+        updates.add_(1)
         for name in ('step', 'duration'):
             error = log_time(predictions[name].float()) - log_time(targets[name].float())
             spread = (((error ** 2) * weight).sum() / notes).sqrt().clamp(min=1e-3)
             buffer = getattr(self, f'{name}_scale')
+            assert isinstance(buffer, torch.Tensor)
             buffer.mul_(momentum).add_((1 - momentum) * spread.to(buffer.dtype))
 
 

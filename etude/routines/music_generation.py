@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from etude.models.note_lstm import NoteLSTM
+from etude.tasks.generation import Generation
 
 if TYPE_CHECKING:
     from etude import Routine
     from etude.evaluation.metrics import Metric
     from etude.generation.tiles import NoteTiles
 
-CHORALES = 'bach-chorales'
+CHORALES: Literal['bach-chorales'] = 'bach-chorales'
 NLL_UNITS = 'nats per note: -log P(pitch) - log P(step bin) - log P(duration bin), bins of etude.generation.likelihood.TIME_EDGES'
 
 
@@ -40,7 +41,7 @@ class MusicGeneration(NoteLSTM.Parameters):
 
 DEFAULTS = MusicGeneration(num_rnn_layers=2, hidden_size=256, embedding_size=130, pitch_hidden_size=300, batch_size=32, learning_rate=2e-3,
                            num_of_epochs=12, patience=4, gradient_clip=1.0, dataset_split=(0.8, 0.1, 0.1), monitor='validation_nll_per_note',
-                           step_weight=1.0, duration_weight=1.0)
+                           step_weight=1.0, duration_weight=1.0, time_loss='log')
 TESTING = {'chorale_limit': 24, 'num_of_epochs': 2, 'num_rnn_layers': 1, 'hidden_size': 32, 'embedding_size': 16, 'pitch_hidden_size': 32,
            'tile_notes': 32, 'batch_size': 16}
 PROJECT = 'etude-music-generation'
@@ -84,7 +85,7 @@ def build(routine: Routine, parameters: MusicGeneration) -> Sequence[Metric] | N
 
     tiles, dataset = note_tiles(parameters, verbose=routine.verbose)
     routine.set_dataset(tiles.torch_dataset(), groups=tiles.pieces, name=dataset['name'], metadata=dataset)
-    routine.set_task('generation', dataset_directory=dataset['directory'], midi_folder=dataset['midi_folder'], tile_notes=parameters.tile_notes)
+    routine.set_task(Generation(tile_notes=parameters.tile_notes))
     train, validation, test = (tiles.subset(routine.split[name]) for name in ('train', 'validation', 'test'))
     unigram = UnigramNotes.fit(train.notes, train.weights())
     markov = MarkovNotes.fit(train.notes, train.weights())
