@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from etude.generation.baselines import MarkovNotes, UnigramNotes, encode_notes
-from etude.generation.likelihood import TIME_BINS, TIME_EDGES, binned_log_probability, quantise_time
+from etude.generation.likelihood import CALIBRATION_PRIOR, TIME_BINS, TIME_EDGES, calibrated_log_probability, calibration_counts, quantise_time
 from etude.generation.measures import histogram_divergences, jensen_shannon_bits, longest_copied_runs, relative_measures
 from etude.generation.sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
 from etude.models.note_lstm import BEGIN_PITCH, NoteLSTM, teacher_forcing
@@ -49,13 +49,17 @@ def test_teacher_forced_loss_equals_an_independent_computation() -> None:
     assert bool((predictions['step'] >= 0).all() and (predictions['duration'] >= 0).all())
 
 
-def test_binned_probabilities_of_all_bins_sum_to_one() -> None:
-    centres = torch.tensor([0.0, 0.13, 0.5, 7.0])
+def test_calibrated_probabilities_follow_the_counts_and_sum_to_one_over_the_true_bins() -> None:
     representatives = torch.tensor([0.0, *(edge * 1.01 for edge in TIME_EDGES)])  # one value in each bin
     assert quantise_time(representatives.numpy()).tolist() == list(range(TIME_BINS))
-    for centre in centres:
-        total = binned_log_probability(centre.expand(TIME_BINS), representatives, 0.7).exp().sum()
-        assert math.isclose(float(total), 1.0, abs_tol=1e-9)
+    # predictions of 0.2 s (bin 3) were followed three times by a zero step (bin 0) and once by 0.5 s (bin 5)
+    predicted, actual = torch.tensor([0.2, 0.2, 0.2, 0.2]), torch.tensor([0.0, 0.0, 0.0, 0.5])
+    table = calibration_counts(predicted, actual, torch.ones(4))
+    assert table[3, 0] == 3 and table[3, 5] == 1 and table.sum() == 4
+    log_probability = calibrated_log_probability(torch.tensor([0.2]), torch.tensor([0.0]), table)
+    assert math.isclose(float(log_probability.exp()), (3 + CALIBRATION_PRIOR) / (4 + TIME_BINS * CALIBRATION_PRIOR), rel_tol=1e-12)
+    total = calibrated_log_probability(torch.full((TIME_BINS,), 0.2), representatives, table).exp().sum()
+    assert math.isclose(float(total), 1.0, abs_tol=1e-12)
 
 
 def test_the_baselines_nll_equals_the_closed_form_on_a_tiny_corpus() -> None:

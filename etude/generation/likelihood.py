@@ -10,17 +10,16 @@ and the negative log-likelihood per note, in nats, is the sum of three terms:
 
     -log P(pitch) - log P(step bin) - log P(duration bin)
 
-A counting model gives P(bin) directly. The network's number μ is read as the centre of a Gaussian in log time,
-z = log(seconds + TIME_OFFSET), with a scale σ the network estimates from its own training residuals (a buffer, not
-a trained parameter), and P(bin) is that Gaussian's mass between the bin's edges (the first bin reaches down to -inf
-and the last up to +inf, so the masses sum to 1). The log scale gives a 16th note and a whole note the same relative
-tolerance, and the offset keeps a chord's zero step finite. The bins are the grid of the music (about 1/32 to 4
-whole notes at 120 bpm) in steps of roughly 1.4x.
+A counting model gives P(bin) directly. The network's single number is read through a calibration table: P(true
+bin | bin of the prediction), counted over its own training batches (with the counts of earlier batches fading, as
+the network changes) and smoothed by `CALIBRATION_PRIOR` per cell; the network keeps the two tables as buffers, not
+trained parameters. So a prediction that usually means "a chord's zero step or a quaver" is scored as exactly that
+mixture, and a regression head is judged on what its output tells, in the bins the baselines count in. The bins
+are the grid of the music (about 1/32 to 4 whole notes at 120 bpm) in steps of roughly 1.4x.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,18 +29,29 @@ from ..evaluation.metrics import Metric
 if TYPE_CHECKING:
     import torch
 
-__all__ = ['TIME_BINS', 'TIME_EDGES', 'TIME_OFFSET', 'NoteLikelihood', 'binned_log_probability', 'log_time', 'quantise_time']
+__all__ = ['CALIBRATION_PRIOR', 'TIME_BINS', 'TIME_EDGES', 'TIME_OFFSET', 'NoteLikelihood', 'calibrated_log_probability', 'calibration_counts',
+           'log_time', 'quantise_time']
 
 TIME_EDGES = (0.02, 0.09, 0.18, 0.3, 0.42, 0.6, 0.85, 1.2, 1.7, 2.4, 3.4, 5.0)
 """Inner bin edges in seconds: bin 0 is below 0.02 s (chords' zero steps), bin 12 at or above 5 s."""
 TIME_BINS = len(TIME_EDGES) + 1
 TIME_OFFSET = 0.01
 """Seconds added before taking the log of a step or duration, so that a zero step has a finite log."""
+CALIBRATION_PRIOR = 0.1
+"""Pseudo-count added to every cell of a calibration table."""
 
 
 def quantise_time(seconds: np.ndarray) -> np.ndarray:
     """The bin (0..TIME_BINS-1, int64) of each step or duration in seconds, any shape."""
     return np.searchsorted(np.asarray(TIME_EDGES), np.asarray(seconds, dtype=np.float64), side='right').astype(np.int64)
+
+
+def quantise_time_tensor(seconds: torch.Tensor) -> torch.Tensor:
+    """`quantise_time` on the tensor's own device (int64 bins, the same shape)."""
+    import torch
+
+    edges = torch.tensor(TIME_EDGES, dtype=torch.float64, device=seconds.device)
+    return torch.bucketize(seconds.detach().to(torch.float64), edges, right=True)
 
 
 def log_time(seconds: Any) -> Any:
@@ -51,36 +61,37 @@ def log_time(seconds: Any) -> Any:
     return np.log(np.maximum(seconds, 0.0) + TIME_OFFSET)
 
 
-def binned_log_probability(predicted: torch.Tensor, actual: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """log P(bin of `actual`) under a Gaussian centred at log_time(`predicted`) with standard deviation `scale` (log seconds).
+def calibrated_log_probability(predicted: torch.Tensor, actual: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """log P(bin of `actual` | bin of `predicted`) from a calibration table of counts.
 
     Args:
         predicted: `(...)` predicted steps or durations in seconds.
         actual: `(...)` the true values in seconds (the same shape).
-        scale: the Gaussian's standard deviation in log seconds, positive.
+        table: `(TIME_BINS, TIME_BINS)` counts, rows the predicted bin, columns the true bin.
     Returns:
-        `(...)` float64 log-probabilities, at most 0, floored at log(1e-12) so that one far miss cannot make the mean infinite.
+        `(...)` float64 log-probabilities, each row smoothed by CALIBRATION_PRIOR per cell.
     """
     import torch
 
-    edges = torch.tensor((-math.inf, *(math.log(edge + TIME_OFFSET) for edge in TIME_EDGES), math.inf), dtype=torch.float64,
-                         device=predicted.device)
-    bins = torch.as_tensor(quantise_time(actual.detach().cpu().numpy()), device=predicted.device)
-    centre = log_time(predicted.detach().to(torch.float64))
-    sigma = torch.as_tensor(scale, dtype=torch.float64, device=predicted.device)
-    upper = torch.special.ndtr((edges[bins + 1] - centre) / sigma)
-    lower = torch.special.ndtr((edges[bins] - centre) / sigma)
-    # a bin far above the centre has both CDFs round to 1: the difference of the survival functions keeps the precision
-    above = torch.special.ndtr((centre - edges[bins]) / sigma) - torch.special.ndtr((centre - edges[bins + 1]) / sigma)
-    mass = torch.where(centre < edges[bins], above, upper - lower)
-    return mass.clamp(min=1e-12).log()
+    smoothed = table.detach().to(torch.float64) + CALIBRATION_PRIOR
+    log_table = (smoothed / smoothed.sum(dim=1, keepdim=True)).log().to(predicted.device)
+    return log_table[quantise_time_tensor(predicted), quantise_time_tensor(actual)]
+
+
+def calibration_counts(predicted: torch.Tensor, actual: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """`(TIME_BINS, TIME_BINS)` float64 weighted counts of (bin of the prediction, true bin) of a batch."""
+    import torch
+
+    cells = (quantise_time_tensor(predicted) * TIME_BINS + quantise_time_tensor(actual)).reshape(-1)
+    counts = torch.bincount(cells, weights=weight.detach().reshape(-1).to(torch.float64), minlength=TIME_BINS * TIME_BINS)
+    return counts.reshape(TIME_BINS, TIME_BINS)
 
 
 class NoteLikelihood(Metric):
     """Negative log-likelihood per note in nats (pitch + step bin + duration bin, see the module), over weighted notes.
 
-    Reads the network's predictions `{'pitch_logits': (b, t, 129), 'step': (b, t), 'duration': (b, t), 'step_scale': (),
-    'duration_scale': ()}` and targets `{'pitch': (b, t) int64, 'step': (b, t), 'duration': (b, t), 'weight': (b, t)}`;
+    Reads the network's predictions `{'pitch_logits': (b, t, 129), 'step': (b, t), 'duration': (b, t), 'step_calibration':
+    (13, 13), 'duration_calibration': (13, 13)}` and targets `{'pitch': (b, t) int64, 'step': (b, t), 'duration': (b, t), 'weight': (b, t)}`;
     a note of weight 0 is not scored. Reports `nll_per_note` and its `pitch_`, `step_` and `duration_` terms.
     """
 
@@ -96,8 +107,8 @@ class NoteLikelihood(Metric):
 
         weight = targets['weight'].to(torch.float64)
         pitch = torch.nn.functional.cross_entropy(predictions['pitch_logits'].transpose(1, 2).float(), targets['pitch'], reduction='none')
-        step = -binned_log_probability(predictions['step'], targets['step'], predictions['step_scale'])
-        duration = -binned_log_probability(predictions['duration'], targets['duration'], predictions['duration_scale'])
+        step = -calibrated_log_probability(predictions['step'], targets['step'], predictions['step_calibration'])
+        duration = -calibrated_log_probability(predictions['duration'], targets['duration'], predictions['duration_calibration'])
         device = self.notes.device
         self.pitch = self.pitch + (pitch.to(torch.float64) * weight).sum().to(device)
         self.step = self.step + (step * weight).sum().to(device)

@@ -14,8 +14,9 @@ cross-entropy on pitch plus `step_weight` and `duration_weight` times the square
 the middle of a piece starts from the begin token's state too, but its first note is not scored (the `first` flag of
 the batch is 0): only a piece's true opening teaches the begin token what comes first.
 
-The network also keeps, as buffers updated from its training residuals, the spread of its step and duration errors in
-log seconds, so that `etude.generation.likelihood` can score its predictions as probabilities of time bins.
+The network also keeps, as buffers counted from its training batches, what its step and duration predictions turn out
+to mean (P(true time bin | predicted bin)), so that `etude.generation.likelihood` can score them as probabilities of
+the time bins the counting baselines use.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ BEGIN_PITCH = 128
 PITCH_TOKENS = 129
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each `(num_rnn_layers, batch, hidden_size)`."""
-SCALE_MOMENTUM = 0.99
+CALIBRATION_MEMORY = 0.99
 
 
 class NoteLSTM(Model):
@@ -65,9 +66,8 @@ class NoteLSTM(Model):
         duration_weight: Annotated[float, NON_NEGATIVE] = 1.0
         """Weight of the duration's squared error beside the pitch cross-entropy."""
         time_loss: Literal['seconds', 'log'] = 'seconds'
-        """Squared errors of step and duration in seconds (seed 002), or in log seconds, log(seconds + 0.01): the scale
-        on which etude.generation.likelihood scores them, where a 16th note off by a 16th costs as much as a half note
-        off by a half."""
+        """Squared errors of step and duration in seconds (seed 002), or in log seconds, log(seconds + 0.01), where a
+        16th note off by a 16th costs as much as a half note off by a half, as in the time bins that score them."""
 
     hyperparameters: NoteLSTM.Parameters
 
@@ -82,10 +82,11 @@ class NoteLSTM(Model):
                                               torch.nn.Linear(h.pitch_hidden_size, PITCH_TOKENS))
         self.step_head = torch.nn.Linear(h.hidden_size, 1)
         self.duration_head = torch.nn.Linear(h.hidden_size, 1)
-        # the spread (standard deviation, log seconds) of the step and duration errors, tracked during training
-        self.register_buffer('step_scale', torch.tensor(1.0))
-        self.register_buffer('duration_scale', torch.tensor(1.0))
-        self.register_buffer('scale_updates', torch.tensor(0.0))
+        # what the step and duration predictions mean: counts of (predicted bin, true bin) over the training batches
+        from ..generation.likelihood import TIME_BINS
+
+        self.register_buffer('step_calibration', torch.zeros(TIME_BINS, TIME_BINS, dtype=torch.float64))
+        self.register_buffer('duration_calibration', torch.zeros(TIME_BINS, TIME_BINS, dtype=torch.float64))
 
     def run(self, notes: torch.Tensor, state: LSTMState | None = None) -> tuple[dict[str, torch.Tensor], LSTMState]:
         """The predictions after each of `notes` `(batch, time, 3)`, continuing from `state` (None: a fresh start);
@@ -101,8 +102,8 @@ class NoteLSTM(Model):
             'pitch_logits': self.pitch_head(hidden),
             'step': torch.nn.functional.softplus(self.step_head(hidden).squeeze(-1)),
             'duration': torch.nn.functional.softplus(self.duration_head(hidden).squeeze(-1)),
-            'step_scale': self.step_scale,
-            'duration_scale': self.duration_scale,
+            'step_calibration': self.step_calibration,
+            'duration_calibration': self.duration_calibration,
         }
         return outputs, state
 
@@ -140,7 +141,7 @@ class NoteLSTM(Model):
             loss = self.loss(predictions, targets)
         step.backward(loss)
         step.update()
-        self._track_scales(predictions, targets)
+        self._calibrate(predictions, targets)
         return {'loss': loss.detach()}
 
     def evaluation_step(self, batch: Batch) -> dict[str, Any]:
@@ -149,23 +150,17 @@ class NoteLSTM(Model):
         return {'loss': self.loss(predictions, targets), 'predictions': predictions, 'targets': targets}
 
     @torch.no_grad()
-    def _track_scales(self, predictions: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
-        """Move the step and duration scales towards this batch's root-mean-square error in log seconds."""
-        from ..generation.likelihood import log_time
+    def _calibrate(self, predictions: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
+        """Add this batch's (predicted bin, true bin) counts to the calibration tables, the earlier counts fading by
+        CALIBRATION_MEMORY per update (so the tables follow the network as it learns: about the last 1 / (1 - 0.99)
+        = 100 updates count)."""
+        from ..generation.likelihood import calibration_counts
 
-        weight = targets['weight'].float()
-        notes = weight.sum().clamp(min=1.0)
-        # a running mean over the first updates (so a short run has a fair scale), then an exponential one
-        updates = self.scale_updates
-        assert isinstance(updates, torch.Tensor)
-        momentum = torch.clamp(updates / (updates + 1), max=SCALE_MOMENTUM)
-        updates.add_(1)
         for name in ('step', 'duration'):
-            error = log_time(predictions[name].float()) - log_time(targets[name].float())
-            spread = (((error ** 2) * weight).sum() / notes).sqrt().clamp(min=1e-3)
-            buffer = getattr(self, f'{name}_scale')
-            assert isinstance(buffer, torch.Tensor)
-            buffer.mul_(momentum).add_((1 - momentum) * spread.to(buffer.dtype))
+            table = getattr(self, f'{name}_calibration')
+            assert isinstance(table, torch.Tensor)
+            counts = calibration_counts(predictions[name], targets[name], targets['weight'])
+            table.mul_(CALIBRATION_MEMORY).add_(counts.to(table.device))
 
 
 def teacher_forcing(notes: torch.Tensor, first: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
