@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, needs_fluidsynth
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                                         testing_defaults=music_generation.TESTING)
     metrics = music_generation.build(routine, parameters)
     summary = routine.train(metrics=metrics or ())
-    return {'folder': folder, 'summary': summary, 'run': Path(summary['paths']['run']), 'best': summary['paths']['best'], 'report': music_generation.report(summary)}
+    return {'folder': folder, 'summary': summary, 'run': Path(summary['paths']['run']), 'best': summary['paths']['best'],
+            'report': music_generation.report(summary)}
 
 
 def test_the_routine_records_the_nll_beside_both_baselines_in_one_unit(trained: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def write_listening_sets(run: str | os.PathLike[str], folder: str | os.PathLike[
     from .sampling import SamplingSettings, sample_notes
     from .tiles import tiles_from_windows
 
-    files = locate_run(run)
+    files = locate_run(Path(run))
     model = load_model(files.checkpoint)
     export = model.export_info
     directory = Path(data) if data is not None else Path((export.get('dataset') or {})['directory'])

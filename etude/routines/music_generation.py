@@ -40,8 +40,8 @@ class MusicGeneration(NoteLSTM.Parameters):
 
 
 DEFAULTS = MusicGeneration(num_rnn_layers=2, hidden_size=256, embedding_size=130, pitch_hidden_size=300, batch_size=8, learning_rate=3e-3,
-                           num_of_epochs=20, lr_schedule='cosine', patience=5, gradient_clip=1.0, dataset_split=(0.8, 0.1, 0.1), monitor='validation_nll_per_note',
-                           step_weight=1.0, duration_weight=1.0, time_loss='log')
+                           num_of_epochs=20, lr_schedule='cosine', patience=5, gradient_clip=1.0, dataset_split=(0.8, 0.1, 0.1),
+                           monitor='validation_nll_per_note', step_weight=1.0, duration_weight=1.0, time_loss='log')
 TESTING = {'chorale_limit': 24, 'num_of_epochs': 2, 'num_rnn_layers': 1, 'hidden_size': 32, 'embedding_size': 16, 'pitch_hidden_size': 32,
            'tile_notes': 32, 'batch_size': 16}
 PROJECT = 'etude-music-generation'
