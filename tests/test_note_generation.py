@@ -147,3 +147,15 @@ def test_bad_sampling_settings_are_one_line_each() -> None:
         with pytest.raises(ConfigError) as raised:
             SamplingSettings(**changes)  # type: ignore[arg-type]
         assert '\n' not in str(raised.value)
+
+
+def test_drawn_times_come_from_the_calibration_table_and_are_reproducible() -> None:
+    model = tiny_model()
+    # the table says: whatever the prediction's bin, the true step is a quaver (0.25 s, bin 3) and the duration 0.5 s (bin 5)
+    model.step_calibration.zero_()[:, 3] = 1e6
+    model.duration_calibration.zero_()[:, 5] = 1e6
+    settings = SamplingSettings(count=2, length_notes=30, seed=3, draw_times=True)
+    pieces = sample_notes(model, settings)
+    assert all(np.array_equal(one, two) for one, two in zip(pieces, sample_notes(model, settings), strict=True))
+    assert {int(value) for piece in pieces for value in quantise_time(piece[:, 1])} == {3}
+    assert {int(value) for piece in pieces for value in quantise_time(piece[:, 2])} == {5}

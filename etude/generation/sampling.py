@@ -52,6 +52,11 @@ class SamplingSettings:
     """Seed of the draws."""
     max_notes: int = 100_000
     """The most notes a piece of `length_seconds` may get (a model that predicts zero steps would never end)."""
+    draw_times: bool = False
+    """Draw each step's and duration's time bin from the network's calibration table, P(true bin | predicted bin),
+    instead of taking the prediction as it is (seed 002): the value is the prediction when the drawn bin is its own,
+    else the bin's geometric centre. A regression head predicts the mean of what may follow; drawing restores the
+    spread of the rhythm."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -69,9 +74,9 @@ class SamplingSettings:
         if not 0 < self.top_p <= 1:
             raise ConfigError(f'top_p must be in (0, 1], got {self.top_p}')
 
-    def to_dict(self) -> dict[str, float | int | None]:
+    def to_dict(self) -> dict[str, float | int | bool | None]:
         return {'count': self.count, 'length_notes': self.length_notes, 'length_seconds': self.length_seconds, 'temperature': self.temperature,
-                'top_k': self.top_k, 'top_p': self.top_p, 'seed': self.seed, 'max_notes': self.max_notes}
+                'top_k': self.top_k, 'top_p': self.top_p, 'seed': self.seed, 'max_notes': self.max_notes, 'draw_times': self.draw_times}
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -96,6 +101,9 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     return probabilities
 
 
+SEQUENCE_OUTPUTS = ('pitch_logits', 'step', 'duration')
+
+
 def _begin(batch: int, device: torch.device) -> torch.Tensor:
     import torch
 
@@ -115,7 +123,7 @@ def _primed(model: NoteLSTM, primers: Sequence[np.ndarray], count: int, device: 
     for primer in primers:
         notes = torch.as_tensor(np.asarray(primer, dtype=np.float32), device=device)[None]
         predicted, state = model.run(torch.cat([_begin(1, device), notes], dim=1))
-        outputs.append({key: value[:, -1:] for key, value in predicted.items() if value.dim() > 1})
+        outputs.append({key: predicted[key][:, -1:] for key in SEQUENCE_OUTPUTS})
         states.append(state)
     joined = {key: torch.cat([output[key] for output in outputs]).repeat_interleave(count, dim=0) for key in outputs[0]}
     h = torch.cat([state[0] for state in states], dim=1).repeat_interleave(count, dim=1)
@@ -123,7 +131,7 @@ def _primed(model: NoteLSTM, primers: Sequence[np.ndarray], count: int, device: 
     return joined, (h, c)
 
 
-def _next_notes(outputs: dict[str, torch.Tensor], settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
+def _next_notes(model: NoteLSTM, outputs: dict[str, torch.Tensor], settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
     """`(batch, 1, 3)` the next note of each piece from the last predictions."""
     import torch
 
@@ -133,7 +141,27 @@ def _next_notes(outputs: dict[str, torch.Tensor], settings: SamplingSettings, ge
     logits[:, BEGIN_PITCH] = -torch.inf
     probabilities = filter_logits(logits, settings.temperature, settings.top_k, settings.top_p)
     pitch = torch.multinomial(probabilities, 1, generator=generator).to(torch.float32)
-    return torch.stack([pitch[:, 0], outputs['step'][:, -1].float(), outputs['duration'][:, -1].float()], dim=-1)[:, None]
+    times = [outputs[name][:, -1].float() for name in ('step', 'duration')]
+    if settings.draw_times:
+        times = [_drawn_time(value, getattr(model, f'{name}_calibration'), generator) for value, name in zip(times, ('step', 'duration'), strict=True)]
+    return torch.stack([pitch[:, 0], *times], dim=-1)[:, None]
+
+
+def _drawn_time(predicted: torch.Tensor, table: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """`(batch,)` seconds: a time bin drawn from the calibration table's row of each prediction's bin (see draw_times)."""
+    import math
+
+    import torch
+
+    from .likelihood import CALIBRATION_PRIOR, TIME_EDGES, quantise_time_tensor
+
+    edges = (0.01, *TIME_EDGES, TIME_EDGES[-1] * 1.4)
+    centres = torch.tensor([0.0, *(math.sqrt(low * high) for low, high in zip(edges[1:-1], edges[2:], strict=True))],
+                           device=predicted.device)
+    own = quantise_time_tensor(predicted)
+    rows = (table.to(predicted.device, torch.float64) + CALIBRATION_PRIOR)[own]
+    drawn = torch.multinomial(rows / rows.sum(dim=1, keepdim=True), 1, generator=generator)[:, 0]
+    return torch.where(drawn == own, predicted, centres[drawn].to(predicted.dtype))
 
 
 def _finish(generated: list[torch.Tensor], primers: Sequence[np.ndarray], settings: SamplingSettings) -> list[np.ndarray]:
@@ -185,7 +213,7 @@ def sample_notes(model: NoteLSTM, settings: SamplingSettings, primers: Sequence[
             outputs, state = model.run(_begin(settings.count, device))
         elapsed = torch.zeros(settings.count * max(len(primers), 1), device=device)
         while not _done(len(generated), elapsed, settings):
-            note = _next_notes(outputs, settings, generator)
+            note = _next_notes(model, outputs, settings, generator)
             generated.append(note)
             elapsed += note[:, 0, 1]
             outputs, state = model.run(note, state)
@@ -205,7 +233,7 @@ def sample_notes_naive(model: NoteLSTM, settings: SamplingSettings) -> list[np.n
         elapsed = torch.zeros(settings.count, device=device)
         while not _done(len(generated), elapsed, settings):
             outputs = model.run(sequence)[0]
-            note = _next_notes(outputs, settings, generator)
+            note = _next_notes(model, outputs, settings, generator)
             generated.append(note)
             elapsed += note[:, 0, 1]
             sequence = torch.cat([sequence, note], dim=1)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ['Generation']
 
 SCRATCH = 'from scratch'
+DRAWN = 'LSTM, times drawn'
 HISTOGRAMS = ('pitch', 'step', 'duration', 'interval', 'pitch_class_transition')
 
 
@@ -88,6 +89,8 @@ class Generation(Task):
         InferenceOption('--top-p', 'generators: nucleus sampling, the most likely pitches of total probability P (default 1)', type=_probability,
                         default=1.0, metavar='P'),
         InferenceOption('--seed', 'generators: seed of the draws; the same seed writes the same pieces (default 0)', type=int, default=0, metavar='S'),
+        InferenceOption('--draw-times', "generators: draw each step and duration from the model's calibration table instead of taking "
+                        'its prediction as it is (seed 002)', is_switch=True, default=False),
         InferenceOption('--render', 'generators: also render each piece to WAV with FluidSynth', is_switch=True, default=False),
     )
 
@@ -108,7 +111,8 @@ class Generation(Task):
         seconds = options.get('seconds')
         return SamplingSettings(count=int(options.get('num') or 1), length_notes=None if seconds else int(options.get('length') or 200),
                                 length_seconds=float(seconds) if seconds else None, temperature=float(options.get('temperature', 1.0)),
-                                top_k=int(options.get('top_k') or 0), top_p=float(options.get('top_p', 1.0)), seed=int(options.get('seed') or 0))
+                                top_k=int(options.get('top_k') or 0), top_p=float(options.get('top_p', 1.0)), seed=int(options.get('seed') or 0),
+                                draw_times=bool(options.get('draw_times')))
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         self.sampling_settings(options)  # a ConfigError for values no sampler takes (the flags' own checks come first)
@@ -176,12 +180,13 @@ class Generation(Task):
         unigram = UnigramNotes.fit(parts['train'].notes, parts['train'].weights())
         markov = MarkovNotes.fit(parts['train'].notes, parts['train'].weights())
         concentration = markov.fit_concentration(parts['validation'].notes, parts['validation'].weights())
-        nll = {'LSTM': figures, 'unigram': unigram.nll_terms(evaluated.notes, evaluated.weights()),
+        nll = {'LSTM': figures, DRAWN: figures, 'unigram': unigram.nll_terms(evaluated.notes, evaluated.weights()),
                'Markov': markov.nll_terms(evaluated.notes, evaluated.weights())}
 
         count, length = self.evaluation_pieces, self.evaluation_notes
         generated = sample_notes(context.model, SamplingSettings(count=count, length_notes=length, seed=0))  # type: ignore[arg-type]
-        candidates = {'LSTM': generated, 'unigram': unigram.sample(count, length, np.random.default_rng(0)),
+        drawn = sample_notes(context.model, SamplingSettings(count=count, length_notes=length, seed=0, draw_times=True))  # type: ignore[arg-type]
+        candidates = {'LSTM': generated, DRAWN: drawn, 'unigram': unigram.sample(count, length, np.random.default_rng(0)),
                       'Markov': markov.sample(count, length, np.random.default_rng(1))}
         pieces = {name: part.piece_sequences() for name, part in parts.items()}
         judged = judge_generated(candidates, train=pieces['train'], validation=pieces['validation'], test=pieces[context.split])
@@ -201,12 +206,14 @@ class Generation(Task):
             'the set\'s intra-set distance density with its inter-set density, for pitch-class histogram, pitch range, mean inter-onset '
             'interval and notes per 10 s.',
             f'Memorisation: the longest run of consecutive notes (pitch, step bin, duration bin; pitch_only_: pitches alone) a piece shares with '
-            f'a training piece; {count} pieces of {length} notes per generator; {CEILING}: the first {judged["notes_per_piece"]} notes of each '
+            f'a training piece; {count} pieces of {length} notes per generator ({DRAWN}: the same LSTM, its steps and durations drawn from '
+            f'its calibration tables, --draw-times); {CEILING}: the first {judged["notes_per_piece"]} notes of each '
             f'{context.split} piece.',
             *_where_not_better(metrics, rows),
         ]
         return Evaluation(split=context.split, metrics=metrics, baselines=rows, predictions=predictions, notes=notes,
-                          details={'pieces': {'LSTM': generated[:4], 'Markov': candidates['Markov'][:4], CEILING: pieces[context.split][:4]},
+                          details={'pieces': {'LSTM': generated[:4], DRAWN: drawn[:4], 'Markov': candidates['Markov'][:4],
+                                              CEILING: pieces[context.split][:4]},
                                    'runs': {name: judged['memorisation_runs'][name] for name in judged['memorisation_runs']}},
                           record={'generation': {key: value for key, value in judged.items() if key != 'memorisation_runs'}, 'nll': nll})
 
