@@ -1,6 +1,6 @@
 """Counting baselines for a note model, fitted on the training split: a unigram sampler and a first-order Markov chain.
 
-Both work on the outcome a note is scored as (`etude.generation.likelihood`): the token (pitch, step bin, duration
+Both work on the outcome a note is scored as (`etude.models.note_likelihood`): the token (pitch, step bin, duration
 bin), 128 × 13 × 13 values. Their NLL per note is in the same nats as the network's, on the same notes.
 
 - `UnigramNotes`: P(pitch) P(step bin) P(duration bin), each a training histogram with add-one smoothing (a sampler
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError
-from .likelihood import TIME_BINS, quantise_time
+from ..models.note_likelihood import TIME_BINS, quantise_time
 
 __all__ = ['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes']
 
@@ -47,7 +47,7 @@ def decode_tokens(tokens: np.ndarray, step_values: np.ndarray, duration_values: 
 
 def _bin_values(values: np.ndarray) -> np.ndarray:
     """The median of the training values in each time bin (the bin's lower edge where no value fell)."""
-    from .likelihood import TIME_EDGES
+    from ..models.note_likelihood import TIME_EDGES
 
     bins = quantise_time(values)
     lower = np.array((0.0, *TIME_EDGES))

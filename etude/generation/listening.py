@@ -28,20 +28,24 @@ def write_listening_sets(run: str | os.PathLike[str], folder: str | os.PathLike[
     split) and from the starts of its test pieces into `folder/{lstm,markov,test}/piece-NNN.mid` (+ `.wav` with
     `render`, through `etude.data.generators.fluidsynth_render.render_midi` and `render_options`). Returns the three
     folders by name."""
+    import json
+
     from ..data.midi import notes_to_midi
     from ..data.store import read_dataset
-    from ..evaluation.evaluate import locate_run
+    from ..errors import ConfigError
     from ..export import load_model
     from .baselines import MarkovNotes
     from .sampling import SamplingSettings, sample_notes
     from .tiles import tiles_from_windows
 
-    files = locate_run(Path(run))
-    model = load_model(files.checkpoint)
+    run_folder = Path(run)
+    if not (run_folder / 'split.json').is_file() or not (run_folder / 'checkpoints' / 'best.pt').is_file():
+        raise ConfigError(f'{run_folder} is not a finished run folder (split.json and checkpoints/best.pt); pass runs/<id>')
+    model = load_model(run_folder / 'checkpoints' / 'best.pt')
     export = model.export_info
     directory = Path(data) if data is not None else Path((export.get('dataset') or {})['directory'])
     tiles = tiles_from_windows(read_dataset(directory))
-    split = files.read_json('split.json') or {}
+    split = json.loads((run_folder / 'split.json').read_text(encoding='utf-8'))
     parts = {name: tiles.subset(np.asarray(split.get(name, {}).get('indices', []), dtype=np.int64)) for name in ('train', 'validation', 'test')}
     markov = MarkovNotes.fit(parts['train'].notes, parts['train'].weights())
     markov.fit_concentration(parts['validation'].notes, parts['validation'].weights())

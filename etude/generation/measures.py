@@ -4,7 +4,7 @@ A piece is a `(notes, 3)` array of pitch (0..127), step and duration in seconds.
 
 - `histogram_divergences`: Jensen–Shannon divergence in bits (base 2, so in [0, 1]; scipy's `jensenshannon` returns
   its square root, the distance) between the histograms of two sets of pieces, for pitch (128 bins, one per MIDI
-  pitch), step and duration (the 13 bins of `etude.generation.likelihood.TIME_EDGES`), pitch interval between
+  pitch), step and duration (the 13 bins of `etude.models.note_likelihood.TIME_EDGES`), pitch interval between
   consecutive notes (-24..24 semitones, 49 bins, wider intervals clipped to the ends) and pitch-class transition
   (12 × 12 bins). One histogram is easy to match (a sampler of the training pitch histogram matches it perfectly),
   which the interval and transition histograms are not.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .likelihood import TIME_BINS, quantise_time
+from ..models.note_likelihood import TIME_BINS, quantise_time
 
 __all__ = ['BIN_DESCRIPTIONS', 'RELATIVE_FEATURES', 'histogram_divergences', 'histograms', 'jensen_shannon_bits', 'longest_copied_runs',
            'memorisation', 'piece_features', 'relative_measures']

@@ -153,7 +153,7 @@ def _drawn_time(predicted: torch.Tensor, table: torch.Tensor, generator: torch.G
 
     import torch
 
-    from .likelihood import CALIBRATION_PRIOR, TIME_EDGES, quantise_time_tensor
+    from ..models.note_likelihood import CALIBRATION_PRIOR, TIME_EDGES, quantise_time_tensor
 
     edges = (0.01, *TIME_EDGES, TIME_EDGES[-1] * 1.4)
     centres = torch.tensor([0.0, *(math.sqrt(low * high) for low, high in zip(edges[1:-1], edges[2:], strict=True))],

@@ -15,7 +15,7 @@ the middle of a piece starts from the begin token's state too, but its first not
 the batch is 0): only a piece's true opening teaches the begin token what comes first.
 
 The network also keeps, as buffers counted from its training batches, what its step and duration predictions turn out
-to mean (P(true time bin | predicted bin)), so that `etude.generation.likelihood` can score them as probabilities of
+to mean (P(true time bin | predicted bin)), so that `etude.models.note_likelihood` can score them as probabilities of
 the time bins the counting baselines use.
 """
 
@@ -32,7 +32,7 @@ from ..parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ..parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
     from ..step import Step
 
 __all__ = ['BEGIN_PITCH', 'PITCH_TOKENS', 'LSTMState', 'NoteLSTM']
@@ -83,7 +83,7 @@ class NoteLSTM(Model):
         self.step_head = torch.nn.Linear(h.hidden_size, 1)
         self.duration_head = torch.nn.Linear(h.hidden_size, 1)
         # what the step and duration predictions mean: counts of (predicted bin, true bin) over the training batches
-        from ..generation.likelihood import TIME_BINS
+        from .note_likelihood import TIME_BINS
 
         self.register_buffer('step_calibration', torch.zeros(TIME_BINS, TIME_BINS, dtype=torch.float64))
         self.register_buffer('duration_calibration', torch.zeros(TIME_BINS, TIME_BINS, dtype=torch.float64))
@@ -119,7 +119,7 @@ class NoteLSTM(Model):
         pitch = torch.nn.functional.cross_entropy(predictions['pitch_logits'].transpose(1, 2), targets['pitch'], reduction='none')
         h = self.hyperparameters
         if h.time_loss == 'log':
-            from ..generation.likelihood import log_time
+            from .note_likelihood import log_time
 
             step = (log_time(predictions['step']) - log_time(targets['step'])) ** 2
             duration = (log_time(predictions['duration']) - log_time(targets['duration'])) ** 2
@@ -129,7 +129,7 @@ class NoteLSTM(Model):
         return ((pitch + h.step_weight * step + h.duration_weight * duration) * weight).sum() / notes
 
     def metrics(self) -> list[Metric]:
-        from ..generation.likelihood import NoteLikelihood
+        from .note_likelihood import NoteLikelihood
 
         return [NoteLikelihood()]
 
@@ -154,7 +154,7 @@ class NoteLSTM(Model):
         """Add this batch's (predicted bin, true bin) counts to the calibration tables, the earlier counts fading by
         CALIBRATION_MEMORY per update (so the tables follow the network as it learns: about the last 1 / (1 - 0.99)
         = 100 updates count)."""
-        from ..generation.likelihood import calibration_counts
+        from .note_likelihood import calibration_counts
 
         for name in ('step', 'duration'):
             table = getattr(self, f'{name}_calibration')

@@ -3,28 +3,28 @@
 Trains `NoteLSTM` by teacher forcing on MIDI pieces cut into tiles of `tile_notes` consecutive notes (default: the Bach
 chorales that ship with music21, exported as MIDI once, offline; or `dataset=maestro-v3-midi` / `classical-music-midi`
 when installed), split by piece. Reports the test negative log-likelihood per note (nats: pitch + step bin + duration
-bin, see etude.generation.likelihood) beside a unigram sampler and a first-order Markov chain fitted on the training
+bin, see etude.models.note_likelihood) beside a unigram sampler and a first-order Markov chain fitted on the training
 pieces in the same run, on the same notes. `etude infer` samples pieces from the export; `etude evaluate` judges them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from etude.models.note_lstm import NoteLSTM
-from etude.tasks.generation import Generation
+from etude.models import NoteLSTM
+from etude.tasks import Generation
 
 if TYPE_CHECKING:
-    from etude import Routine
-    from etude.evaluation.metrics import Metric
+    from etude import Metric, Routine
     from etude.generation.tiles import NoteTiles
 
 CHORALES: Literal['bach-chorales'] = 'bach-chorales'
-NLL_UNITS = 'nats per note: -log P(pitch) - log P(step bin) - log P(duration bin), bins of etude.generation.likelihood.TIME_EDGES'
+NLL_UNITS = 'nats per note: -log P(pitch) - log P(step bin) - log P(duration bin), bins of etude.models.note_likelihood.TIME_EDGES'
 
 
 @dataclass(kw_only=True)
@@ -51,16 +51,15 @@ def midi_folder(parameters: MusicGeneration, progress: bool = False) -> Path:
     """The folder of MIDI files: the chorales exported once (per limit), or the installed collection."""
     data = Path(parameters.data_directory)
     if parameters.dataset == CHORALES:
-        from etude.data.files import available_cores
-        from etude.data.generators.chorales import export_chorales
+        from etude.data import export_chorales
 
         limit = parameters.chorale_limit or None
         folder = data / (CHORALES if limit is None else f'{CHORALES}-first-{limit}')
-        export_chorales(folder, limit=limit, workers=1 if limit is not None and limit <= 8 else min(available_cores(), 4), progress=progress)
+        export_chorales(folder, limit=limit, workers=1 if limit is not None and limit <= 8 else min(os.cpu_count() or 1, 4), progress=progress)
         return folder
     folder = data / parameters.dataset
     if not folder.is_dir():
-        from etude.data.download import install_dataset
+        from etude.data import install_dataset
 
         folder = install_dataset(parameters.dataset, data, progress=progress)
     return folder
@@ -68,8 +67,7 @@ def midi_folder(parameters: MusicGeneration, progress: bool = False) -> Path:
 
 def note_tiles(parameters: MusicGeneration, *, verbose: bool = False) -> tuple[NoteTiles, dict[str, Any]]:
     """The dataset's tiles (cached in data_directory/cache) and the stored dataset's summary."""
-    from etude.data.definitions import midi_collection
-    from etude.data.sequences import NoteSequences, SequenceCache
+    from etude.data import NoteSequences, SequenceCache, midi_collection
     from etude.generation.tiles import tiles_from_windows
 
     folder = midi_folder(parameters, progress=verbose and sys.stderr.isatty())

@@ -11,7 +11,7 @@ writes the same files; `predictions.jsonl` records every setting with each piece
 notes is one line, skipped, and `etude infer` exits with status 2.
 
 Evaluation (`etude evaluate`): the NLL per note of the model on the split's tiles beside a unigram sampler and a
-Markov chain fitted on the training tiles in the same pass (same notes, same nats: `etude.generation.likelihood`);
+Markov chain fitted on the training tiles in the same pass (same notes, same nats: `etude.models.note_likelihood`);
 then `evaluation_pieces` pieces of `evaluation_notes` notes from the model, the unigram sampler and the Markov chain,
 with the test pieces' openings as the ceiling, judged by `etude.generation.evaluation.judge_generated`.
 """
@@ -169,9 +169,9 @@ class Generation(Task):
 
         from ..generation.baselines import MarkovNotes, UnigramNotes
         from ..generation.evaluation import CEILING, judge_generated
-        from ..generation.likelihood import NoteLikelihood
         from ..generation.sampling import SamplingSettings, sample_notes
         from ..generation.tiles import tiles_from_windows
+        from ..models.note_likelihood import NoteLikelihood
 
         tiles = tiles_from_windows(context.stored_dataset())
         parts = {name: tiles.subset(indices) for name, indices in context.indices.items()}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..evaluation.metrics import Metric
+from ..metrics import Metric
 
 if TYPE_CHECKING:
     import torch
