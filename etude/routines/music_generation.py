@@ -21,7 +21,7 @@ from etude.tasks import Generation
 
 if TYPE_CHECKING:
     from etude import Metric, Routine
-    from etude.generation.tiles import NoteTiles
+    from etude.generation import NoteTiles
 
 CHORALES: Literal['bach-chorales'] = 'bach-chorales'
 NLL_UNITS = 'nats per note: -log P(pitch) - log P(step bin) - log P(duration bin), bins of etude.models.note_likelihood.TIME_EDGES'
@@ -68,7 +68,7 @@ def midi_folder(parameters: MusicGeneration, progress: bool = False) -> Path:
 def note_tiles(parameters: MusicGeneration, *, verbose: bool = False) -> tuple[NoteTiles, dict[str, Any]]:
     """The dataset's tiles (cached in data_directory/cache) and the stored dataset's summary."""
     from etude.data import NoteSequences, SequenceCache, midi_collection
-    from etude.generation.tiles import tiles_from_windows
+    from etude.generation import tiles_from_windows
 
     folder = midi_folder(parameters, progress=verbose and sys.stderr.isatty())
     definition = midi_collection(folder, group_by='file', on_error='skip', name=folder.name)
@@ -79,7 +79,7 @@ def note_tiles(parameters: MusicGeneration, *, verbose: bool = False) -> tuple[N
 
 def build(routine: Routine, parameters: MusicGeneration) -> Sequence[Metric] | None:
     """Tiles split by piece; the unigram and Markov baselines fitted on train and scored on test; the LSTM."""
-    from etude.generation.baselines import MarkovNotes, UnigramNotes
+    from etude.generation import MarkovNotes, UnigramNotes
 
     tiles, dataset = note_tiles(parameters, verbose=routine.verbose)
     routine.set_dataset(tiles.torch_dataset(), groups=tiles.pieces, name=dataset['name'], metadata=dataset)
