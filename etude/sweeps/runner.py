@@ -122,23 +122,34 @@ class SweepRunner:
         return wandb_hyperband_pruner(self.spec.hyperband.bands, self.spec.hyperband.eta, self.spec.goal)
 
     def open_study(self, *, create: bool = True) -> Any:
+        """The sweep's study, created with its grid queued when it is new. Creating and recording the sweep file are two
+        writes, so they happen under this host's claim lock, and another machine that opens the study between them
+        waits for the record (a few seconds at most) rather than taking it for another sweep."""
+        import time
+
         optuna, storage = self.optuna, self.storage()
         keywords = {'study_name': self.spec.name, 'storage': storage, 'sampler': self.sampler(), 'pruner': self.pruner()}
         recorded = json.loads(json.dumps(self.spec.raw, default=str))
-        try:
-            study = optuna.load_study(**keywords)
-        except KeyError:
-            if not create:
-                raise ConfigError(f'No sweep {self.spec.name} in {self.storage_url or self.directory} yet; start it: etude sweep {self.spec.path}') from None
-            with self.claim_lock():
+        with self.claim_lock():
+            try:
+                study = optuna.load_study(**keywords)
+            except KeyError:
+                if not create:
+                    where = self.storage_url or self.directory
+                    raise ConfigError(f'No sweep {self.spec.name} in {where} yet; start it: etude sweep {self.spec.path}') from None
                 try:
                     study = optuna.create_study(direction=self.spec.goal, **keywords)
-                except optuna.exceptions.DuplicatedStudyError:
-                    return self.open_study(create=False)
-                study.set_user_attr('sweep', recorded)
-                if self.spec.method == 'grid':
-                    self._queue_grid(study)
-            return study
+                except optuna.exceptions.DuplicatedStudyError:  # another machine created it meanwhile
+                    study = optuna.load_study(**keywords)
+                else:
+                    study.set_user_attr('sweep', recorded)
+                    if self.spec.method == 'grid':
+                        self._queue_grid(study)
+                    return study
+        deadline = time.monotonic() + 10.0
+        while study.user_attrs.get('sweep') is None and time.monotonic() < deadline:  # created elsewhere, not yet recorded
+            time.sleep(0.2)
+            study = optuna.load_study(**keywords)
         if study.user_attrs.get('sweep') != recorded:
             raise ConfigError(f'The sweep {self.spec.name} in {self.storage_url or self.directory} was started from another version of {self.spec.path}; '
                               'give this one its own --dir (or name: in the file), or restore the file')
