@@ -2,5 +2,7 @@
 
 from .crepe import CRePE
 from .mel_cnn import MelCNN
+from .performance_han import PerformanceHAN
+from .performance_lstm import PerformanceLSTM
 
-__all__ = ['CRePE', 'MelCNN']
+__all__ = ['CRePE', 'MelCNN', 'PerformanceHAN', 'PerformanceLSTM']
