@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +49,12 @@ from .version import __version__
 __all__ = ['Routine', 'TrainingInterrupted']
 
 P = TypeVar('P', bound=Parameters)
+
+
+class TaskRecord(Protocol):
+    """A task kind's settings (`etude.tasks.Task`, one layer up): the Routine only records them in its exports."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class TrainingInterrupted(EtudeError):
@@ -198,9 +204,12 @@ class Routine:
             self.tracker.record_config(updated.to_dict())
         return updated
 
-    def set_task(self, kind: str, **settings: Any) -> None:
-        """What the model does, for `etude infer` and `etude evaluate`: e.g. set_task('classification', classes=[...])."""
-        self.task = {'kind': kind, **settings}
+    def set_task(self, task: TaskRecord) -> None:
+        """What the model does, for `etude infer` and `etude evaluate`: a task kind of `etude.tasks` with its settings,
+        e.g. `set_task(Classification(target='digit', classes=[...]))`, checked when it is made; the exports record it."""
+        if not callable(getattr(task, 'to_dict', None)):
+            raise RoutineError(f'set_task takes a task such as etude.tasks.Classification(...), got {type(task).__name__}')
+        self.task = dict(task.to_dict())
 
     def add_baseline(self, name: str, metrics: Mapping[str, float]) -> None:
         """Test figures of a baseline computed in the same run (e.g. the training mean), printed and saved beside the model's."""

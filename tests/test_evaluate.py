@@ -152,3 +152,18 @@ def test_bad_requests_are_one_line_exit_2(digits_run: TrainedRun, tmp_path: Path
     assert 'already holds an evaluation' in one_error_line(capsys)
     assert (run / 'evaluation' / 'metrics.json').read_bytes() == before
     assert main(['evaluate', str(run), '--overwrite']) == 0
+
+    config = (run / 'config.yaml').read_text()
+    (run / 'config.yaml').write_text('learning_rate: [unclosed\n')
+    shutil.rmtree(run / 'evaluation')
+    assert main(['evaluate', str(run)]) == 2
+    line = one_error_line(capsys)
+    assert 'cannot evaluate' in line and 'config.yaml is damaged' in line and 'nothing was written' in line, line
+    assert not (run / 'evaluation').exists() and not list(run.glob('.evaluation.*')), 'a refused evaluation leaves nothing behind'
+    (run / 'config.yaml').write_text(config)
+
+    with (run / 'metrics.jsonl').open('a') as metrics:
+        metrics.write('garbage that is not json\n')
+    assert main(['evaluate', str(run)]) == 0
+    report = (run / 'evaluation' / 'report.html').read_text()
+    assert 'Warnings' in report and 'is not an epoch record' in report

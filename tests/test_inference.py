@@ -15,9 +15,10 @@ from test_inference_runs import TrainedRun, run_etude
 from etude import load_model
 from etude.data.audio import read_audio, resample
 from etude.data.store import read_dataset
-from etude.errors import CheckpointError, DataFileError
+from etude.errors import CheckpointError, ConfigError, DataFileError
 from etude.inference import Predictor
-from etude.inference.decoders import decoder_for
+from etude.tasks import Classification, Regression, task_from_dict
+from etude.tasks.base import InferenceContext
 
 digits_run = test_inference_runs.digits_run  # the shared session fixture
 drum_run = test_inference_runs.drum_run  # the shared session fixture
@@ -61,7 +62,7 @@ def test_another_sample_rate_and_stereo_are_read_as_training_read_them(digits_ru
     back = resample(reference.mean(axis=1), 44100, 8000)[:8000]
     clip[:len(back)] = back
     with torch.no_grad():
-        expected = torch.softmax(predictor.model(predictor.featuriser(torch.from_numpy(clip)[None])), dim=1)[0]
+        expected = torch.softmax(predictor.model(predictor.task.preparation(predictor.context).featuriser()(torch.from_numpy(clip)[None])), dim=1)[0]
     assert other_rate['digit'] == str(int(expected.argmax())) and other_rate['probability'] == pytest.approx(float(expected.max()), abs=1e-4)
     assert other_rate['probability'] == pytest.approx(mono['probability'], abs=0.05), 'a resampled copy sounds the same to the model'
 
@@ -80,19 +81,25 @@ def test_drum_dimensions_from_files_equal_the_model_on_stored_strikes(drum_run: 
     np.testing.assert_allclose(predicted, expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_decoders_follow_the_task() -> None:
+def test_tasks_decode_as_their_settings_say() -> None:
     logits = torch.tensor([[0.5, 2.0, -1.0], [3.0, 0.0, 0.1]])
-    task = {'kind': 'classification', 'target': 'vowel', 'classes': ['a', 'e', 'i'], 'top': 2}
-    first, second = decoder_for(task)(logits, task)
+    vowels = Classification(target='vowel', classes=['a', 'e', 'i'])
+    context = InferenceContext({}, 'vowels.pt', torch.device('cpu'), options={'top': 2})
+    first, second = vowels.decode(logits, context)
     probabilities = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(axis=1, keepdims=True)
     assert first['vowel'] == 'e' and first['probability'] == pytest.approx(probabilities[0].max(), abs=1e-6)
     assert [entry['class'] for entry in second['top']] == ['a', 'i'] and second['top'][1]['probability'] == pytest.approx(probabilities[1, 2], abs=1e-6)
-    regression = {'kind': 'regression', 'targets': ['width', 'height'], 'scales': {'width': 100.0}, 'units': {'width': 'cm', 'height': 'm'}}
-    assert decoder_for(regression)(torch.tensor([[0.25, 1.5]]), regression) == [{'width': 25.0, 'height': 1.5}]
+    sizes = Regression(targets=['width', 'height'], scales={'width': 100.0}, units={'width': 'cm', 'height': 'm'})
+    assert sizes.decode(torch.tensor([[0.25, 1.5]]), None) == [{'width': 25.0, 'height': 1.5}]
+    assert task_from_dict(sizes.to_dict()) == sizes
     with pytest.raises(CheckpointError, match='records no task'):
-        decoder_for({})
-    with pytest.raises(CheckpointError, match="task 'transcription'.*upgrade etude"):
-        decoder_for({'kind': 'transcription'})
+        task_from_dict({})
+    with pytest.raises(CheckpointError, match="task 'tapping'.*upgrade etude"):
+        task_from_dict({'kind': 'tapping'})
+    with pytest.raises(CheckpointError, match="setting 'colour'"):
+        task_from_dict({'kind': 'regression', 'targets': ['width'], 'colour': 'red'})
+    with pytest.raises(ConfigError, match='at least two classes'):
+        Classification(target='vowel', classes=['a'])
 
 
 def test_unusable_files_are_one_line_errors(digits_run: TrainedRun, tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from test_inference_runs import TrainedRun, run_etude
 from etude import load_model
 from etude.cli import main
 from etude.data.store import read_dataset
+from etude.errors import ConfigError
+from etude.inference import Predictor
 
 digits_run = test_inference_runs.digits_run  # the shared session fixture
 
@@ -131,3 +133,31 @@ def test_the_etude_command_answers_without_loading_torch() -> None:
             "assert {'infer', 'evaluate', 'compare'} <= set(parser._subparsers._group_actions[0].choices)\n")
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_non_finite_audio_a_broken_link_and_another_tasks_option_are_one_line_each(digits_run: TrainedRun, tmp_path: Path,
+                                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    stored = read_dataset(digits_run.dataset)
+    good = Path(stored.metadata['raw_root']) / stored.metadata['files'][digits_run.split['test'][0]]
+    folder = tmp_path / 'inputs'
+    folder.mkdir()
+    for name, value in (('nan.wav', np.nan), ('inf.wav', np.inf), ('minus_inf.wav', -np.inf)):
+        soundfile.write(folder / name, np.full(8000, value, dtype=np.float32), 8000, subtype='FLOAT')
+    (folder / 'gone.wav').symlink_to(tmp_path / 'deleted.wav')
+    shutil.copy(good, folder / 'good.wav')
+    output = tmp_path / 'out'
+    assert main(['infer', str(digits_run.checkpoint), str(folder), '--output', str(output), '--jsonl']) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in stderr_lines(captured) if line.startswith('error: ')]
+    assert len(errors) == 4 and 'Traceback' not in captured.err, errors
+    for name in ('nan.wav', 'inf.wav', 'minus_inf.wav'):
+        assert sum(f'/{name}:' in line and 'not numbers (NaN or infinite)' in line for line in errors) == 1, errors
+    assert sum('gone.wav' in line and 'does not exist' in line for line in errors) == 1, errors
+    written = [json.loads(line) for line in (output / 'predictions.jsonl').read_text().splitlines()]
+    assert [Path(line['input']).name for line in written] == ['good.wav'] and 'nan' not in json.dumps(written)
+
+    with pytest.raises(SystemExit) as refused:
+        main(['infer', str(digits_run.checkpoint), str(good), '--top', '0'])
+    assert refused.value.code == 2 and 'argument --top: must be a whole number of at least 1' in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r'--colour is not an option of any task, and .* is a classification model \(its options: --top\)'):
+        Predictor.from_checkpoint(digits_run.checkpoint, colour='red')

@@ -5,15 +5,19 @@
     etude evaluate runs/<id>/checkpoints/last.pt --data data/cache/recordings-0123456789ab
 
 `report.html` is one self-contained page: the run, the evaluated split's metrics beside the baselines recomputed on
-it, the learning curves from `metrics.jsonl`, the task's figures (a confusion matrix, or predicted-vs-true and error
-histograms per target), the dataset's fingerprint and split sizes, and the run's configuration. Nothing already in
-the output folder is replaced without `--overwrite`. Imports nothing heavy until it runs.
+it, the learning curves from `metrics.jsonl`, the task's figures (a confusion matrix; predicted-vs-true and error
+histograms per target; piano rolls ...), the dataset's fingerprint and split sizes, and the run's configuration.
+The evaluation is written into a folder beside the output and renamed into place only once all of it is written, so
+a refused or failed evaluation leaves nothing behind, and nothing already in the output folder is replaced without
+`--overwrite`. Imports nothing heavy until it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--overwrite', action='store_true', help='replace an earlier evaluation in the output folder')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
     parser.add_argument('--batch-size', type=int, default=None, metavar='N', help="items per batch (default the run's batch_size)")
+    parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
+                        help='import the model class from this package (repeatable; found in the current folder too); only for models you trust')
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -49,7 +55,7 @@ def run(arguments: argparse.Namespace) -> int:
     from .evaluate import evaluate_run
 
     evaluation = evaluate_run(run_files.checkpoint, split=arguments.split, data=arguments.data, device=select_device(arguments.device),
-                              batch_size=arguments.batch_size)
+                              batch_size=arguments.batch_size, allow_modules=arguments.allow_module)
     written = write_evaluation(evaluation, output)
     names = list(dict.fromkeys([*evaluation.metrics, *(key for figures in evaluation.baselines.values() for key in figures)]))
     width = max(len(name) for name in names)
@@ -80,37 +86,53 @@ def _check_output(output: Path, overwrite: bool) -> None:
 
 
 def write_evaluation(evaluation: Evaluation, output: str | Path) -> dict[str, Path]:
-    """Write metrics.json, predictions.jsonl, the figures (PNG) and report.html into `output`; returns the paths by name."""
-    from ..atomic_files import write_text_atomic
+    """Write metrics.json, predictions.jsonl, the figures (PNG) and report.html into `output`; returns the paths by name.
+
+    Everything is read first (a damaged config.yaml or summary.json is refused before anything is written), then
+    written into a hidden folder beside `output`, which replaces `output`'s earlier evaluation files only at the end.
+    """
     from ..errors import ConfigError
+
+    output = Path(output)
+    summary = evaluation.run.read_json('summary.json') or {}
+    config = _run_config(evaluation)
+    records, damaged = evaluation.run.records_and_damage()
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f'.{output.name}.', dir=output.parent))
+    except OSError as error:
+        raise ConfigError(f'cannot create {output} ({error.strerror}); pass another --output') from None
+    try:
+        written = _write_into(staging, evaluation, summary, config, records, damaged)
+        return {name: output / path.name for name, path in written.items()} if _publish(staging, output) else written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_config(evaluation: Evaluation) -> dict[str, Any]:
+    from ..errors import ConfigError
+
+    try:
+        return evaluation.run.config() or dict(evaluation.export.get('hyperparameters') or {})
+    except ConfigError as error:
+        file = evaluation.run.directory / 'config.yaml' if evaluation.run.directory is not None else 'config.yaml'
+        reason = str(error).split(': ', 1)[-1].split(';')[0]
+        raise ConfigError(f'cannot evaluate {evaluation.run.checkpoint}: {file} is damaged ({reason}); restore it from a backup of the run, '
+                          'nothing was written') from None
+
+
+def _write_into(folder: Path, evaluation: Evaluation, summary: dict[str, Any], config: dict[str, Any], records: list[dict[str, Any]],
+                damaged: list[str]) -> dict[str, Path]:
+    from ..atomic_files import write_text_atomic
     from . import figures as drawing
     from .report import write_report
 
-    output = Path(output)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f'cannot create {output} ({error.strerror}); pass another --output') from None
-    export, task = evaluation.export, evaluation.task
-    summary = evaluation.run.read_json('summary.json') or {}
-    records = evaluation.run.records()
+    export, task, result = evaluation.export, evaluation.task, evaluation.result
     paths: dict[str, Path] = {}
-    captions: dict[str, Path] = {}
     if records:
-        paths['learning_curves'] = drawing.learning_curves_figure(records, output / 'learning_curves.png')
-    confusion = evaluation.classification
-    if confusion is not None:
-        captions['confusion matrix'] = paths['confusion_matrix'] = drawing.confusion_matrix_figure(
-            confusion.confusion, confusion.class_names, output / 'confusion_matrix.png', title=f'Confusion matrix ({evaluation.split})')
-    elif task.get('kind') == 'regression' and evaluation.outputs.numel():
-        from ..inference.decoders import target_names, target_scales, target_units
-
-        names, scales = target_names(task), target_scales(task)
-        factors = [scales[name] for name in names]
-        predicted = evaluation.outputs.reshape(len(evaluation.outputs), -1).double().numpy() * factors
-        true = evaluation.targets.reshape(len(evaluation.targets), -1).double().numpy() * factors
-        for name, path in drawing.regression_figures(predicted, true, output, names=names, units=target_units(task)).items():
-            captions[f'{name}: predicted vs true, and the errors'] = paths[f'regression_{name}'] = path
+        paths['learning_curves'] = drawing.learning_curves_figure(records, folder / 'learning_curves.png')
+    captions = task.figures(result, folder)
+    paths.update({Path(path).stem: Path(path) for path in captions.values()})
     recorded = summary.get('test') if evaluation.split == 'test' else {'loss': export.get('validation_loss'), **(export.get('validation_metrics') or {})}
     record = {
         'split': evaluation.split,
@@ -122,11 +144,12 @@ def write_evaluation(evaluation: Evaluation, output: str | Path) -> dict[str, Pa
         'baselines': evaluation.baselines,
         'dataset': {'name': export.get('dataset', {}).get('name'), 'fingerprint': export.get('dataset', {}).get('fingerprint'),
                     'directory': str(evaluation.dataset_directory)},
-        'task': {key: value for key, value in task.items() if key != 'representation'},
-        **({'confusion_matrix': {'classes': confusion.class_names, 'counts': confusion.confusion.tolist()}} if confusion is not None else {}),
+        'task': {key: value for key, value in task.to_dict().items() if key != 'representation'},
+        **({'notes': result.notes} if result.notes else {}),
+        **result.record,
     }
-    paths['metrics'] = write_text_atomic(output / 'metrics.json', json.dumps(record, indent=2, default=str) + '\n')
-    paths['predictions'] = write_text_atomic(output / 'predictions.jsonl', ''.join(json.dumps(row) + '\n' for row in evaluation.predictions))
+    paths['metrics'] = write_text_atomic(folder / 'metrics.json', json.dumps(record, indent=2, default=str) + '\n')
+    paths['predictions'] = write_text_atomic(folder / 'predictions.jsonl', ''.join(json.dumps(row, default=str) + '\n' for row in evaluation.predictions))
     run_info = export['run_info']
     facts = {
         'run': run_info.get('id'), 'checkpoint': str(evaluation.run.checkpoint), 'epoch': run_info.get('epoch'), 'best epoch': run_info.get('best_epoch'),
@@ -136,12 +159,29 @@ def write_evaluation(evaluation: Evaluation, output: str | Path) -> dict[str, Pa
     }
     dataset = {**{key: value for key, value in (export.get('dataset') or {}).items()}, 'directory': str(evaluation.dataset_directory)}
     paths['report'] = write_report(
-        output / 'report.html', title=f'{task.get("kind", "model").capitalize()} run {run_info.get("id")}',
+        folder / 'report.html', title=f'{task.kind.capitalize()} run {run_info.get("id")}',
         subtitle=f'{evaluation.split} split of {dataset.get("name")}, {len(evaluation.predictions)} items, checkpoint of epoch {run_info.get("epoch")}',
-        run=facts, config=evaluation.run.config() or export.get('hyperparameters'), dataset=dataset, split_sizes=evaluation.split_sizes,
-        learning_curves=paths.get('learning_curves'), test_metrics=evaluation.metrics, baselines=evaluation.baselines, figures=captions,
+        run=facts, config=config, dataset=dataset, split_sizes=evaluation.split_sizes, learning_curves=paths.get('learning_curves'),
+        test_metrics=evaluation.metrics, baselines=evaluation.baselines, figures=captions, notes=result.notes, warnings=damaged,
     )
     return paths
+
+
+def _publish(staging: Path, output: Path) -> bool:
+    """Move the finished evaluation into `output`: renamed whole when `output` is new, else file by file (each an
+    atomic rename) with the earlier evaluation's files removed first, so the folder never mixes two evaluations."""
+    import os
+
+    if not output.exists():
+        os.replace(staging, output)
+        return True
+    for name in WRITTEN:
+        (output / name).unlink(missing_ok=True)
+    for stale in output.glob('*.png'):
+        stale.unlink()
+    for path in sorted(staging.iterdir(), key=lambda path: path.name == 'report.html'):  # the report last: it names the rest
+        os.replace(path, output / path.name)
+    return True
 
 
 def _number(value: Any) -> str:

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ def write_report(
     test_metrics: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
     figures: Mapping[str, str | Path] | None = None,
+    notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
 ) -> Path:
     """Write `report.html` at `path` and return the path. Sections without data are left out.
 
@@ -62,14 +64,19 @@ def write_report(
     baselines: each baseline's metrics by baseline name, e.g. `{'majority class': {'accuracy': 0.1}}`, in columns
         beside the model's; a metric a baseline lacks is shown as '–'.
     figures: the task's own figures, caption → PNG (or JPEG) path, in the order given.
+    notes: sentences that say how the figures were computed (bins, conventions, units), under the metrics.
+    warnings: what the reader must know before trusting the page (damaged records that were left out).
     """
     sections = [f'<h1>{_text(title)}</h1>']
     if subtitle:
         sections.append(f'<p class="subtitle">{_text(subtitle)}</p>')
+    if warnings:
+        sections.append(_section('Warnings', '<ul>' + ''.join(f'<li>{_text(line)}</li>' for line in warnings) + '</ul>'))
     if run:
         sections.append(_section('Run', _key_value_table(run)))
     if test_metrics or baselines:
-        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {})))
+        explained = ''.join(f'<p>{_text(line)}</p>' for line in notes)
+        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {}) + explained))
     if learning_curves is not None:
         sections.append(_section('Learning curves', _figure(learning_curves, 'training and validation per epoch')))
     if figures:

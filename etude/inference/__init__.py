@@ -1,4 +1,4 @@
-"""Production inference from an export alone: `Predictor` (prepare → model → decode) and the `etude infer` command.
+"""Production inference from an export alone: `Predictor` (the export's task reads, runs and decodes) and `etude infer`.
 
     from etude.inference import Predictor
     predictor = Predictor.from_checkpoint('runs/<id>/checkpoints/best.pt')
@@ -11,20 +11,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .decoders import DECODERS, decoder_for, register_decoder
     from .predictor import Outcome, Predictor
-    from .preprocess import AudioPreprocessing
 
 _SOURCES = {
-    'AudioPreprocessing': '.preprocess',
-    'DECODERS': '.decoders',
     'Outcome': '.predictor',
     'Predictor': '.predictor',
-    'decoder_for': '.decoders',
-    'register_decoder': '.decoders',
 }
 
-__all__ = ['DECODERS', 'AudioPreprocessing', 'Outcome', 'Predictor', 'decoder_for', 'register_decoder']
+__all__ = ['Outcome', 'Predictor']
 
 
 def __getattr__(name: str) -> Any:

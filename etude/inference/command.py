@@ -3,19 +3,23 @@
     etude infer runs/<id>/checkpoints/best.pt some.wav                 # a table: the digit and its probability
     etude infer best.pt recordings/ --output out/                      # every audio file in the folder → out/predictions.jsonl
     find . -name '*.wav' | etude infer best.pt - --jsonl               # paths from standard input, JSON lines out
+    etude infer generator.pt --num 4 --length 200 --seed 1 --output out/  # a task that writes files: out/<name>.mid
 
-A bad input among many (unreadable, of the wrong kind, too short, missing) gets one line on standard error and is
-skipped; the rest are still run and written, and the command then exits with status 2, so a script notices.
-`DIR/predictions.jsonl` is written once, atomically, at the end, and never over an existing one without
-`--overwrite`. Imports nothing heavy until it runs, so `etude -h` answers at once.
+The export's task says what the inputs are (audio, MIDI primers, scores, or none), how the model runs on them and
+what it writes; the task kinds' own flags (`--top`, `--temperature`, ...) are listed below, and one given to a model
+of another kind is refused. A bad input among many (unreadable, of the wrong kind, too short, missing) gets one line
+on standard error and is skipped; the rest are still run and written, and the command then exits with status 2, so
+a script notices. `DIR/predictions.jsonl` is written once, atomically, at the end, and never over an existing one
+without `--overwrite`. Imports nothing heavy until it runs, so `etude -h` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,37 +30,50 @@ PREDICTIONS_FILE = 'predictions.jsonl'
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('checkpoint', metavar='CHECKPOINT', help='an etude export, e.g. runs/<id>/checkpoints/best.pt')
-    parser.add_argument('inputs', nargs='*', metavar='INPUT', help='audio files, folders (every audio file in them) or - (paths from standard input)')
+    parser.add_argument('inputs', nargs='*', metavar='INPUT',
+                        help="input files (what the model reads: audio, MIDI, scores), folders of them, or - (paths from standard input)")
     parser.add_argument('-o', '--output', metavar='DIR', help=f'also write the results to DIR/{PREDICTIONS_FILE}')
     parser.add_argument('--overwrite', action='store_true', help=f'replace an existing DIR/{PREDICTIONS_FILE}')
     parser.add_argument('--jsonl', action='store_true', help='print JSON lines instead of a table')
-    parser.add_argument('--top', type=int, default=1, metavar='K', help='classifiers: also list the K most probable classes (default 1)')
     parser.add_argument('--batch-size', type=int, default=64, metavar='N', help='inputs run through the model at once (default 64)')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
     parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
-                        help='import the model class from this package too (only for exports of models you trust)')
+                        help='import the model class from this package (repeatable; found in the current folder too); only for models you trust')
+    from ..tasks import inference_options, task_kinds
+
+    group = parser.add_argument_group('options of some task kinds (' + ', '.join(task_kinds()) + ')')
+    for option in inference_options():
+        if option.is_switch:
+            group.add_argument(option.flag, action='store_true', default=None, help=option.help)
+        else:
+            group.add_argument(option.flag, type=option.type, default=None, metavar=option.metavar, help=option.help)
 
 
 def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..tasks import inference_options
 
     output = _output_file(arguments.output, arguments.overwrite)
-    if arguments.batch_size < 1 or arguments.top < 1:
-        raise ConfigError(f'--batch-size and --top must be at least 1, got {arguments.batch_size} and {arguments.top}')
-    sources, problems = expand_inputs(arguments.inputs, sys.stdin)
-    for problem in problems:
-        _report(problem)
-    if not sources:
-        if problems:
-            return 2
-        raise ConfigError('no inputs; pass audio files, folders of them, or - to read paths from standard input')
+    if arguments.batch_size < 1:
+        raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')
+    given = {option.name: getattr(arguments, option.name) for option in inference_options() if getattr(arguments, option.name) is not None}
 
     from ..device import select_device
     from .predictor import Predictor
 
     predictor = Predictor.from_checkpoint(arguments.checkpoint, device=select_device(arguments.device), batch_size=arguments.batch_size,
-                                          top=arguments.top, allow_modules=arguments.allow_module)
-    table = None if arguments.jsonl else _Table(predictor, [len(source) for source in sources])
+                                          allow_modules=arguments.allow_module, **given)
+    task = predictor.task
+    if task.writes_files and output is None:
+        raise ConfigError(f'a {task.kind} model writes files; pass --output DIR for them and {PREDICTIONS_FILE}')
+    sources, problems = expand_inputs(arguments.inputs, sys.stdin, task.inputs.extensions, task.inputs.description)
+    for problem in problems:
+        _report(problem)
+    if not sources and (task.inputs.required or arguments.inputs):
+        if problems:
+            return 2
+        raise ConfigError(f'no inputs; pass {task.inputs.description}, folders of them, or - to read paths from standard input')
+    table = None if arguments.jsonl else _Table(task.columns(), [len(source) for source in sources])
     lines: list[str] = []
     skipped = len(problems)
     for outcome in predictor.predict_files(sources):
@@ -64,12 +81,16 @@ def run(arguments: argparse.Namespace) -> int:
             _report(f'{outcome.error}; skipped')
             skipped += 1
             continue
-        line = json.dumps({'input': outcome.source, **outcome.result})
+        row: dict[str, Any] = {'input': outcome.source, **outcome.result}
+        if output is not None and task.writes_files:
+            written = predictor.write(outcome, output.parent)
+            row['files'] = [str(path) for path in written]
+        line = json.dumps(row)
         lines.append(line)
         if table is None:
             print(line, flush=True)
         else:
-            table.row(outcome.source, outcome.result)
+            table.row(outcome.source, row)
     if output is not None:
         _write(output, lines)
         _report(f'wrote {len(lines)} result{"s" if len(lines) != 1 else ""} to {output}', prefix='')
@@ -79,11 +100,9 @@ def run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def expand_inputs(inputs: Sequence[str], stdin: TextIO) -> tuple[list[str], list[str]]:
-    """The files to run, in order: each path as given, a folder's audio files (recursively, sorted), `-` standard
-    input's lines; and a message for each folder with nothing to run."""
-    from ..data.definitions import AUDIO_EXTENSIONS
-
+def expand_inputs(inputs: Sequence[str], stdin: TextIO, extensions: Sequence[str], description: str = 'input files') -> tuple[list[str], list[str]]:
+    """The files to run, in order: each path as given, a folder's files with one of `extensions` (recursively,
+    sorted), `-` standard input's lines; and a message for each folder with nothing to run and each broken link."""
     sources: list[str] = []
     problems: list[str] = []
     for given in inputs:
@@ -91,20 +110,28 @@ def expand_inputs(inputs: Sequence[str], stdin: TextIO) -> tuple[list[str], list
         for entry in entries:
             path = Path(entry)
             if path.is_dir():
-                found = sorted(str(file) for file in _audio_files(path, AUDIO_EXTENSIONS))
-                if not found:
-                    problems.append(f'{path}: a folder with no audio files ({", ".join(AUDIO_EXTENSIONS)}); skipped')
-                sources += found
+                found, broken = _files_in(path, extensions)
+                problems += [f'{link}: a link to {os.readlink(link)}, which does not exist; skipped' for link in broken]
+                if not found and not broken:
+                    problems.append(f'{path}: a folder with no {description} ({", ".join(extensions)}); skipped')
+                sources += [str(file) for file in found]
             else:
                 sources.append(entry)
     return sources, problems
 
 
-def _audio_files(folder: Path, extensions: Sequence[str]) -> Iterator[Path]:
+def _files_in(folder: Path, extensions: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """The folder's files with one of `extensions` (not in hidden folders), sorted; and its links that lead nowhere."""
+    found, broken = [], []
     for path in folder.rglob('*'):
         relative = path.relative_to(folder)
-        if path.suffix.lower() in extensions and not any(part.startswith('.') for part in relative.parts) and path.is_file():
-            yield path
+        if path.suffix.lower() not in extensions or any(part.startswith('.') for part in relative.parts):
+            continue
+        if path.is_file():
+            found.append(path)
+        elif path.is_symlink() and not path.exists():
+            broken.append(path)
+    return sorted(found), sorted(broken)
 
 
 def _output_file(directory: str | None, overwrite: bool) -> Path | None:
@@ -140,22 +167,13 @@ def _report(message: str, prefix: str = 'error: ') -> None:
 class _Table:
     """Rows printed as results arrive, in columns sized from the input names and the task's fields."""
 
-    def __init__(self, predictor: Any, name_lengths: Sequence[int]) -> None:
-        from .decoders import target_names, target_units
-
-        task = predictor.settings
+    def __init__(self, columns: Sequence[tuple[str, str]], name_lengths: Sequence[int]) -> None:
         self.input_width = min(max([5, *name_lengths]), 80)
-        if task.get('kind') == 'regression':
-            units = target_units(task)
-            self.columns = [(name, f'{name} ({units[name]})' if units[name] else name) for name in target_names(task)]
-        elif task.get('kind') == 'classification':
-            self.columns = [(str(task.get('target') or 'class'), str(task.get('target') or 'class')), ('probability', 'probability')]
-        else:
-            self.columns = []
+        self.columns = list(columns)
         self.header_printed = False
 
     def row(self, source: str, result: dict[str, Any]) -> None:
-        columns = self.columns or [(key, key) for key in result]
+        columns = self.columns or [(key, key) for key in result if key != 'input']
         if not self.header_printed:
             print('  '.join([f'{"input":<{self.input_width}}', *(f'{title:>{max(len(title), 10)}}' for _, title in columns)]))
             self.header_printed = True
@@ -167,4 +185,6 @@ class _Table:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f'{value:.4g}'
+    if isinstance(value, list):
+        return ' '.join(str(item) for item in value)
     return str(value)

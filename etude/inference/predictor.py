@@ -1,4 +1,4 @@
-"""A model ready for production inference, rebuilt from its export alone: prepare → model → decode.
+"""A model ready for production inference, rebuilt from its export alone and driven by its task.
 
     from etude.inference import Predictor
 
@@ -6,86 +6,68 @@
     predictor.predict(['one.wav', 'two.flac'])          # [{'digit': '7', 'probability': 0.98}, ...]
     predictor.predict_arrays([waveform], sample_rate=44100)
 
-Inputs are prepared as the training data was (`etude.inference.preprocess`), run through the model in eval mode in
-batches without gradients, and decoded by the decoder of the export's task (`etude.inference.decoders`). `predict`
-raises on the first bad file; `predict_files` yields a result or the error of each file in turn, so a caller such as
-`etude infer` can skip one bad input among many and keep the rest.
+    generator = Predictor.from_checkpoint('runs/<gen>/checkpoints/best.pt', num=4, length=200, seed=1)
+    for outcome in generator.predict_files([]):          # no inputs: pieces from scratch
+        generator.write(outcome, 'out/')                 # out/<name>.mid
 
-Files are read by a few threads ahead of the model (libsndfile and soxr release the GIL), at most two batches ahead,
-so decoding and resampling the next files overlap with featurising and running the current batch; the results keep
-the order of the inputs.
+The export's task (`etude.tasks`) says how inputs are read, how the model is run and what comes out; the Predictor
+holds the model, the task and the task's options, and knows nothing about any kind. `predict` raises on the first
+bad input; `predict_files` yields a result or the error of each input in turn, so a caller such as `etude infer` can
+skip one bad input among many and keep the rest.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from ..errors import CheckpointError, DataFileError
+from ..errors import ConfigError, DataFileError
 from ..export import load_model
 from ..model import Model
-from .decoders import Decoder, class_names, decoder_for
-from .preprocess import AudioPreprocessing
+from ..tasks import task_from_dict, task_kinds
+from ..tasks.base import InferenceContext, Outcome, Task
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ['Outcome', 'Predictor']
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one input: its decoded `result`, or the one-line `error` that made it unusable."""
-
-    source: str
-    result: dict[str, Any] | None = None
-    error: str | None = None
-
-
 class Predictor:
-    """An exported model with the preparation of its inputs and the decoding of its outputs."""
+    """An exported model with its task: the reading of its inputs, the way it is run and the decoding of its outputs."""
 
-    def __init__(self, model: Model, preparation: AudioPreprocessing, decoder: Decoder, settings: dict[str, Any], *,
-                 device: str | torch.device = 'cpu', batch_size: int = 64, readers: int | None = None) -> None:
-        self.model = model.to(device).eval()
-        self.preparation = preparation
-        self.decoder = decoder
-        self.settings = settings  # the task as the decoder reads it: class names resolved, options such as `top`
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.readers = readers or min(4, os.cpu_count() or 1)  # threads reading files ahead of the model
-        self.featuriser = preparation.featuriser(self.device)
+    def __init__(self, model: Model, task: Task, context: InferenceContext) -> None:
+        self.model = model.to(context.device).eval()
+        self.task = task
+        self.context = context
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = 'cpu', batch_size: int = 64, top: int = 1,
-                        model_class: type[Model] | None = None, allow_modules: Sequence[str] = ()) -> Predictor:
+    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = 'cpu', batch_size: int = 64, model_class: type[Model] | None = None,
+                        allow_modules: Sequence[str] = (), readers: int | None = None, **options: Any) -> Predictor:
         """Load an export (see `etude.load_model` for `model_class` and `allow_modules`) and prepare to run it.
 
-        `top` > 1 makes a classifier report its `top` most probable classes too.
+        `options` are the task's own `etude infer` options by name (`top=3` for a classifier, `temperature=0.9` for a
+        generator); one the task does not take is refused, and each left out takes its default.
         """
         if batch_size < 1:
-            raise CheckpointError(f'batch_size is {batch_size}; give at least 1')
+            raise ConfigError(f'batch_size is {batch_size}; give at least 1')
         model = load_model(path, device=device, model_class=model_class, allow_modules=allow_modules)
-        info = model.export_info
-        task, dataset = dict(info.get('task') or {}), dict(info.get('dataset') or {})
-        decoder = decoder_for(task, path)
-        preparation = AudioPreprocessing.from_export(dataset, task, path)
-        settings = {**task, 'top': top}
-        if task['kind'] == 'classification':
-            settings['classes'] = class_names(task, dataset)
-        return cls(model, preparation, decoder, settings, device=device, batch_size=batch_size)
+        export = model.export_info
+        task = task_from_dict(dict(export.get('task') or {}), source=str(path))
+        context = InferenceContext(export, str(path), torch.device(device), batch_size, task_options(task, options, str(path)),
+                                   readers or min(4, os.cpu_count() or 1))
+        return cls(model, task, context)
 
     @property
-    def task(self) -> dict[str, Any]:
-        return dict(self.model.export_info.get('task') or {})
+    def options(self) -> dict[str, Any]:
+        return self.context.options
 
     def predict(self, paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-        """One decoded result per file, in order; the first unusable file raises its DataFileError."""
+        """One result per input, in order; the first unusable input raises its DataFileError."""
         results = []
         for outcome in self.predict_files(paths):
             if outcome.error is not None:
@@ -94,62 +76,46 @@ class Predictor:
             results.append(outcome.result)
         return results
 
+    def predict_files(self, paths: Iterable[str | Path]) -> Iterator[Outcome]:
+        """An `Outcome` per input (or per generated piece), in order; bad inputs do not stop the rest."""
+        sources = [str(path) for path in paths]
+        if not sources and self.task.inputs.required:
+            raise ConfigError(f'no inputs; a {self.task.kind} model reads {self.task.inputs.description}')
+        return self.task.infer(self.model, sources, self.context)
+
     def predict_arrays(self, arrays: Iterable[np.ndarray], sample_rate: int) -> list[dict[str, Any]]:
-        """One decoded result per `(samples,)` or `(channels, samples)` array recorded at `sample_rate`."""
-        clips = [self.preparation.prepare(array, sample_rate, f'array {index}') for index, array in enumerate(arrays)]
+        """One result per `(samples,)` or `(channels, samples)` array recorded at `sample_rate` (models of one audio clip)."""
+        import numpy as np
+
+        from ..tasks.audio import AudioTask
+
+        if not isinstance(self.task, AudioTask):
+            raise ConfigError(f'predict_arrays runs models of one audio clip; this is a {self.task.kind} model: use predict_files')
+        preparation = self.task.preparation(self.context)
+        featuriser = preparation.featuriser(self.context.device)
+        clips = [preparation.prepare(array, sample_rate, f'array {index}') for index, array in enumerate(arrays)]
         results: list[dict[str, Any]] = []
-        for start in range(0, len(clips), self.batch_size):
-            results += self.run(np.stack(clips[start:start + self.batch_size]))
+        for start in range(0, len(clips), self.context.batch_size):
+            results += self.task.run_clips(self.model, preparation, featuriser, np.stack(clips[start:start + self.context.batch_size]), self.context)
         return results
 
-    def predict_files(self, paths: Iterable[str | Path]) -> Iterator[Outcome]:
-        """An `Outcome` per file, in order, read and run `batch_size` files at a time; bad files do not stop the rest."""
-        pending: list[tuple[str, np.ndarray]] = []
-        for source, clip, error in self._read_ahead(paths):
-            if clip is None:
-                yield from self._flush(pending)
-                pending = []
-                yield Outcome(source, error=error)
-                continue
-            pending.append((source, clip))
-            if len(pending) == self.batch_size:
-                yield from self._flush(pending)
-                pending = []
-        yield from self._flush(pending)
+    def write(self, outcome: Outcome, folder: str | Path) -> list[Path]:
+        """The files `outcome` becomes (MIDI, audio), written into `folder`; none for tasks whose results are rows."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return self.task.write(outcome, folder, self.context)
 
-    def run(self, clips: np.ndarray) -> list[dict[str, Any]]:
-        """`(batch, num_samples)` prepared clips → decoded results."""
-        with torch.inference_mode():
-            waveforms = torch.from_numpy(np.ascontiguousarray(clips, dtype=np.float32)).to(self.device)
-            outputs = self.model(self.preparation.features(self.featuriser, waveforms))
-        return self.decode(outputs)
 
-    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
-        """The model's raw outputs of one batch → one result per item (see `etude.inference.decoders`)."""
-        return self.decoder(outputs, self.settings)
-
-    def _read_ahead(self, paths: Iterable[str | Path]) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
-        """(source, clip, None) or (source, None, error) per path, in order, read by `readers` threads two batches ahead."""
-        def read(path: str | Path) -> tuple[np.ndarray | None, str | None]:
-            try:
-                return self.preparation.read(path), None
-            except DataFileError as error:
-                return None, str(error)
-
-        window: deque[tuple[str, Future[tuple[np.ndarray | None, str | None]]]] = deque()
-        with ThreadPoolExecutor(max_workers=self.readers, thread_name_prefix='etude-read') as pool:
-            for path in paths:
-                window.append((str(path), pool.submit(read, path)))
-                if len(window) >= 2 * self.batch_size:
-                    source, future = window.popleft()
-                    yield (source, *future.result())
-            while window:
-                source, future = window.popleft()
-                yield (source, *future.result())
-
-    def _flush(self, pending: list[tuple[str, np.ndarray]]) -> Iterator[Outcome]:
-        if not pending:
-            return
-        results = self.run(np.stack([clip for _, clip in pending]))
-        for (source, _), result in zip(pending, results, strict=True):
-            yield Outcome(source, result=result)
+def task_options(task: Task, given: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The task's option values: each given one (refused when the task does not take it), else its default."""
+    declared = {option.name: option for option in task.options}
+    for name in given:
+        if name not in declared:
+            takers = sorted(kind for kind, cls in task_kinds().items() if any(option.name == name for option in cls.options))
+            flag = '--' + name.replace('_', '-')
+            used_by = f'{flag} is for {" and ".join(takers)} models' if takers else f'{flag} is not an option of any task'
+            raise ConfigError(f'{used_by}, and {source} is a {task.kind} model'
+                                  + (f" (its options: {', '.join(option.flag for option in task.options)})" if task.options else ''))
+    options = {name: given.get(name, option.default) for name, option in declared.items()}
+    task.check_options(options)
+    return options

@@ -19,6 +19,7 @@ from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
 from etude.data.torch_dataset import Crop
 from etude.evaluation.metrics import MeanAbsoluteError
 from etude.models import CRePE
+from etude.tasks import Regression
 
 
 @dataclass(kw_only=True)
@@ -51,9 +52,9 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     label = 'diameter' if 'diameter' in stored.labels else 'drum_size'
     routine.set_dataset(stored, targets=[label], transform=Crop(parameters.input_length))
     # the sampler's strikes are peak-normalised: inference normalises a file's clip the same way before cropping it
-    routine.set_task('regression', targets=[label], unit='cm', scale=100, input_length=parameters.input_length, min_samples=parameters.input_length,
-                     representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate'] or 48_000),
-                                     'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
+    routine.set_task(Regression(targets=[label], unit='cm', scale=100, input_length=parameters.input_length, min_samples=parameters.input_length,
+                                representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate'] or 48_000),
+                                                'normalise': 'peak' if parameters.dataset == 'generated' else 'none'}))
 
     # the bar to clear: always predicting the mean diameter of the training drums
     diameters = np.asarray(stored.labels[label], dtype=np.float64)

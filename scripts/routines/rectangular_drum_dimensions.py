@@ -18,8 +18,8 @@ import numpy as np
 from etude import Routine
 from etude.data.samplers import RectangularDrumSampler, RectangularDrumSettings
 from etude.data.torch_dataset import Crop
-from etude.evaluation.evaluate import baseline_metrics, task_metrics
 from etude.models import CRePE
+from etude.tasks import Regression
 
 TARGETS = ['drum_size', 'aspect_ratio']
 
@@ -57,16 +57,17 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
         stored = routine.import_dataset(Path(parameters.data_directory) / parameters.dataset, official_name=parameters.dataset)
     routine.set_dataset(stored, targets=TARGETS, transform=Crop(parameters.input_length))
     # the sampler's strikes are peak-normalised: inference normalises a file's clip the same way before cropping it
-    routine.set_task('regression', targets=TARGETS, units={'drum_size': 'm', 'aspect_ratio': ''}, input_length=parameters.input_length,
-                     min_samples=parameters.input_length, representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate']),
-                                                                          'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
+    task = Regression(targets=TARGETS, units={'drum_size': 'm', 'aspect_ratio': ''}, input_length=parameters.input_length,
+                      min_samples=parameters.input_length, representation={'kind': 'waveform', 'sample_rate': int(stored.metadata['sample_rate']),
+                                                                           'normalise': 'peak' if parameters.dataset == 'generated' else 'none'})
+    routine.set_task(task)
 
     # the bar to clear: always predicting each dimension's mean over the training drums
     targets = np.stack([np.asarray(stored.labels[name], dtype=np.float64) for name in TARGETS], axis=-1)
-    routine.add_baseline(*baseline_metrics(routine.task, targets[routine.split['train']], targets[routine.split['test']]))
+    routine.add_baseline(*task.baseline(targets[routine.split['train']], targets[routine.split['test']]))
 
     routine.set_model(CRePE(parameters))
-    summary = routine.train(metrics=task_metrics(routine.task))
+    summary = routine.train(metrics=task.metrics())
     baseline = summary['baselines']['training mean']
     for name, unit in (('drum_size', ' m'), ('aspect_ratio', '')):
         error, guess = summary['test'][f'mae_{name}'], baseline[f'mae_{name}']

@@ -23,8 +23,8 @@ from etude import Routine
 from etude.data.cache import FeatureCache
 from etude.data.definitions import audio_folder
 from etude.data.representations import RepresentationSettings
-from etude.evaluation.evaluate import baseline_metrics
 from etude.models import MelCNN
+from etude.tasks import Classification
 
 # twelve voices: five accents, male and female variants; split by voice, eight train, two validate, two test
 VOICES = ('en-us+m3', 'en+f2', 'en-gb-scotland+m1', 'en-us+f4', 'en-gb-x-rp+m7', 'en-029+f3',
@@ -72,12 +72,13 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     stored = FeatureCache(definition, representation, num_samples=round(parameters.clip_seconds * parameters.sample_rate),
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
-    routine.set_task('classification', target='digit', classes=stored.metadata['classes']['digit'])
+    task = Classification(target='digit', classes=stored.metadata['classes']['digit'])
+    routine.set_task(task)
 
     # the model is sized by the data: n_mels and frames from the features' shape, classes from the digit labels
     parameters = routine.update_parameters(parameters, MelCNN.input_hyperparameters(stored.metadata, 'digit'), source='dataset metadata')
     digits = np.asarray(stored.labels['digit'])
-    routine.add_baseline(*baseline_metrics(routine.task, digits[routine.split['train']], digits[routine.split['test']]))
+    routine.add_baseline(*task.baseline(digits[routine.split['train']], digits[routine.split['test']]))
 
     routine.set_model(MelCNN(parameters))
     summary = routine.train()

@@ -9,7 +9,8 @@ and gives the model the input it was trained on, whatever the file's sample rate
 
     read (resample, mono) → first num_samples, zero-padded → featurise (batch) → first input_length of the last axis
 
-A file is refused (a `DataFileError` naming it) when it cannot be read or holds less sound than the model needs:
+A file is refused (a `DataFileError` naming it) when it cannot be read, holds samples that are not finite numbers
+(NaN or ±inf: a model would turn them into 'probability nan'), or holds less sound than the model needs:
 `task['min_samples']`, else one analysis window of the representation.
 """
 
@@ -23,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.audio import read_audio, resample
-from ..data.representations import Featuriser, RepresentationSettings, output_shape
 from ..errors import CheckpointError, ConfigError, DataFileError
+from .audio import read_audio, resample
+from .representations import Featuriser, RepresentationSettings, output_shape
 
 __all__ = ['AudioPreprocessing']
 
@@ -105,6 +106,10 @@ class AudioPreprocessing:
         if len(audio) < self.minimum_samples:
             raise DataFileError(f'{name}: too short for this model ({len(audio) / self.sample_rate:.3f} s of audio; it needs at least '
                                 f'{self.minimum_samples / self.sample_rate:.3f} s)')
+        finite = np.isfinite(audio[: self.num_samples])
+        if not finite.all():
+            raise DataFileError(f'{name}: holds {np.count_nonzero(~finite)} samples that are not numbers (NaN or infinite) in the part the model '
+                                'reads; it is not usable audio, re-export or repair the file')
         clip = np.zeros(self.num_samples, dtype=np.float32)
         clip[: min(len(audio), self.num_samples)] = audio[: self.num_samples]
         return clip

@@ -1,0 +1,118 @@
+"""Classification: one clip of audio → one of the task's classes (spoken digits, say).
+
+    task = Classification(target='digit', classes=stored.metadata['classes']['digit'])
+    routine.set_task(task)
+    routine.add_baseline(*task.baseline(train_ids, test_ids))       # always the most common training class
+
+Decoding: `(batch, classes)` logits → `{'digit': '7', 'probability': 0.98}` (+ `'top': [...]` with `--top K`).
+Metrics: `Classification` (accuracy, macro F1 and the confusion matrix); the report draws the confusion matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import CheckpointError, ConfigError
+from .audio import AudioTask
+from .base import Evaluation, InferenceContext, InferenceOption
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..evaluation.metrics import Metric
+
+__all__ = ['Classification']
+
+
+def _at_least_one(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a whole number of at least 1, got {text!r}')
+    return value
+
+
+@dataclass(kw_only=True)
+class Classification(AudioTask):
+    """target: the label's name (the result's key); classes: the class of each output index, in order."""
+
+    kind: ClassVar[str] = 'classification'
+    options: ClassVar[tuple[InferenceOption, ...]] = (
+        InferenceOption('--top', 'classifiers: also list the K most probable classes (default 1)', type=_at_least_one, default=1, metavar='K'),
+    )
+
+    target: str = 'class'
+    classes: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        super().check()
+        self.classes = [str(name) for name in self.classes]
+        if len(self.classes) < 2:
+            raise ConfigError(f'a classification task needs at least two classes, got {self.classes}; '
+                              'pass classes=[...] (e.g. stored.metadata["classes"][target])')
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f'the classes of a classification task must differ, got {self.classes}')
+
+    def decode(self, outputs: torch.Tensor, context: InferenceContext | None) -> list[dict[str, Any]]:
+        import torch
+
+        names = self.classes
+        if outputs.dim() != 2 or outputs.shape[1] != len(names):
+            raise CheckpointError(f'the model gives outputs of shape {tuple(outputs.shape[1:])} but its task lists {len(names)} classes; '
+                                  'the export is inconsistent, retrain or re-export it')
+        probabilities = torch.softmax(outputs.detach().float(), dim=1).cpu()
+        top = max(1, min(int(context.options.get('top', 1)) if context is not None else 1, len(names)))
+        values, indices = probabilities.topk(top, dim=1)
+        results = []
+        for item_values, item_indices in zip(values.tolist(), indices.tolist(), strict=True):
+            result: dict[str, Any] = {self.target: names[item_indices[0]], 'probability': round(item_values[0], 6)}
+            if top > 1:
+                result['top'] = [{'class': names[index], 'probability': round(value, 6)} for index, value in zip(item_indices, item_values, strict=True)]
+            results.append(result)
+        return results
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [(self.target, self.target), ('probability', 'probability')]
+
+    def metrics(self) -> list[Metric]:
+        from ..evaluation.metrics import Classification as ConfusionMatrix
+
+        return [ConfusionMatrix(num_classes=len(self.classes), class_names=self.classes)]
+
+    def baseline(self, train_targets: Any, evaluated_targets: Any) -> tuple[str, dict[str, float]]:
+        import numpy as np
+        import torch
+
+        train, evaluated = np.asarray(train_targets), np.asarray(evaluated_targets)
+        majority = int(np.bincount(train.reshape(-1).astype(np.int64), minlength=len(self.classes)).argmax())
+        predictions = torch.full((len(evaluated),), majority, dtype=torch.int64)
+        result: dict[str, float] = {}
+        for metric in self.metrics():
+            metric.update(predictions, torch.from_numpy(evaluated))
+            result.update(metric.compute())
+        return 'majority class', result
+
+    def truth(self, target: torch.Tensor) -> dict[str, Any]:
+        return {self.target: self.classes[int(target)]}
+
+    def evaluate(self, context: Any) -> Evaluation:
+        from ..evaluation.metrics import Classification as ConfusionMatrix
+
+        evaluation = super().evaluate(context)
+        matrix = [metric for metric in evaluation.details['metrics'] if isinstance(metric, ConfusionMatrix)][-1]  # the task's, with its names
+        evaluation.details['confusion'] = matrix.confusion
+        evaluation.record['confusion_matrix'] = {'classes': self.classes, 'counts': matrix.confusion.tolist()}
+        return evaluation
+
+    def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
+        from ..evaluation.figures import confusion_matrix_figure
+
+        return {'confusion matrix': confusion_matrix_figure(evaluation.details['confusion'], self.classes, folder / 'confusion_matrix.png',
+                                                            title=f'Confusion matrix ({evaluation.split})')}
+
