@@ -240,7 +240,8 @@ class ExpressivePerformance(Task):
         predicted, labels, files = details['predicted'], details['labels'], details['files']
         if not len(predicted):
             return {}
-        pieces, seen = [], set()
+        pieces: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for row, file in enumerate(files):
             if file in seen or len(pieces) == 3:
                 continue
