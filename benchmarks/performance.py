@@ -23,7 +23,9 @@ import platform
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +43,7 @@ def _tiled_score(score: np.ndarray, notes: int) -> np.ndarray:
     return np.concatenate(copies)[:notes]
 
 
-def _best(function, repeats: int) -> tuple[float, int, object]:
+def _best(function: Callable[[], Any], repeats: int) -> tuple[float, int, Any]:
     """Best CPU time of `repeats` calls (this process's, so other processes on a shared machine do not count), the
     peak traced memory of the first, and its result. Tracing slows numpy little: its buffers are few and large."""
     tracemalloc.start()
@@ -81,7 +83,8 @@ def main() -> None:
             score = _tiled_score(chorale, size)
             notes, _ = render_performance(score, RulePerformer().play(score, seed=1), start_seconds=0.5)
             performance = np.sort(notes, order=['start', 'pitch'])
-            seconds, peak, alignment = _best(lambda: align_score_to_performance(score, performance), 1 if size >= 30000 else arguments.repeats)
+            seconds, peak, alignment = _best(lambda score=score, performance=performance: align_score_to_performance(score, performance),
+                                             1 if size >= 30000 else arguments.repeats)
             timings.append((size, seconds, peak))
             rows.append(f'| (a) alignment | {size:,} notes | {seconds:.3f} s | {size / seconds:,.0f} notes/s | {peak / 2**20:.1f} MiB |'
                         f' <!-- match rate {alignment.match_rate:.3f} -->')
@@ -115,7 +118,7 @@ def main() -> None:
     print('\n'.join(rows))
 
 
-def _timed(function) -> float:
+def _timed(function: Callable[[], Any]) -> float:
     """CPU seconds of one call in this process (single-threaded, so close to wall time on an idle machine)."""
     started = time.process_time()
     function()

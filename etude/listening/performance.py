@@ -18,8 +18,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import EtudeError
 from .plan import ListeningPlan
 
