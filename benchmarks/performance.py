@@ -19,6 +19,7 @@ that other work on a shared machine does not count. Prints a markdown table for 
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import tempfile
 import time
@@ -83,8 +84,7 @@ def main() -> None:
             score = _tiled_score(chorale, size)
             notes, _ = render_performance(score, RulePerformer().play(score, seed=1), start_seconds=0.5)
             performance = np.sort(notes, order=['start', 'pitch'])
-            seconds, peak, alignment = _best(lambda score=score, performance=performance: align_score_to_performance(score, performance),
-                                             1 if size >= 30000 else arguments.repeats)
+            seconds, peak, alignment = _best(functools.partial(align_score_to_performance, score, performance), 1 if size >= 30000 else arguments.repeats)
             timings.append((size, seconds, peak))
             rows.append(f'| (a) alignment | {size:,} notes | {seconds:.3f} s | {size / seconds:,.0f} notes/s | {peak / 2**20:.1f} MiB |'
                         f' <!-- match rate {alignment.match_rate:.3f} -->')
