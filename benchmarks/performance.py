@@ -45,17 +45,14 @@ def _tiled_score(score: np.ndarray, notes: int) -> np.ndarray:
 
 
 def _best(function: Callable[[], Any], repeats: int) -> tuple[float, int, Any]:
-    """Best CPU time of `repeats` calls (this process's, so other processes on a shared machine do not count), the
-    peak traced memory of the first, and its result. Tracing slows numpy little: its buffers are few and large."""
+    """Best CPU time of `repeats` untraced calls (this process's, so other work on a shared machine does not count),
+    and the peak memory and result of one more call under tracemalloc (which sees numpy's buffers, and slows Python
+    code too much to be timed)."""
     tracemalloc.start()
-    started = time.process_time()
     result = function()
-    times = [time.process_time() - started]
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    for _ in range(repeats - 1):
-        times.append(_timed(function))
-    return min(times), peak, result
+    return min(_timed(function) for _ in range(repeats)), peak, result
 
 
 def main() -> None:
@@ -84,7 +81,7 @@ def main() -> None:
             score = _tiled_score(chorale, size)
             notes, _ = render_performance(score, RulePerformer().play(score, seed=1), start_seconds=0.5)
             performance = np.sort(notes, order=['start', 'pitch'])
-            seconds, peak, alignment = _best(functools.partial(align_score_to_performance, score, performance), 1 if size >= 30000 else arguments.repeats)
+            seconds, peak, alignment = _best(functools.partial(align_score_to_performance, score, performance), arguments.repeats)
             timings.append((size, seconds, peak))
             rows.append(f'| (a) alignment | {size:,} notes | {seconds:.3f} s | {size / seconds:,.0f} notes/s | {peak / 2**20:.1f} MiB |'
                         f' <!-- match rate {alignment.match_rate:.3f} -->')
@@ -101,7 +98,7 @@ def main() -> None:
                    for _ in range(arguments.repeats))
         count = len(definition)
         rows.append(f'| (b) featurise, cold | {count} pieces | {cold:.2f} s | {count / cold:.2f} pieces/s | |')
-        rows.append(f'| (b) featurise, cached | {count} pieces | {warm:.3f} s | {count / warm:.0f} pieces/s | |')
+        rows.append(f'| (b) featurise, cached (cache hit: fingerprint, open) | {count} pieces | {warm:.3f} s | {count / warm:,.0f} pieces/s | |')
 
         from etude.data.performance import score_features
 

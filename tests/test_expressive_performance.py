@@ -116,3 +116,32 @@ def test_etude_evaluate_recomputes_the_routines_figures(trained_run: dict[str, A
     for key in ('velocity_mae', 'tempo_correlation'):
         assert abs(metrics[key] - summary['test'][key]) < 1e-6
     assert (run / 'evaluation' / 'performance_curves.png').stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_listening_test_of_a_run_serves_and_records_a_rating(trained_run: dict[str, Any], tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    import httpx
+
+    from etude.listening.performance import CONDITIONS, main
+    from etude.listening.server import create_app
+    from etude.listening.simulate import listen, running_server
+
+    run = Path(trained_run['summary']['paths']['run'])
+    data = next((trained_run['folder'] / 'data' / 'cache').glob('rule-performances-*'))
+    assert main([str(run), str(tmp_path / 'test'), '--pieces', '2', '--beats', '8', '--data', str(data)]) == 0
+    plan = json.loads((tmp_path / 'test' / 'plan.json').read_text())
+    assert plan['kind'] == 'mos' and len(plan['pages']) == 2
+    assert sorted(plan['conditions']) == sorted(CONDITIONS)
+
+    async def one_listener(url: str) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await listen(client, rate=lambda stimulus: 60.0, pages=1)
+
+    with running_server(create_app(tmp_path / 'test')) as url:
+        asyncio.run(one_listener(url))
+    with sqlite3.connect(tmp_path / 'test' / 'ratings.sqlite') as connection:
+        assert connection.execute('SELECT COUNT(*) FROM ratings').fetchone()[0] == len(CONDITIONS)
+    assert main([str(tmp_path / 'nowhere'), str(tmp_path / 'other')]) == 2
