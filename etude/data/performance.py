@@ -32,8 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .midi import NOTE_DTYPE
-
 __all__ = [
     'PERFORMANCE_FEATURES',
     'SCORE_FEATURES',
@@ -191,6 +189,8 @@ def render_performance(score: np.ndarray, targets: dict[str, np.ndarray], *, sta
         `(n,)` `NOTE_DTYPE` notes in score order (not re-sorted, so row i plays score note i), and the pedal events
         `(k, 2)` `(seconds, value)`.
     """
+    from .midi import NOTE_DTYPE  # pretty_midi comes with it: imported only when rendering
+
     onsets, durations = np.asarray(score['onset_beats'], dtype=np.float64), np.asarray(score['duration_beats'], dtype=np.float64)
     first, beats = beat_index(onsets)
     count = int(beats.max()) + 1

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from ..errors import ConfigError, DataFileError
 from .base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from ..model import Model
@@ -63,6 +62,7 @@ def score_path_for(raw_root: Path, performance: str, pair_by: str) -> Path:
 def predict_piece(model: Model, features: np.ndarray, sequence_length: int, device: torch.device) -> np.ndarray:
     """`(n, 4)` performance features of a whole piece from `(n, 15)` score features: windows of `sequence_length`
     notes every half window (and one ending on the last note), predictions averaged where windows overlap."""
+    import numpy as np
     import torch
 
     count = len(features)
@@ -103,6 +103,8 @@ def play_score(model: Model, path: str | Path, task: ExpressivePerformance, devi
     Raises:
         DataFileError: the file is not a readable score.
     """
+    import numpy as np
+
     from ..data.performance import deadpan_targets, render_performance, score_features
     from ..data.score import _parse, read_score
 
@@ -130,6 +132,8 @@ def play_score(model: Model, path: str | Path, task: ExpressivePerformance, devi
 
 
 def _with_grace(rendered: np.ndarray, score: np.ndarray, grace: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     following = np.clip(np.searchsorted(score['onset_beats'], grace['onset_beats'] - 1e-9), 0, len(score) - 1)
     added = np.zeros(len(grace), dtype=rendered.dtype)
     added['pitch'] = grace['pitch']
@@ -170,6 +174,8 @@ class ExpressivePerformance(Task):
             raise ConfigError('deadpan_velocity must be in (0, 1] and deadpan_beat_seconds positive')
 
     def infer(self, model: Model, sources: Sequence[str], context: InferenceContext) -> Iterator[Outcome]:
+        import numpy as np
+
         for source in sources:
             try:
                 played = play_score(model, source, self, context.device)
@@ -202,6 +208,8 @@ class ExpressivePerformance(Task):
         return [('notes', 'notes'), ('seconds', 'seconds'), ('mean_velocity', 'mean velocity'), ('mean_tempo_qpm', 'tempo (qpm)')]
 
     def evaluate(self, context: EvaluationContext) -> Evaluation:
+        import numpy as np
+
         from ..evaluation.performance import deadpan_predictions, rule_predictions, score_window_metrics
         from ..models.performance_common import PerformanceMetrics
 
@@ -234,6 +242,8 @@ class ExpressivePerformance(Task):
                                  'a constant prediction has correlation 0.'])
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
+        import numpy as np
+
         from ..evaluation.performance import draw_performance_curves
 
         details = evaluation.details
@@ -256,5 +266,7 @@ class ExpressivePerformance(Task):
 
 def baselines_mean(train: dict[str, np.ndarray]) -> float:
     """The training notes' mean beat period: the tempo of the deadpan and rule baselines."""
+    import numpy as np
+
     return float(np.asarray(train['beat_seconds'])[np.asarray(train['note_mask']) == 1].mean())
 
