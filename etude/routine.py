@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -32,10 +32,11 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
-from .evaluation.metrics import Mean, Metric, fresh_metrics
+from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
+from .metrics import Mean, Metric
 from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
 from .resume import check_same_data, restore
@@ -65,7 +66,7 @@ class TrainingInterrupted(EtudeError):
         if epoch == 0:
             super().__init__('Interrupted before the first epoch finished; nothing was saved, start the run again')
             return
-        command = resume_command or f'python scripts/train.py --resume {run_directory}'
+        command = resume_command or f'etude train ROUTINE --resume {run_directory} (from Python: Routine(resume={str(run_directory)!r}))'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
@@ -79,12 +80,16 @@ class Routine:
         use_wandb: bool = False,
         wandb_settings: Mapping[str, Any] | None = None,
         resume: str | Path | None = None,
+        resume_command: Callable[[Path], str] | None = None,
         verbose: bool = True,
     ) -> None:
+        """`resume_command(run_folder)` writes the command that continues this run after an interruption, for
+        TrainingInterrupted's message (`etude train` passes one that fits how it was started)."""
         self.runs_directory = Path(runs_directory)
         if resume is None:
             resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
+        self.resume_command = resume_command
         self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
         self.tracker = None
@@ -104,6 +109,7 @@ class Routine:
         self.summary_extras: dict[str, Any] = {}
         self.baselines: dict[str, dict[str, float]] = {}
         self.step: Step | None = None
+        self.parameter_count: int | None = None  # trainable parameters of the model, counted by set_model
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -185,10 +191,19 @@ class Routine:
         return obtain_dataset(directory, seed=parameters.seed, **sources)
 
     def set_model(self, model: Model) -> Model:
-        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters."""
-        self._require_parameters()
+        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters.
+
+        The exports record the routine's parameters, and `load_model` rebuilds the model from them; so a model built
+        from other values (e.g. `parameters.updated(...)` instead of `routine.update_parameters(...)`) is refused here,
+        before anything trains, rather than written into a checkpoint that no one can load.
+        """
+        parameters, _ = self._require_parameters()
+        _check_model_matches(model, parameters)
         self.model = model.to(self.device)
         self.model.optimisers = self.model.configure_optimisers()
+        self.parameter_count = sum(weights.numel() for weights in model.parameters()
+                                   if weights.requires_grad and not isinstance(weights, torch.nn.parameter.UninitializedParameter))
+        self.say(f'etude: model {type(model).__name__}, {self.parameter_count:,} trainable parameters')
         return self.model
 
     def update_parameters(self, parameters: P, values: Mapping[str, Any], *, source: str) -> P:
@@ -284,7 +299,7 @@ class Routine:
                         self._log_epoch(epoch, training_loss, validation, step, time.perf_counter() - epoch_started)
             return self._test(model, loaders['test'], prototypes, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(run.path, epoch) from None
+            raise TrainingInterrupted(run.path, epoch, self.resume_command(run.path) if self.resume_command is not None else None) from None
 
     def _train_epoch(self, model: Model, step: Step, data: RoutineData, epoch: int, batch_size: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""
@@ -315,20 +330,10 @@ class Routine:
             total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
-    @torch.no_grad()
     def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
         """The mean loss and every metric over one split (this process's share, merged with the others')."""
-        model.eval()
-        metrics = fresh_metrics(prototypes)
-        losses = Mean()
         assert self.step is not None
-        for batch in loader:
-            batch = move_to_device(batch, self.device)
-            with self.step.autocast():
-                outputs = model.evaluation_step(batch)
-            losses.add(torch.as_tensor(outputs['loss']).float(), batch_size_of(batch))
-            for metric in metrics:
-                metric.update(outputs['predictions'], outputs['targets'])
+        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
         return self._merged([losses, *metrics])
 
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:
@@ -375,6 +380,7 @@ class Routine:
             'epochs': len(run.read_metrics()) if self.is_main else None,
             'stopped_early': stopping.should_stop,
             'skipped_updates': self.step.skipped_updates if self.step is not None else 0,
+            'parameter_count': self.parameter_count,
             'wall_seconds': round(seconds, 3),
             'device': str(self.device),
             'world_size': self.distributed.world_size,
@@ -500,6 +506,27 @@ class Routine:
         """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
+
+
+def _check_model_matches(model: Model, parameters: Parameters) -> None:
+    """Refuse a model whose hyperparameters differ from what its export will record (the routine's parameters)."""
+    built_with = getattr(model, 'hyperparameters', None)
+    if not isinstance(built_with, Parameters):
+        return
+    try:
+        recorded = type(model).Parameters.from_dict(parameters.to_dict(), source="the routine's parameters", ignore_unknown=True)
+    except ConfigError as error:
+        raise RoutineError(f"{type(model).__name__} cannot be rebuilt from the routine's parameters ({error}); "
+                           'build the model from what routine.set_parameters(...) or routine.update_parameters(...) returned') from None
+    differing = {key: value for key, value in built_with.to_dict().items() if getattr(recorded, key, value) != value}
+    if differing:
+        shown = ', '.join(f'{key}={value!r} (routine: {getattr(recorded, key)!r})' for key, value in list(differing.items())[:6])
+        more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
+        values = ', '.join(f'{key!r}: {value!r}' for key, value in differing.items())
+        raise RoutineError(
+            f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
+            f'set them with parameters = routine.update_parameters(parameters, {{{values}}}, source=...) and build the model from what it returns',
+        )
 
 
 def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:

@@ -21,7 +21,7 @@ class WandbTracker:
         try:
             import wandb
         except ImportError:
-            raise MissingDependencyError('--wandb needs the wandb package; install it with: pipenv install wandb') from None
+            raise MissingDependencyError('--wandb needs the wandb package; install it with: pip install wandb') from None
         self.wandb = wandb
         settings = dict(settings or {})
         settings.setdefault('dir', str(run_directory))

@@ -206,7 +206,7 @@ def get_official_dataset(name: str) -> OfficialDataset:
     nearest = difflib.get_close_matches(name, OFFICIAL_DATASETS, n=1)
     hint = f'did you mean {nearest[0]!r}? ' if nearest else f'the official datasets are {", ".join(OFFICIAL_DATASETS)}; '
     raise DatasetError(
-        f'unknown dataset {name!r}: {hint}run bin/install-dataset.sh --list to see the official datasets'
+        f'unknown dataset {name!r}: {hint}run etude data list to see the official datasets'
     )
 
 

@@ -1,9 +1,9 @@
 """The routine's evaluation pass, for `etude evaluate`: one process, in dataset order, nothing left out.
 
-The Routine computes its validation and test figures batch by batch with the model's `evaluation_step`, a loss mean
-weighted by batch size and the metrics' `update`; evaluating a finished run must give the same numbers, so this
-runs the same calls over the same items (with the run's collate when the task gives it, else torch's default).
-torch loads inside the function: `etude -h` reads every task module for its flags and must stay light.
+The Routine computes its validation and test figures with `etude.evaluation_loop.evaluate_batches`; evaluating a
+finished run must give the same numbers, so this runs the same function over a loader of the same items (with the
+run's collate when the task gives it, else torch's default). torch loads inside the function: `etude -h` reads every
+task module for its flags and must stay light.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
 
 __all__ = ['evaluation_pass']
 
@@ -28,38 +28,12 @@ def evaluation_pass(model: Any, dataset: Any, indices: np.ndarray, prototypes: S
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from ..evaluation.metrics import Mean, fresh_metrics
-    from ..model import batch_size_of, move_to_device
+    from ..evaluation_loop import evaluate_batches
 
-    model.eval()
-    metrics = fresh_metrics(prototypes)
-    losses = Mean()
-    kept: list[Any] = []
-    cpu = torch.device('cpu')
     loader = DataLoader(Subset(dataset, np.asarray(indices).tolist()), batch_size=batch_size, shuffle=False, collate_fn=collate,
                         generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        for batch in loader:
-            batch = move_to_device(batch, device)
-            result = model.evaluation_step(batch)
-            losses.add(torch.as_tensor(result['loss']).float(), batch_size_of(batch))
-            for metric in metrics:
-                metric.update(result['predictions'], result['targets'])
-            if keep:
-                kept.append((move_to_device(_detached(result['predictions']), cpu), move_to_device(_detached(result['targets']), cpu)))
+    losses, metrics, kept = evaluate_batches(model, loader, prototypes, device, keep=keep)
     figures = losses.compute()
     for metric in metrics:
         figures.update(metric.compute())
     return figures, kept, metrics
-
-
-def _detached(value: Any) -> Any:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    if isinstance(value, dict):
-        return {key: _detached(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_detached(item) for item in value)
-    return value
