@@ -56,21 +56,13 @@ def _run(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope='module')
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The routine in its testing size, with enough epochs for the LSTM to learn the velocity rules."""
-    import torch
-
-    from etude import Routine
-    from etude.routines import expressive_performance
-
-    torch.set_num_threads(1)
+    """`etude train expressive_performance --testing`, with enough epochs for the LSTM to learn the velocity rules."""
     folder = tmp_path_factory.mktemp('expressive')
-    routine = Routine(runs_directory=folder / 'runs', verbose=False)
-    parameters = routine.set_parameters(expressive_performance.DEFAULTS, testing_defaults=expressive_performance.TESTING,
-                                        overrides=['testing=true', f'data_directory={folder / "data"}', 'model=lstm', 'num_of_epochs=12',
-                                                   'hidden_size=24', 'with_early_stopping=false'])
-    assert expressive_performance.build(routine, parameters) is None
-    summary = routine.train()
-    return {'summary': summary, 'folder': folder, 'report': expressive_performance.report(summary)}
+    result = _run('train', 'expressive_performance', '--testing', '--runs-dir', str(folder / 'runs'), f'data_directory={folder / "data"}', 'model=lstm',
+                  'num_of_epochs=12', 'hidden_size=24', 'with_early_stopping=false', cwd=folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (folder / 'runs').iterdir()
+    return {'summary': json.loads((run / 'summary.json').read_text()), 'folder': folder, 'report': result.stdout}
 
 
 @pytest.mark.slow
