@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['deadpan_predictions', 'draw_performance_curves', 'rule_predictions', 'score_window_metrics']
+__all__ = ['baselines_mean', 'deadpan_predictions', 'draw_performance_curves', 'rule_predictions', 'score_path_for', 'score_window_metrics']
 
 LabelArrays = Mapping[str, np.ndarray]
 
@@ -86,3 +86,27 @@ def draw_performance_curves(pieces: Sequence[Mapping[str, Any]], path: str | Pat
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def score_path_for(raw_root: Path, performance: str, pair_by: str) -> Path:
+    """The score of a performance in a `score_performance_pairs` folder: the same stem, or the folder's only score."""
+    from ..data.definitions import SCORE_EXTENSIONS
+    from ..errors import DataFileError
+
+    path = raw_root / performance
+    if pair_by == 'stem':
+        for extension in SCORE_EXTENSIONS:
+            if path.with_suffix(extension).is_file():
+                return path.with_suffix(extension)
+    else:
+        scores = sorted(candidate for extension in SCORE_EXTENSIONS for candidate in path.parent.glob(f'*{extension}'))
+        if len(scores) == 1:
+            return scores[0]
+    raise DataFileError(f'{path}: its score is not beside it any more; etude evaluate needs the raw pairs the run read')
+
+
+def baselines_mean(train: dict[str, np.ndarray]) -> float:
+    """The training notes' mean beat period: the tempo of the deadpan and rule baselines."""
+    import numpy as np
+
+    return float(np.asarray(train['beat_seconds'])[np.asarray(train['note_mask']) == 1].mean())

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..data.performance import SCORE_FEATURES
-from ..evaluation.metrics import Metric, _accumulator
+from ..metrics import Metric, _accumulator
 
 __all__ = ['FEATURE_NAMES', 'PREDICTED', 'PerformanceMetrics', 'masked_losses', 'scale_inputs']
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import torch
 
 from ..data.performance import SCORE_FEATURES
-from ..evaluation.metrics import Metric
+from ..metrics import Metric
 from ..model import Model
 from ..parameters import AT_LEAST_ONE, Range
 from ..parameters import Parameters as BaseParameters

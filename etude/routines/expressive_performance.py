@@ -18,16 +18,11 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from etude import Routine
-from etude.data.definitions import score_performance_pairs
-from etude.data.generators.rule_performer import export_rule_performances
-from etude.data.score import read_score
-from etude.data.sequences import PERFORMANCE_TARGETS, PerformanceSequences, SequenceCache
-from etude.evaluation.metrics import Metric
-from etude.evaluation.performance import deadpan_predictions, rule_predictions, score_window_metrics
+from etude import AT_LEAST_ONE, Metric, Range, Routine
+from etude.data import PERFORMANCE_TARGETS, PerformanceSequences, SequenceCache, export_rule_performances, read_score, score_performance_pairs
+from etude.evaluation import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
 from etude.models import PerformanceHAN, PerformanceLSTM
-from etude.parameters import AT_LEAST_ONE, Range
-from etude.tasks.expressive_performance import ExpressivePerformance, baselines_mean, score_path_for
+from etude.tasks import ExpressivePerformance
 
 FEATURES = ('velocity', 'timing', 'articulation', 'tempo')
 

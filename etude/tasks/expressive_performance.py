@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..model import Model
 
-__all__ = ['ExpressivePerformance', 'UnsupportedScoreElement', 'play_score', 'predict_piece', 'score_path_for']
+__all__ = ['ExpressivePerformance', 'UnsupportedScoreElement', 'play_score', 'predict_piece']
 
 # music21 expression and articulation classes this performer plays as plain notes
 _UNPLAYED = ('Trill', 'Mordent', 'InvertedMordent', 'Turn', 'InvertedTurn', 'Tremolo', 'TremoloSpanner', 'ArpeggioMark', 'ArpeggioMarkSpanner',
@@ -41,22 +41,6 @@ GRACE_SECONDS = 0.06  # a grace note is played this long, just before its beat
 
 class UnsupportedScoreElement(UserWarning):
     """A score holds something the performer plays without its meaning (an ornament, a tremolo): the message names it."""
-
-
-def score_path_for(raw_root: Path, performance: str, pair_by: str) -> Path:
-    """The score of a performance in a `score_performance_pairs` folder: the same stem, or the folder's only score."""
-    from ..data.definitions import SCORE_EXTENSIONS
-
-    path = raw_root / performance
-    if pair_by == 'stem':
-        for extension in SCORE_EXTENSIONS:
-            if path.with_suffix(extension).is_file():
-                return path.with_suffix(extension)
-    else:
-        scores = sorted(candidate for extension in SCORE_EXTENSIONS for candidate in path.parent.glob(f'*{extension}'))
-        if len(scores) == 1:
-            return scores[0]
-    raise DataFileError(f'{path}: its score is not beside it any more; etude evaluate needs the raw pairs the run read')
 
 
 def predict_piece(model: Model, features: np.ndarray, sequence_length: int, device: torch.device) -> np.ndarray:
@@ -210,7 +194,7 @@ class ExpressivePerformance(Task):
     def evaluate(self, context: EvaluationContext) -> Evaluation:
         import numpy as np
 
-        from ..evaluation.performance import deadpan_predictions, rule_predictions, score_window_metrics
+        from ..evaluation.performance import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
         from ..models.performance_common import PerformanceMetrics
 
         stored = context.stored_dataset()
@@ -262,11 +246,3 @@ class ExpressivePerformance(Task):
             pieces.append({'name': Path(file).stem, 'onsets': onsets, 'predicted': predicted[row][real], 'target': target,
                            'matched': labels['matched'][row][real]})
         return {'tempo curves and velocity contours, model against performance': draw_performance_curves(pieces, folder / 'performance_curves.png')}
-
-
-def baselines_mean(train: dict[str, np.ndarray]) -> float:
-    """The training notes' mean beat period: the tempo of the deadpan and rule baselines."""
-    import numpy as np
-
-    return float(np.asarray(train['beat_seconds'])[np.asarray(train['note_mask']) == 1].mean())
-
