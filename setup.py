@@ -36,5 +36,10 @@ setup(
         'uvicorn>=0.30',
         'pyloudnorm>=0.2',
     ],
+    extras_require={
+        'mlflow': ['mlflow-skinny>=3.17', 'sqlalchemy>=2.0', 'alembic>=1.13'],  # the client and MLflow's default sqlite store; `mlflow ui` needs the full mlflow
+        'tensorboard': ['tensorboard>=2.16'],
+        'sweeps': ['optuna>=5.0'],
+    },
     entry_points={'console_scripts': ['etude=etude.cli:main']},
 )

@@ -1,4 +1,4 @@
-"""The `etude` command (also `python -m etude`): train, infer, evaluate, compare, listen, data.
+"""The `etude` command (also `python -m etude`): train, infer, evaluate, compare, listen, data, sweep.
 
 Each subcommand lives in the package it belongs to, in a small module with two functions, `configure(parser)` to
 declare its arguments and `run(arguments) -> int` to carry it out. Those modules import nothing heavy at import time,
@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'compare': ('etude.evaluation.compare_command', 'tabulate runs side by side'),
     'listen': ('etude.listening.command', 'listening tests in the browser: create, serve, results, demo'),
     'data': ('etude.data.command', 'list and install the official datasets'),
+    'sweep': ('etude.sweeps.command', 'run a W&B sweep file here, with no W&B server: trials, resume, best settings'),
 }
 
 

@@ -9,7 +9,8 @@
 It knows nothing about any task: the model supplies its loss (or its own training step), the routine script supplies
 the data, the metrics and the baselines. What it owns is the bookkeeping every run needs and nobody should rewrite:
 resolving settings, seeding, the device and torchrun's processes, grouped splits, the optimisation `Step`, the epoch
-loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and W&B.
+loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and its
+trackers (W&B, MLflow, TensorBoard: see `etude.trackers`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from .run_directory import RunDirectory, git_commit, new_run_id, software_versio
 from .run_options import RunOptions
 from .seeding import capture_rng_state, deterministic_settings, seed_everything
 from .step import Diverged, Step
+from .trackers import TrackedRun, Tracker, Trackers, check_tracker_names, create_trackers
+from .trackers.base import RunStatus
+from .trackers.wandb import wandb_sweep_values
 from .version import __version__
 
 __all__ = ['Routine', 'TrainingInterrupted']
@@ -77,8 +81,9 @@ class Routine:
         self,
         *,
         runs_directory: str | Path = 'runs',
-        use_wandb: bool = False,
-        wandb_settings: Mapping[str, Any] | None = None,
+        trackers: Sequence[str | Tracker] = (),
+        project: str | None = None,
+        tracker_settings: Mapping[str, Mapping[str, Any]] | None = None,
         resume: str | Path | None = None,
         resume_command: Callable[[Path], str] | None = None,
         verbose: bool = True,
@@ -90,13 +95,14 @@ class Routine:
             resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
         self.resume_command = resume_command
-        self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
+        self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: trackers run on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
-        self.tracker = None
-        if use_wandb and self.is_main:
-            from .tracking import WandbTracker
-
-            self.tracker = WandbTracker(self.runs_directory, dict(wandb_settings or {}))
+        # trackers: named here (or by the run option `trackers`), created now so a missing package is one line before
+        # any work, started in train() once the run id and the data exist, finished in its `finally`
+        self.tracker_settings = {name: dict(values) for name, values in (tracker_settings or {}).items()}
+        self.project = project or 'etude'
+        self.trackers = Trackers()
+        self._add_trackers(list(trackers))
         self.parameters: Parameters | None = None
         self.options = RunOptions()
         self.distributed = Distributed()
@@ -129,7 +135,8 @@ class Routine:
         resolved, options = resolve(defaults, config_path=config_path, overrides=overrides, testing_defaults=testing_defaults,
                                     resumed_config=self.resume_from.read_config() if self.resume_from is not None else None,
                                     resumed_from=str(self.resume_from.path / 'config.yaml') if self.resume_from is not None else '',
-                                    sweep_values=self.tracker.sweep_values if self.tracker is not None else None)
+                                    sweep_values=wandb_sweep_values if os.environ.get('WANDB_SWEEP_PARAM_PATH') else None)
+        self._add_trackers(options.trackers)
         requested = select_device(options.device)
         self.distributed = Distributed.from_environment(options.backend, requested.type)
         if self.distributed.active:
@@ -145,8 +152,6 @@ class Routine:
         seed_everything(resolved.seed)
         self.run = self.resume_from or RunDirectory.new(self.runs_directory, run_id)
         self._git_commit, self._versions = git_commit(), software_versions()
-        if self.tracker is not None:
-            self.tracker.record_config(resolved.to_dict())
         where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
         self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
         return resolved
@@ -209,14 +214,12 @@ class Routine:
     def update_parameters(self, parameters: P, values: Mapping[str, Any], *, source: str) -> P:
         """`parameters` (what set_parameters returned) with values that only the data can tell (a model's input size,
         its number of classes), checked like any layer and recorded in place of the resolved ones (config.yaml, exports,
-        W&B). Call it before `set_model`."""
+        trackers). Call it before `set_model`."""
         self._require_parameters()
         if self.model is not None:
             raise RoutineError('update_parameters changes what the model is built from; call it before set_model')
         updated = parameters.updated(values, source=source)
         self.parameters = updated
-        if self.tracker is not None:
-            self.tracker.record_config(updated.to_dict())
         return updated
 
     def set_task(self, task: TaskRecord) -> None:
@@ -251,13 +254,23 @@ class Routine:
             self.set_dataset(data)
         model, routine_data = self._require_model_and_data()
         prototypes = [*model.metrics(), *metrics]
+        status: RunStatus = 'failed'
+        self._tracked_summary: dict[str, Any] = {}
         try:
+            self._start_trackers(parameters, run, routine_data)
             with terminate_as_interrupt(), deterministic_settings(self.options.deterministic, self.device):
-                return self._fit(parameters, run, model, routine_data, prototypes)
+                summary = self._fit(parameters, run, model, routine_data, prototypes)
+            status = 'finished'
+            return summary
+        except TrainingInterrupted:
+            status = 'interrupted'
+            raise
         except RuntimeError as error:
             if 'deterministic' in str(error) and 'algorithm' in str(error).lower():
                 raise ConfigError(f'{str(error).splitlines()[0]}; set deterministic=false to allow it') from None
             raise
+        finally:
+            self.trackers.finish(self._tracked_summary if status == 'finished' else {}, status)
 
     def _fit(self, parameters: Parameters, run: RunDirectory, model: Model, data: RoutineData, prototypes: list[Metric]) -> dict[str, Any]:
         if data.sampler is not None and self.distributed.active:
@@ -397,11 +410,9 @@ class Routine:
             best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
             save_export(best, run.best_checkpoint)
             run.write_summary(summary)
-            if self.tracker is not None:
-                self.tracker.save_checkpoint(run.best_checkpoint)
-                self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {
-                    key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
-                })
+            self.trackers.log_artifact(run.best_checkpoint)
+            self.trackers.log_artifact(run.path / 'summary.json')
+            self._tracked_summary = summary  # the trackers' last figures, sent when train() finishes them
         self.say(_result_line(testing, self.baselines))
         self.distributed.barrier()
         self.distributed.close()
@@ -469,6 +480,26 @@ class Routine:
             'batch_size_per_process': self.parameters.batch_size // self.distributed.world_size if self.parameters is not None else None,
         }
 
+    # -- trackers -------------------------------------------------------------------------------------------------
+
+    def _add_trackers(self, names: Sequence[str | Tracker]) -> None:
+        """Create the named trackers not yet there (rank 0 only); a Tracker instance is taken as it is."""
+        if not self.is_main:
+            return
+        present = {tracker.name for tracker in self.trackers.active}
+        wanted = [name for name in names if isinstance(name, str) and name not in present]
+        self.trackers.active.extend([tracker for tracker in names if not isinstance(tracker, str) and tracker.name not in present])
+        self.trackers.active.extend(create_trackers(check_tracker_names(wanted), self.tracker_settings))
+
+    def _start_trackers(self, parameters: Parameters, run: RunDirectory, data: RoutineData) -> None:
+        """Open every tracker's run: the run id, its folder, hyperparameters, run options, commit and data are known now."""
+        if not self.trackers:
+            return
+        tracked = TrackedRun(run_id=run.run_id, directory=run.path, runs_directory=self.runs_directory, project=self.project,
+                             run_options=self.options.to_dict(), git_commit=self._git_commit, dataset_fingerprint=data.fingerprint,
+                             resumed=self.resume_from is not None)
+        self.trackers.start(tracked, parameters.to_dict())
+
     # -- helpers --------------------------------------------------------------------------------------------------
 
     def _finished(self, epoch: int, stopping: EarlyStopping) -> bool:
@@ -483,9 +514,8 @@ class Routine:
                   'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'},
                   'learning_rate': step.learning_rate, 'skipped_updates': step.skipped_updates, 'seconds': round(seconds, 3)}
         self.run.append_metrics(record)
-        if self.tracker is not None:
-            self.tracker.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
-                              **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
+        self.trackers.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
+                           **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
         details = ' '.join(f'{key} {value:.4g}' for key, value in validation.items() if key != 'loss')
         skipped = f'  skipped {step.skipped_updates}' if step.skipped_updates else ''
         self.say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')

@@ -1,6 +1,6 @@
 """Train a routine: the repository's entry point, a shim over `etude train` (etude/training/command.py).
 
-    python scripts/train.py [--routine ROUTINE] [--config FILE] [--wandb] [--testing] [--resume DIR] [--device D] [key=value ...]
+    python scripts/train.py [--routine ROUTINE] [--config FILE] [--tracker NAME] [--wandb] [--testing] [--resume DIR] [--device D] [key=value ...]
     torchrun --standalone --nproc_per_node=2 scripts/train.py ...          # one run on two processes
 
 The same as `etude train ROUTINE ...`, with the routine given as `--routine` (default circular_drum_size): a shipped

@@ -17,7 +17,21 @@ from etude.listening.design import create_test
 from etude.listening.server import create_app
 from etude.listening.simulate import running_server
 
-DOC = Path(__file__).resolve().parent.parent / 'docs' / 'listening-http.md'
+README = Path(__file__).resolve().parent.parent / 'README.md'
+
+
+class _Section:
+    """The README's section on the server's HTTP interface, read as a file would be."""
+
+    def read_text(self) -> str:
+        text = README.read_text()
+        return text[text.index("### The server's HTTP interface"):text.index('## Extending etude')]
+
+    def __str__(self) -> str:
+        return f"{README} (### The server's HTTP interface)"
+
+
+DOC = _Section()
 TOKEN = 'lab-token-0123456789abcdef'
 
 

@@ -146,7 +146,8 @@ def check_checkpoint(path: Path, example: Example, folder: Path) -> None:
         tone = folder / f'tone-{example.line}.wav'
         times = np.arange(int(sample_rate)) / sample_rate
         soundfile.write(tone, (0.5 * np.sin(2 * np.pi * 440 * times)).astype(np.float32), int(sample_rate))
-        inferred = subprocess.run([sys.executable, '-m', 'etude', 'infer', str(path), str(tone), '--jsonl'], cwd=folder, env=environment(),
+        allowed = [word for module in file_modules() for word in ('--allow-module', module)]
+        inferred = subprocess.run([sys.executable, '-m', 'etude', 'infer', str(path), str(tone), '--jsonl', *allowed], cwd=folder, env=environment(),
                                   capture_output=True, text=True, timeout=300)
         assert inferred.returncode == 0, f'etude infer on {path} (from {example.name}) failed:\n{inferred.stderr[-3000:]}'
         assert len(inferred.stdout.strip().splitlines()) == 1, inferred.stdout

@@ -43,7 +43,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The options `etude train` and scripts/train.py share (the routine itself is named differently by each)."""
     parser.add_argument('-h', '--help', action='store_true', help="show this help (with a routine: every key it takes) and exit")
     parser.add_argument('--config', metavar='FILE', help='YAML file of hyperparameters and run options')
-    parser.add_argument('--wandb', action='store_true', help='log to Weights & Biases (honours WANDB_MODE, e.g. offline)')
+    parser.add_argument('--tracker', action='append', default=[], choices=('wandb', 'mlflow', 'tensorboard'), metavar='NAME',
+                        help='log to wandb, mlflow or tensorboard (repeatable; also the run option trackers in YAML)')
+    parser.add_argument('--wandb', action='store_true', help='short for --tracker wandb (honours WANDB_MODE, e.g. offline)')
     parser.add_argument('--testing', action='store_true', help="smoke run: the routine's small testing defaults (a --config or key=value still wins)")
     parser.add_argument('--resume', metavar='DIR', help='continue runs/<run-id> from its checkpoints/last.pt')
     parser.add_argument('--device', metavar='D', help='auto (default), cpu, cuda, cuda:N or mps')
@@ -122,8 +124,13 @@ def make_routine(arguments: argparse.Namespace, definition: RoutineDefinition) -
     from .resume_command import resume_command
 
     repeated = resume_arguments(arguments, definition)
-    return Routine(runs_directory=arguments.runs_dir, use_wandb=arguments.wandb, wandb_settings={'project': definition.project},
-                   resume=arguments.resume, resume_command=lambda run_directory: resume_command(run_directory, repeated, script=arguments.script))
+    return Routine(runs_directory=arguments.runs_dir, trackers=trackers_of(arguments), project=definition.project, resume=arguments.resume,
+                   resume_command=lambda run_directory: resume_command(run_directory, repeated, script=arguments.script))
+
+
+def trackers_of(arguments: argparse.Namespace) -> list[str]:
+    """The trackers named on the command line, each once: `--tracker NAME ...`, and `--wandb` for `--tracker wandb`."""
+    return list(dict.fromkeys([*arguments.tracker, *(['wandb'] if arguments.wandb else [])]))
 
 
 def resume_arguments(arguments: argparse.Namespace, definition: RoutineDefinition) -> list[str]:
@@ -135,7 +142,7 @@ def resume_arguments(arguments: argparse.Namespace, definition: RoutineDefinitio
     repeated = ['--routine', definition.name] if arguments.script is not None else [definition.name]
     repeated += ['--runs-dir', arguments.runs_dir] if arguments.runs_dir != 'runs' else []
     repeated += ['--device', arguments.device] if arguments.device else []
-    repeated += ['--wandb'] if arguments.wandb else []
+    repeated += [word for name in trackers_of(arguments) for word in ('--tracker', name)]
     return repeated + [extra for extra in arguments.overrides if extra.removeprefix('--').partition('=')[0].replace('-', '_') in options]
 
 
