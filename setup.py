@@ -28,6 +28,7 @@ setup(
         'soxr>=0.3',
         'pretty_midi>=0.2.10',
         'music21>=9.1',
+        'partitura==1.9.0',
         'tqdm>=4.66',
         'wandb>=0.17',
         'matplotlib>=3.8',

@@ -3,5 +3,7 @@
 from .crepe import CRePE
 from .mel_cnn import MelCNN
 from .note_lstm import NoteLSTM
+from .performance_han import PerformanceHAN
+from .performance_lstm import PerformanceLSTM
 
-__all__ = ['CRePE', 'MelCNN', 'NoteLSTM']
+__all__ = ['CRePE', 'MelCNN', 'NoteLSTM', 'PerformanceHAN', 'PerformanceLSTM']
