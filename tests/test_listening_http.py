@@ -25,7 +25,9 @@ class _Section:
 
     def read_text(self) -> str:
         text = README.read_text()
-        return text[text.index("### The server's HTTP interface"):text.index('## Extending etude')]
+        start = text.index("### The server's HTTP interface")
+        following = [found for found in (text.find('\n## ', start), text.find('\n### ', start + 1)) if found != -1]
+        return text[start:min(following, default=len(text))]
 
     def __str__(self) -> str:
         return f"{README} (### The server's HTTP interface)"

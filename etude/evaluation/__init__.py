@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from .compare_command import RunRecord, compare_table, read_run
     from .evaluate import Evaluation, RunFiles, evaluate_run, locate_run
     from .figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
-    from .performance import baselines_mean, deadpan_predictions, draw_performance_curves, rule_predictions, score_path_for, score_window_metrics
     from .report import write_report
 
 _SOURCES = {
@@ -23,14 +22,11 @@ _SOURCES = {
     **dict.fromkeys(['Evaluation', 'RunFiles', 'evaluate_run', 'locate_run'], '.evaluate'),
     **dict.fromkeys(['confusion_matrix_figure', 'learning_curves_figure', 'regression_figure', 'regression_figures'], '.figures'),
     'write_report': '.report',
-    **dict.fromkeys(['baselines_mean', 'deadpan_predictions', 'draw_performance_curves', 'rule_predictions', 'score_path_for',
-                     'score_window_metrics'], '.performance'),
 }
 
 __all__ = [
     'Evaluation', 'RunFiles', 'RunRecord', 'compare_table', 'confusion_matrix_figure', 'evaluate_run', 'learning_curves_figure', 'locate_run', 'read_run',
-    'regression_figure', 'regression_figures', 'write_report', 'baselines_mean', 'deadpan_predictions', 'draw_performance_curves', 'rule_predictions',
-    'score_path_for', 'score_window_metrics',
+    'regression_figure', 'regression_figures', 'write_report',
 ]
 
 

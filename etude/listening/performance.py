@@ -37,8 +37,8 @@ def build_performance_test(run: str | Path, test_directory: str | Path, *, piece
     from ..data.performance import encode_performance, performance_to_midi, render_performance
     from ..data.score import align_score_to_performance, read_score
     from ..data.store import read_dataset
-    from ..evaluation.performance import score_path_for
     from ..export import load_export, load_model
+    from ..performance import score_path_for
     from ..run_directory import RunDirectory
     from ..tasks.expressive_performance import ExpressivePerformance, play_score
     from .design import create_test

@@ -17,7 +17,7 @@ a beat where its whole part changes. Padding notes (pitch 0) are left out of eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 
@@ -26,8 +26,10 @@ from ..metrics import Metric
 from ..model import Batch, Model
 from ..parameters import AT_LEAST_ONE, Range
 from ..parameters import Parameters as BaseParameters
-from ..step import Step
 from .performance_common import PREDICTED, PerformanceMetrics, from_units, masked_losses, scale_inputs, target_stack, to_units
+
+if TYPE_CHECKING:
+    from ..step import Step
 
 __all__ = ['PerformanceHAN', 'segment_ids']
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from etude import AT_LEAST_ONE, Metric, Range, Routine
 from etude.data import PERFORMANCE_TARGETS, PerformanceSequences, SequenceCache, export_rule_performances, read_score, score_performance_pairs
-from etude.evaluation import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
 from etude.models import PerformanceHAN, PerformanceLSTM
+from etude.performance import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
 from etude.tasks import ExpressivePerformance
 
 FEATURES = ('velocity', 'timing', 'articulation', 'tempo')

@@ -11,7 +11,7 @@ sign) is played as plain notes with a warning naming it. A file that is not a re
 other files are still played.
 
 Evaluation recomputes the per-feature correlation and MAE on a split with the deadpan and marks-only rule baselines
-beside them (`etude.evaluation.performance`), and draws tempo curves and velocity contours of a few pieces.
+beside them (`etude.performance`), and draws tempo curves and velocity contours of a few pieces.
 """
 
 from __future__ import annotations
@@ -194,8 +194,8 @@ class ExpressivePerformance(Task):
     def evaluate(self, context: EvaluationContext) -> Evaluation:
         import numpy as np
 
-        from ..evaluation.performance import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
         from ..models.performance_common import PerformanceMetrics
+        from ..performance import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
 
         stored = context.stored_dataset()
         indices = np.asarray(context.indices[context.split])
@@ -228,7 +228,7 @@ class ExpressivePerformance(Task):
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         import numpy as np
 
-        from ..evaluation.performance import draw_performance_curves
+        from ..performance import draw_performance_curves
 
         details = evaluation.details
         predicted, labels, files = details['predicted'], details['labels'], details['files']
