@@ -91,7 +91,7 @@ class Generation(Task):
         InferenceOption('--seed', 'generators: seed of the draws; the same seed writes the same pieces (default 0)', type=int, default=0, metavar='S'),
         InferenceOption('--draw-times', "generators: draw each step and duration from the model's calibration table instead of taking "
                         'its prediction as it is (seed 002)', is_switch=True, default=False),
-        InferenceOption('--render', 'generators: also render each piece to WAV with FluidSynth', is_switch=True, default=False),
+        InferenceOption('--render', 'also render each MIDI file to a WAV with FluidSynth', is_switch=True, default=False),
     )
 
     tile_notes: int = 64
