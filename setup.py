@@ -28,6 +28,7 @@ setup(
         'soxr>=0.3',
         'pretty_midi>=0.2.10',
         'music21>=9.1',
+        'partitura==1.9.0',
         'tqdm>=4.66',
         'wandb>=0.17',
         'matplotlib>=3.8',
@@ -36,5 +37,10 @@ setup(
         'pyloudnorm>=0.2',
         'mir_eval>=0.8.2',
     ],
+    extras_require={
+        'mlflow': ['mlflow-skinny>=3.17', 'sqlalchemy>=2.0', 'alembic>=1.13'],  # the client and MLflow's default sqlite store; `mlflow ui` needs the full mlflow
+        'tensorboard': ['tensorboard>=2.16'],
+        'sweeps': ['optuna>=5.0'],
+    },
     entry_points={'console_scripts': ['etude=etude.cli:main']},
 )

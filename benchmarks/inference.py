@@ -80,7 +80,7 @@ def make_clips(work: Path, threads: int) -> tuple[Path, Path]:
 
     data = work / 'data'
     environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': str(threads or os.cpu_count())}
-    command = [sys.executable, str(ROOT / 'scripts' / 'train.py'), '--routine', 'spoken_digits', '--device', 'cpu', '--runs-dir', str(work / 'runs'),
+    command = [sys.executable, '-m', 'etude', 'train', 'spoken_digits', '--device', 'cpu', '--runs-dir', str(work / 'runs'),
                f'data_directory={data}', f'voices=[{", ".join(VOICES)}]', 'repetitions=10', 'num_of_epochs=1']
     subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (run,) = (work / 'runs').iterdir()

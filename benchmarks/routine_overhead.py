@@ -15,7 +15,7 @@ training loop from before the first epoch to after the test), so a difference ca
 The plain loop seeds and shuffles exactly as the Routine does (per-epoch generators, the same grouped split), and
 with `--precision bf16` or `--accumulate N` it autocasts and accumulates as `etude.step.Step` does, so both do the
 same arithmetic and must report the same test loss: the parent checks that, which is what makes the timing
-comparison fair. The routine variant is written as a routine script is (cf. scripts/routines/circular_drum_size.py):
+comparison fair. The routine variant is written as a routine script is (cf. etude/routines/circular_drum_size.py):
 the stored dataset read lazily through its memory maps, the error as a `MeanAbsoluteError` metric; the plain loop
 holds the arrays in memory, as a hand-written loop would. Both run single-threaded by default (`--threads`), because on a loaded 2-core machine
 torch's own threads fight the other processes and swamp any difference with noise.
@@ -147,12 +147,12 @@ def run_plain(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_routine(args: argparse.Namespace) -> dict[str, Any]:
-    """The same training as an etude routine script writes it (cf. scripts/routines/circular_drum_size.py)."""
+    """The same training as an etude routine script writes it (cf. etude/routines/circular_drum_size.py)."""
     import torch
 
     from etude import Routine
     from etude.data.torch_dataset import Crop
-    from etude.evaluation.metrics import MeanAbsoluteError
+    from etude.metrics import MeanAbsoluteError
     from etude.models import CRePE
 
     imported = time.perf_counter()

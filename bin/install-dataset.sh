@@ -2,9 +2,10 @@
 # Install an official etude dataset: bin/install-dataset.sh NAME [DIR]   (DIR defaults to ./data)
 #   bin/install-dataset.sh --list      list the datasets, their size, licence and source
 #   bin/install-dataset.sh -h          all options
-# All the work (resumable download, checksum and archive checks, safe extraction) happens in
-# etude/data/download.py; this wrapper only picks the right Python and makes the package importable from any cwd,
-# so relative DIR arguments keep meaning the caller's folder. ETUDE_PYTHON forces an interpreter.
+# A shim over `etude data list` / `etude data install NAME --dir DIR` (what a pip install has): all the work (resumable
+# download, checksum and archive checks, safe extraction) happens in etude/data/download.py. This wrapper only turns
+# its arguments into that command's, picks the right Python and makes the package importable from any cwd, so
+# relative DIR arguments keep meaning the caller's folder. ETUDE_PYTHON forces an interpreter.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,4 +24,25 @@ else
 	python_cmd=(python3)
 fi
 
-exec "${python_cmd[@]}" -m etude.data.download "$@"
+# NAME [DIR] [--url URL] [--quiet] → data install NAME --dir DIR ...; --list → data list; anything else is passed on,
+# so etude reports a mistake in its usual one line
+listing=0
+words=()
+options=()
+while (($#)); do
+	case "$1" in
+		--list) listing=1 ;;
+		--url) options+=("$1"); if (($# > 1)); then options+=("$2"); shift; fi ;;
+		-*) options+=("$1") ;;
+		*) words+=("$1") ;;
+	esac
+	shift
+done
+if ((listing)); then
+	exec "${python_cmd[@]}" -m etude data list "${words[@]}" "${options[@]}"
+fi
+if ((${#words[@]} >= 2)); then
+	options=(--dir "${words[1]}" "${options[@]}")
+	words=("${words[0]}" "${words[@]:2}")
+fi
+exec "${python_cmd[@]}" -m etude data install "${words[@]}" "${options[@]}"

@@ -1,9 +1,12 @@
 """etude: a PyTorch toolkit for audio and music machine-learning research.
 
-    from etude import Routine, Model, Parameters, ExportedModel, RunInfo, load_model
+    from etude import Routine, Model, Parameters, Step, Metric, RunOptions, Range, load_model
 
-Names are imported on first use (PEP 562), so `import etude` costs nothing and tools that need no torch, such as
-the dataset installer, start at once; W&B, music21, pretty_midi and torchaudio load only when a feature needs them.
+These names are what a routine, a model or a script needs; a shipped routine imports nothing else from below
+`etude`, `etude.data`, `etude.models`, `etude.tasks`, `etude.evaluation` and `etude.inference` (tests/test_package.py
+holds them to it). Names are imported on first use (PEP 562), so `import etude` costs nothing and tools that need no
+torch, such as the dataset installer, start at once; W&B, music21, pretty_midi and torchaudio load only when a
+feature needs them.
 """
 
 from importlib import import_module
@@ -12,24 +15,34 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .errors import EtudeError
-    from .export import ExportedModel, ModelInfo, RunInfo, load_model
-    from .model import Model
-    from .parameters import Parameters
-    from .routine import Routine
+    from .errors import CheckpointError, ConfigError, DataFileError, DatasetError, EtudeError, MissingDependencyError, RoutineError
+    from .export import ExportedModel, ModelInfo, RunInfo, load_export, load_model
+    from .metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError
+    from .model import Batch, Model
+    from .parameters import AT_LEAST_ONE, FINITE, NON_NEGATIVE, POSITIVE, Parameters, Range, Settings
+    from .routine import Routine, TrainingInterrupted
+    from .run_options import RunOptions
+    from .step import Diverged, Step
 
+# name → the module that defines it (relative to etude)
 _SOURCES = {
-    'EtudeError': '.errors',
-    'ExportedModel': '.export',
-    'ModelInfo': '.export',
-    'RunInfo': '.export',
-    'load_model': '.export',
-    'Model': '.model',
-    'Parameters': '.parameters',
-    'Routine': '.routine',
+    **dict.fromkeys(['CheckpointError', 'ConfigError', 'DataFileError', 'DatasetError', 'EtudeError', 'MissingDependencyError', 'RoutineError'],
+                    '.errors'),
+    **dict.fromkeys(['ExportedModel', 'ModelInfo', 'RunInfo', 'load_export', 'load_model'], '.export'),
+    **dict.fromkeys(['Accuracy', 'Classification', 'DecodedMetric', 'Mean', 'MeanAbsoluteError', 'Metric', 'RootMeanSquaredError'], '.metrics'),
+    **dict.fromkeys(['Batch', 'Model'], '.model'),
+    **dict.fromkeys(['AT_LEAST_ONE', 'FINITE', 'NON_NEGATIVE', 'POSITIVE', 'Parameters', 'Range', 'Settings'], '.parameters'),
+    **dict.fromkeys(['Routine', 'TrainingInterrupted'], '.routine'),
+    'RunOptions': '.run_options',
+    **dict.fromkeys(['Diverged', 'Step'], '.step'),
 }
 
-__all__ = ['EtudeError', 'ExportedModel', 'Model', 'ModelInfo', 'Parameters', 'Routine', 'RunInfo', '__version__', 'load_model']
+__all__ = [
+    'AT_LEAST_ONE', 'Accuracy', 'Batch', 'CheckpointError', 'Classification', 'ConfigError', 'DataFileError', 'DatasetError', 'DecodedMetric', 'Diverged',
+    'EtudeError', 'ExportedModel', 'FINITE', 'Mean', 'MeanAbsoluteError', 'Metric', 'MissingDependencyError', 'Model', 'ModelInfo', 'NON_NEGATIVE',
+    'POSITIVE', 'Parameters', 'Range', 'RootMeanSquaredError', 'Routine', 'RoutineError', 'RunInfo', 'RunOptions', 'Settings', 'Step',
+    'TrainingInterrupted', '__version__', 'load_export', 'load_model',
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,10 @@
-"""The `etude` command (also `python -m etude`): infer, evaluate, compare, listen.
+"""The `etude` command (also `python -m etude`): train, infer, evaluate, compare, listen, data, sweep.
 
 Each subcommand lives in the package it belongs to, in a small module with two functions, `configure(parser)` to
 declare its arguments and `run(arguments) -> int` to carry it out. Those modules import nothing heavy at import time,
-so `etude -h` answers at once; torch, matplotlib or the web server load only when a command needs them.
+so `etude -h` answers at once; torch, matplotlib or the web server load only when a command needs them. A module
+that sets `OWN_HELP = True` handles -h itself; one whose parser sets `takes_overrides` receives the arguments argparse
+does not know (`etude train`'s key=value) as `arguments.overrides`.
 
 Mistakes in the input print one line, `error: <what was wrong>; <what to do>`, and exit with status 2, argparse's
 own errors included (it would print the usage first).
@@ -21,10 +23,13 @@ __all__ = ['COMMANDS', 'OneLineArgumentParser', 'main']
 
 # name → (module with configure/run, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    'train': ('etude.training.command', 'train, validate, test and export a model with a routine: a shipped one or your own'),
     'infer': ('etude.inference.command', 'run an exported model on audio or MIDI files and write its results'),
     'evaluate': ('etude.evaluation.command', "recompute a run's metrics on a split and write a report with figures"),
     'compare': ('etude.evaluation.compare_command', 'tabulate runs side by side'),
     'listen': ('etude.listening.command', 'listening tests in the browser: create, serve, results, demo'),
+    'data': ('etude.data.command', 'list and install the official datasets'),
+    'sweep': ('etude.sweeps.command', 'run a W&B sweep file here, with no W&B server: trials, resume, best settings'),
 }
 
 
@@ -46,7 +51,7 @@ def build_parser() -> OneLineArgumentParser:
         if importlib.util.find_spec(module_name.rpartition('.')[0]) is None or importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
-        subparser = subcommands.add_parser(name, help=summary, description=summary)
+        subparser = subcommands.add_parser(name, help=summary, description=summary, add_help=not getattr(module, 'OWN_HELP', False))
         module.configure(subparser)
         subparser.set_defaults(run=module.run)
     return parser
@@ -56,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import EtudeError
 
     parser = build_parser()
-    arguments = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments, extras = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if extras:
+        if not getattr(arguments, 'takes_overrides', False):
+            parser.error(f'unrecognized arguments: {" ".join(extras)}')
+        arguments.overrides = extras
     if getattr(arguments, 'run', None) is None:
         parser.print_help()
         return 2

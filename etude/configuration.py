@@ -6,8 +6,11 @@
 The YAML file and the command line hold both kinds of key; each key goes to the hyperparameters or to the run
 options by name, and a key that is neither is an error naming the nearest valid one. Testing defaults sit below the
 YAML file, so a config that sets `number_of_drums` keeps it in a testing run. A resumed run starts from its own
-`config.yaml` instead of the first three layers; only command-line overrides (such as a larger `num_of_epochs`)
-change it, and `--config` is refused rather than silently ignored.
+`config.yaml` instead of the first three layers; only the settings of how long to go on (`RESUMABLE_CHANGES`: a
+larger `num_of_epochs`, another `patience`) may change on the command line, and any other change is refused here,
+before a dataset or a model is built for it: a changed seed or data setting would build new data only to be refused
+by the fingerprint check, and a changed learning rate would be overwritten by the restored optimiser state. `--config`
+is refused rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from .errors import ConfigError
 from .parameters import Parameters, read_yaml_parameters, unknown_key_message
 from .run_options import RunOptions
 
-__all__ = ['resolve', 'split_overrides']
+__all__ = ['RESUMABLE_CHANGES', 'resolve', 'split_overrides']
+
+# what a resume may change: how long the run goes on and how it stops (anything else makes it another run)
+RESUMABLE_CHANGES = frozenset({'num_of_epochs', 'with_early_stopping', 'patience', 'min_delta', 'nonfinite_patience', 'gradient_clip'})
 
 P = TypeVar('P', bound=Parameters)
 
@@ -81,6 +87,7 @@ def resolve(
         # run options written by etude before they were split out of the hyperparameters are not hyperparameters
         saved = {key: value for key, value in resumed_config.items() if key not in RunOptions.field_types()}
         resolved = defaults.updated(saved, source=resumed_from)
+        recorded = resolved
     else:
         resolved = defaults
         if testing_defaults and options.testing:
@@ -90,4 +97,15 @@ def resolve(
         values = {key: value for key, value in sweep_values().items() if key in resolved.field_types()}
         resolved = resolved.updated(values, source='the W&B sweep')
     resolved = resolved.override_strings(parameter_overrides)
+    if resumed_config is not None:
+        _check_resumable(recorded, resolved, resumed_from)
     return resolved, options
+
+
+def _check_resumable(recorded: Parameters, resolved: Parameters, resumed_from: str) -> None:
+    """Refuse a resume that changes anything but `RESUMABLE_CHANGES`, naming each key, its recorded and its new value."""
+    changed = [f'{key}={getattr(resolved, key)!r} (the run has {value!r})' for key, value in recorded.to_dict().items()
+               if key not in RESUMABLE_CHANGES and getattr(resolved, key) != value]
+    if changed:
+        raise ConfigError(f'a resume continues the run of {resumed_from} as it was, so it cannot change {", ".join(changed)}; '
+                          f'drop those settings, or start a new run without --resume (a resume may change {", ".join(sorted(RESUMABLE_CHANGES))})')

@@ -1,6 +1,6 @@
 """Data-parallel training under torchrun: who this process is, and the few collective operations a run needs.
 
-    torchrun --standalone --nproc_per_node=2 scripts/train.py ...
+    torchrun --standalone --nproc_per_node=2 -m etude train ROUTINE ...
 
 `Distributed.from_environment()` reads torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK) and joins the process
 group (NCCL on CUDA, gloo on the CPU); without them it is a single process and every operation is a no-op, so the

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .evaluation.metrics import Mean, Metric, fresh_metrics
+from .metrics import Mean, Metric, fresh_metrics
 from .model import Model, batch_size_of, move_to_device
 
 __all__ = ['evaluate_batches']

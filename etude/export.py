@@ -17,8 +17,10 @@ import importlib
 import os
 import secrets
 import shutil
+import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
     from .model import Model
 
 __all__ = [
-    'EXPORT_FORMAT', 'EXPORT_FORMAT_VERSION', 'ExportedModel', 'ModelInfo', 'RunInfo', 'load_export', 'load_model', 'save_export', 'weights_digest',
+    'EXPORT_FORMAT', 'EXPORT_FORMAT_VERSION', 'ExportedModel', 'ModelInfo', 'RunInfo', 'load_export', 'load_model', 'optimiser_digest', 'save_export',
+    'weights_digest',
 ]
 
 EXPORT_FORMAT = 'etude-model'
@@ -80,6 +83,7 @@ class ExportedModel(TypedDict, total=False):
     model: ModelInfo
     model_state_dict: dict[str, torch.Tensor]
     weights_digest: str
+    optimiser_digest: str  # absent in exports written before etude covered the optimiser state
     optimiser_state_dicts: list[dict[str, Any]]
     run_info: RunInfo
     training_loss: float | None
@@ -100,6 +104,36 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return 'sha256:' + digest.hexdigest()
 
 
+def optimiser_digest(state_dicts: Sequence[Any]) -> str:
+    """sha256 over the optimisers' state (moments, step counts, learning rates), so a resume from damaged moments is
+    refused like damaged weights. Nested values are walked in a fixed order: dict keys sorted by their text, tensors by
+    dtype, shape and bytes, everything else by its repr."""
+    digest = hashlib.sha256()
+    _digest_value(digest, list(state_dicts))
+    return 'sha256:' + digest.hexdigest()
+
+
+def _digest_value(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f'tensor:{tensor.dtype}:{tuple(tensor.shape)};'.encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(value, dict):
+        digest.update(f'dict:{len(value)}{{'.encode())
+        for key in sorted(value, key=repr):
+            digest.update(f'{key!r}:'.encode())
+            _digest_value(digest, value[key])
+        digest.update(b'}')
+    elif isinstance(value, (list, tuple)):
+        digest.update(f'list:{len(value)}['.encode())  # a tuple may come back from torch.load as a list: the same state
+        for element in value:
+            _digest_value(digest, element)
+        digest.update(b']')
+    else:
+        digest.update(f'{value!r};'.encode())
+
+
 def save_export(export: ExportedModel, path: str | Path, *, copies: Sequence[str | Path] = ()) -> Path:
     """Write `export` to `path`, and to each of `copies`, atomically: a temporary file in the same folder, fsync, rename.
 
@@ -110,7 +144,8 @@ def save_export(export: ExportedModel, path: str | Path, *, copies: Sequence[str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    export = {**export, 'format': EXPORT_FORMAT, 'format_version': EXPORT_FORMAT_VERSION, 'weights_digest': weights_digest(export['model_state_dict'])}  # type: ignore[typeddict-item]
+    export = {**export, 'format': EXPORT_FORMAT, 'format_version': EXPORT_FORMAT_VERSION, 'weights_digest': weights_digest(export['model_state_dict']),  # type: ignore[typeddict-item]
+              'optimiser_digest': optimiser_digest(export.get('optimiser_state_dicts') or [])}
     destinations = [copy for copy in dict.fromkeys(map(Path, copies)) if copy.resolve() != path.resolve()]
     with deferred_interrupts():  # Ctrl-C inside torch.save would surface as a RuntimeError from its zip writer
         try:
@@ -168,6 +203,7 @@ _STRUCTURE: dict[str, tuple[tuple[type, ...], bool]] = {
     'dataset': ((dict,), False),
     'task': ((dict,), False),
     'weights_digest': ((str,), False),
+    'optimiser_digest': ((str,), False),
     'optimiser_state_dicts': ((list,), False),
     'testing_metrics': ((dict, type(None)), False),
     'resume_state': ((dict, type(None)), False),
@@ -191,6 +227,8 @@ def load_export(path: str | Path, *, map_location: str | torch.device = 'cpu', v
         raise CheckpointError(f'{path} was written by a newer etude (export format {data["format_version"]}); upgrade etude to load it')
     if verify and 'weights_digest' in data and weights_digest(data['model_state_dict']) != data['weights_digest']:
         raise CheckpointError(f'{path} is corrupt: its weights do not match the digest recorded when it was saved; use another copy or checkpoint')
+    if verify and 'optimiser_digest' in data and optimiser_digest(data.get('optimiser_state_dicts') or []) != data['optimiser_digest']:
+        raise CheckpointError(f'{path} is corrupt: its optimiser state does not match the digest recorded when it was saved; use another copy or checkpoint')
     return data  # type: ignore[return-value]
 
 
@@ -228,8 +266,9 @@ def load_model(
 
     Nothing but the file is needed for etude's own models: the class is imported from its recorded path and built from
     the recorded hyperparameters. A class from any other module is imported only when the caller says so, by passing
-    it (`model_class=MyModel`) or its module (`allow_modules=['mypackage']`): importing a module runs its code, so a
-    file must never choose what runs. The export's metadata stays available as `model.export_info`.
+    it (`model_class=MyModel`) or its module (`allow_modules=['mypackage']`, `--allow-module mypackage` on the command
+    line): importing a module runs its code, so a file must never choose what runs. An allowed module is found in the
+    current folder too, as `python -m etude` finds it. The export's metadata stays available as `model.export_info`.
     """
     export = load_export(path, map_location=device)
     recorded = export['model']['class_path']
@@ -247,23 +286,46 @@ def load_model(
 
 
 def import_model_class(class_path: str, path: str | Path, allow_modules: Sequence[str] = ()) -> type[Model]:
-    """Import `package.module.ClassName` as recorded in an export, if its module is etude's or allowed."""
+    """Import `package.module.ClassName` as recorded in an export, if its module is etude's or allowed.
+
+    An allowed module is looked for in the current folder too, as `python -m etude` finds it: the installed `etude`
+    console script does not put the current folder on sys.path, so it is added for this one import and taken away after.
+    """
     from .model import Model
 
     module_name, _, class_name = class_path.rpartition('.')
+    top = module_name.split('.')[0]
     trusted = (*TRUSTED_MODULES, *(f'{module}.' for module in allow_modules))
     if not f'{module_name}.'.startswith(trusted):
         raise CheckpointError(
-            f'{path} was made by {class_path}, outside etude; importing its module would run its code, so pass the class '
-            f"(load_model(path, model_class=...)) or allow its module (allow_modules=['{module_name.split('.')[0]}']) if you trust it",
+            f'{path} was made by {class_path}, outside etude; importing its module would run its code, so allow it if you trust it: '
+            f"--allow-module {top} on the command line, allow_modules=['{top}'] (or model_class={class_name}) in Python",
         )
     try:
-        model_class = getattr(importlib.import_module(module_name), class_name)
+        with _current_folder_importable(module_name not in sys.modules and not module_name.startswith(TRUSTED_MODULES[0])):
+            model_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError):
-        raise CheckpointError(f'{path} was made by model class {class_path}, which cannot be imported here; install the package that defines it') from None
+        raise CheckpointError(f'{path} was made by model class {class_path}, which cannot be imported here (not in {Path.cwd()} nor installed); '
+                              f'run from the folder that holds {top}, or install the package that defines it') from None
     if not (isinstance(model_class, type) and issubclass(model_class, Model)):
         raise CheckpointError(f'{path} names {class_path}, which is not an etude Model')
     return model_class
+
+
+@contextmanager
+def _current_folder_importable(needed: bool) -> Iterator[None]:
+    """The current folder first on sys.path for the duration of one import (when `needed` and it is not there yet)."""
+    entries = ('', os.curdir, os.getcwd())
+    if not needed or any(entry in sys.path for entry in entries):
+        yield
+        return
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
 
 
 def load_weights(model: torch.nn.Module, export: ExportedModel, path: str | Path) -> None:

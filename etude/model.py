@@ -20,7 +20,7 @@ import torch
 from .parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
-    from .evaluation.metrics import Metric
+    from .metrics import Metric
     from .step import Step
 
 __all__ = ['Batch', 'Model', 'build_optimiser']

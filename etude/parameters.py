@@ -78,7 +78,7 @@ class Settings:
     """Typed, checked settings resolved from layers of plain values; the machinery `Parameters` and `RunOptions` share.
 
     Subclasses are keyword-only dataclasses. A field's docstring (a string literal on the line after it) is its
-    description in `train.py --routine NAME -h`; an `Annotated[..., Range(...)]` type declares the values it accepts.
+    description in `etude train NAME -h`; an `Annotated[..., Range(...)]` type declares the values it accepts.
     """
 
     def __post_init__(self) -> None:

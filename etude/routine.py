@@ -9,7 +9,8 @@
 It knows nothing about any task: the model supplies its loss (or its own training step), the routine script supplies
 the data, the metrics and the baselines. What it owns is the bookkeeping every run needs and nobody should rewrite:
 resolving settings, seeding, the device and torchrun's processes, grouped splits, the optimisation `Step`, the epoch
-loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and W&B.
+loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and its
+trackers (W&B, MLflow, TensorBoard: see `etude.trackers`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -32,11 +33,11 @@ from .device import select_device
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .errors import ConfigError, EtudeError, RoutineError
-from .evaluation.metrics import Mean, Metric
 from .evaluation_loop import evaluate_batches
 from .export import ExportedModel, RunInfo, load_export, load_weights, save_export
 from .interrupts import deferred_interrupts, terminate_as_interrupt
 from .loaders import evaluation_loader, training_loader
+from .metrics import Mean, Metric
 from .model import Model, batch_size_of, move_to_device
 from .parameters import Parameters
 from .resume import check_same_data, restore
@@ -45,6 +46,9 @@ from .run_directory import RunDirectory, git_commit, new_run_id, software_versio
 from .run_options import RunOptions
 from .seeding import capture_rng_state, deterministic_settings, seed_everything
 from .step import Diverged, Step
+from .trackers import TrackedRun, Tracker, Trackers, check_tracker_names, create_trackers
+from .trackers.base import RunStatus
+from .trackers.wandb import wandb_sweep_values
 from .version import __version__
 
 __all__ = ['Routine', 'TrainingInterrupted']
@@ -66,7 +70,7 @@ class TrainingInterrupted(EtudeError):
         if epoch == 0:
             super().__init__('Interrupted before the first epoch finished; nothing was saved, start the run again')
             return
-        command = resume_command or f'python scripts/train.py --resume {run_directory}'
+        command = resume_command or f'etude train ROUTINE --resume {run_directory} (from Python: Routine(resume={str(run_directory)!r}))'
         super().__init__(f'Interrupted; {run_directory / "checkpoints" / "last.pt"} holds epoch {epoch}. Resume with: {command}')
 
 
@@ -77,22 +81,28 @@ class Routine:
         self,
         *,
         runs_directory: str | Path = 'runs',
-        use_wandb: bool = False,
-        wandb_settings: Mapping[str, Any] | None = None,
+        trackers: Sequence[str | Tracker] = (),
+        project: str | None = None,
+        tracker_settings: Mapping[str, Mapping[str, Any]] | None = None,
         resume: str | Path | None = None,
+        resume_command: Callable[[Path], str] | None = None,
         verbose: bool = True,
     ) -> None:
+        """`resume_command(run_folder)` writes the command that continues this run after an interruption, for
+        TrainingInterrupted's message (`etude train` passes one that fits how it was started)."""
         self.runs_directory = Path(runs_directory)
         if resume is None:
             resume = restarted_run(self.runs_directory)  # torchrun restarted this launch's workers: continue its run
         self.resume_from = RunDirectory.existing(resume) if resume is not None else None
-        self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: W&B starts on rank 0 only
+        self.resume_command = resume_command
+        self.is_main = int(os.environ.get('RANK', '0')) == 0  # known before the process group exists: trackers run on rank 0 only
         self.verbose = verbose and self.is_main  # only rank 0 prints
-        self.tracker = None
-        if use_wandb and self.is_main:
-            from .tracking import WandbTracker
-
-            self.tracker = WandbTracker(self.runs_directory, dict(wandb_settings or {}))
+        # trackers: named here (or by the run option `trackers`), created now so a missing package is one line before
+        # any work, started in train() once the run id and the data exist, finished in its `finally`
+        self.tracker_settings = {name: dict(values) for name, values in (tracker_settings or {}).items()}
+        self.project = project or 'etude'
+        self.trackers = Trackers()
+        self._add_trackers(list(trackers))
         self.parameters: Parameters | None = None
         self.options = RunOptions()
         self.distributed = Distributed()
@@ -105,6 +115,7 @@ class Routine:
         self.summary_extras: dict[str, Any] = {}
         self.baselines: dict[str, dict[str, float]] = {}
         self.step: Step | None = None
+        self.parameter_count: int | None = None  # trainable parameters of the model, counted by set_model
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -124,7 +135,8 @@ class Routine:
         resolved, options = resolve(defaults, config_path=config_path, overrides=overrides, testing_defaults=testing_defaults,
                                     resumed_config=self.resume_from.read_config() if self.resume_from is not None else None,
                                     resumed_from=str(self.resume_from.path / 'config.yaml') if self.resume_from is not None else '',
-                                    sweep_values=self.tracker.sweep_values if self.tracker is not None else None)
+                                    sweep_values=wandb_sweep_values if os.environ.get('WANDB_SWEEP_PARAM_PATH') else None)
+        self._add_trackers(options.trackers)
         requested = select_device(options.device)
         self.distributed = Distributed.from_environment(options.backend, requested.type)
         if self.distributed.active:
@@ -140,8 +152,6 @@ class Routine:
         seed_everything(resolved.seed)
         self.run = self.resume_from or RunDirectory.new(self.runs_directory, run_id)
         self._git_commit, self._versions = git_commit(), software_versions()
-        if self.tracker is not None:
-            self.tracker.record_config(resolved.to_dict())
         where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
         self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
         return resolved
@@ -186,23 +196,30 @@ class Routine:
         return obtain_dataset(directory, seed=parameters.seed, **sources)
 
     def set_model(self, model: Model) -> Model:
-        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters."""
-        self._require_parameters()
+        """Use `model`: moved to the run's device, with optimisers built from its hyperparameters.
+
+        The exports record the routine's parameters, and `load_model` rebuilds the model from them; so a model built
+        from other values (e.g. `parameters.updated(...)` instead of `routine.update_parameters(...)`) is refused here,
+        before anything trains, rather than written into a checkpoint that no one can load.
+        """
+        parameters, _ = self._require_parameters()
+        _check_model_matches(model, parameters)
         self.model = model.to(self.device)
         self.model.optimisers = self.model.configure_optimisers()
+        self.parameter_count = sum(weights.numel() for weights in model.parameters()
+                                   if weights.requires_grad and not isinstance(weights, torch.nn.parameter.UninitializedParameter))
+        self.say(f'etude: model {type(model).__name__}, {self.parameter_count:,} trainable parameters')
         return self.model
 
     def update_parameters(self, parameters: P, values: Mapping[str, Any], *, source: str) -> P:
         """`parameters` (what set_parameters returned) with values that only the data can tell (a model's input size,
         its number of classes), checked like any layer and recorded in place of the resolved ones (config.yaml, exports,
-        W&B). Call it before `set_model`."""
+        trackers). Call it before `set_model`."""
         self._require_parameters()
         if self.model is not None:
             raise RoutineError('update_parameters changes what the model is built from; call it before set_model')
         updated = parameters.updated(values, source=source)
         self.parameters = updated
-        if self.tracker is not None:
-            self.tracker.record_config(updated.to_dict())
         return updated
 
     def set_task(self, task: TaskRecord) -> None:
@@ -237,13 +254,23 @@ class Routine:
             self.set_dataset(data)
         model, routine_data = self._require_model_and_data()
         prototypes = [*model.metrics(), *metrics]
+        status: RunStatus = 'failed'
+        self._tracked_summary: dict[str, Any] = {}
         try:
+            self._start_trackers(parameters, run, routine_data)
             with terminate_as_interrupt(), deterministic_settings(self.options.deterministic, self.device):
-                return self._fit(parameters, run, model, routine_data, prototypes)
+                summary = self._fit(parameters, run, model, routine_data, prototypes)
+            status = 'finished'
+            return summary
+        except TrainingInterrupted:
+            status = 'interrupted'
+            raise
         except RuntimeError as error:
             if 'deterministic' in str(error) and 'algorithm' in str(error).lower():
                 raise ConfigError(f'{str(error).splitlines()[0]}; set deterministic=false to allow it') from None
             raise
+        finally:
+            self.trackers.finish(self._tracked_summary if status == 'finished' else {}, status)
 
     def _fit(self, parameters: Parameters, run: RunDirectory, model: Model, data: RoutineData, prototypes: list[Metric]) -> dict[str, Any]:
         if data.sampler is not None and self.distributed.active:
@@ -285,7 +312,7 @@ class Routine:
                         self._log_epoch(epoch, training_loss, validation, step, time.perf_counter() - epoch_started)
             return self._test(model, loaders['test'], prototypes, stopping, time.perf_counter() - started)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(run.path, epoch) from None
+            raise TrainingInterrupted(run.path, epoch, self.resume_command(run.path) if self.resume_command is not None else None) from None
 
     def _train_epoch(self, model: Model, step: Step, data: RoutineData, epoch: int, batch_size: int) -> float:
         """One pass over the train split. Losses stay on the device and are summed there: one sync per epoch."""
@@ -366,6 +393,7 @@ class Routine:
             'epochs': len(run.read_metrics()) if self.is_main else None,
             'stopped_early': stopping.should_stop,
             'skipped_updates': self.step.skipped_updates if self.step is not None else 0,
+            'parameter_count': self.parameter_count,
             'wall_seconds': round(seconds, 3),
             'device': str(self.device),
             'world_size': self.distributed.world_size,
@@ -382,11 +410,9 @@ class Routine:
             best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
             save_export(best, run.best_checkpoint)
             run.write_summary(summary)
-            if self.tracker is not None:
-                self.tracker.save_checkpoint(run.best_checkpoint)
-                self.tracker.finish({f'testing_{key}': value for key, value in testing.items()} | {
-                    key: value for key, value in self.summary_extras.items() if isinstance(value, (int, float))
-                })
+            self.trackers.log_artifact(run.best_checkpoint)
+            self.trackers.log_artifact(run.path / 'summary.json')
+            self._tracked_summary = summary  # the trackers' last figures, sent when train() finishes them
         self.say(_result_line(testing, self.baselines))
         self.distributed.barrier()
         self.distributed.close()
@@ -454,6 +480,26 @@ class Routine:
             'batch_size_per_process': self.parameters.batch_size // self.distributed.world_size if self.parameters is not None else None,
         }
 
+    # -- trackers -------------------------------------------------------------------------------------------------
+
+    def _add_trackers(self, names: Sequence[str | Tracker]) -> None:
+        """Create the named trackers not yet there (rank 0 only); a Tracker instance is taken as it is."""
+        if not self.is_main:
+            return
+        present = {tracker.name for tracker in self.trackers.active}
+        wanted = [name for name in names if isinstance(name, str) and name not in present]
+        self.trackers.active.extend([tracker for tracker in names if not isinstance(tracker, str) and tracker.name not in present])
+        self.trackers.active.extend(create_trackers(check_tracker_names(wanted), self.tracker_settings))
+
+    def _start_trackers(self, parameters: Parameters, run: RunDirectory, data: RoutineData) -> None:
+        """Open every tracker's run: the run id, its folder, hyperparameters, run options, commit and data are known now."""
+        if not self.trackers:
+            return
+        tracked = TrackedRun(run_id=run.run_id, directory=run.path, runs_directory=self.runs_directory, project=self.project,
+                             run_options=self.options.to_dict(), git_commit=self._git_commit, dataset_fingerprint=data.fingerprint,
+                             resumed=self.resume_from is not None)
+        self.trackers.start(tracked, parameters.to_dict())
+
     # -- helpers --------------------------------------------------------------------------------------------------
 
     def _finished(self, epoch: int, stopping: EarlyStopping) -> bool:
@@ -468,9 +514,8 @@ class Routine:
                   'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'},
                   'learning_rate': step.learning_rate, 'skipped_updates': step.skipped_updates, 'seconds': round(seconds, 3)}
         self.run.append_metrics(record)
-        if self.tracker is not None:
-            self.tracker.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
-                              **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
+        self.trackers.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
+                           **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
         details = ' '.join(f'{key} {value:.4g}' for key, value in validation.items() if key != 'loss')
         skipped = f'  skipped {step.skipped_updates}' if step.skipped_updates else ''
         self.say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')
@@ -491,6 +536,27 @@ class Routine:
         """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
+
+
+def _check_model_matches(model: Model, parameters: Parameters) -> None:
+    """Refuse a model whose hyperparameters differ from what its export will record (the routine's parameters)."""
+    built_with = getattr(model, 'hyperparameters', None)
+    if not isinstance(built_with, Parameters):
+        return
+    try:
+        recorded = type(model).Parameters.from_dict(parameters.to_dict(), source="the routine's parameters", ignore_unknown=True)
+    except ConfigError as error:
+        raise RoutineError(f"{type(model).__name__} cannot be rebuilt from the routine's parameters ({error}); "
+                           'build the model from what routine.set_parameters(...) or routine.update_parameters(...) returned') from None
+    differing = {key: value for key, value in built_with.to_dict().items() if getattr(recorded, key, value) != value}
+    if differing:
+        shown = ', '.join(f'{key}={value!r} (routine: {getattr(recorded, key)!r})' for key, value in list(differing.items())[:6])
+        more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
+        values = ', '.join(f'{key!r}: {value!r}' for key, value in differing.items())
+        raise RoutineError(
+            f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
+            f'set them with parameters = routine.update_parameters(parameters, {{{values}}}, source=...) and build the model from what it returns',
+        )
 
 
 def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:

@@ -144,19 +144,33 @@ class RunDirectory:
             file.write(json.dumps(record) + '\n')  # flushed on close: a killed process keeps it; the checkpoint is the fsynced record
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete line; a half-written last line (what a crash mid-append leaves) is left out."""
+        """Every epoch's record; a line that is not one is left out (`metrics_problems` names each, for a report)."""
+        return self._parse_metrics()[0]
+
+    def metrics_problems(self) -> list[str]:
+        """One sentence per line of metrics.jsonl that is not an epoch's record. A half-written last line (what a crash
+        mid-append leaves, and what a resume removes) is not damage and is not named."""
+        return self._parse_metrics()[1]
+
+    def _parse_metrics(self) -> tuple[list[dict[str, Any]], list[str]]:
         path = self.path / 'metrics.jsonl'
         if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding='utf-8', errors='replace').splitlines():
+            return [], []
+        text = path.read_text(encoding='utf-8', errors='replace')
+        lines = text.splitlines()
+        records, problems = [], []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
             try:
                 record = json.loads(line)
             except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get('epoch'), int):
+                record = None
+            if isinstance(record, dict) and isinstance(record.get('epoch'), int) and not isinstance(record['epoch'], bool):
                 records.append(record)
-        return records
+            elif not (number == len(lines) and not text.endswith('\n')):  # a last line cut short by a crash is expected
+                problems.append(f'{path} line {number} is not an epoch record ({line[:40]!r}); the learning curves leave it out')
+        return records, problems
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume, drop lines of epochs after the checkpoint (written before a crash) and any partial line."""

@@ -1,6 +1,6 @@
 """How a run executes, apart from what the model is.
 
-`device`, `num_workers`, `precision`, `deterministic`, `compile` and `testing` change how fast a run goes and where,
+`device`, `num_workers`, `precision`, `deterministic`, `compile`, `testing` and `trackers` change how fast a run goes and where,
 not what it learns (up to floating-point rounding), so they are kept out of the hyperparameters: a run trained on a
 GPU resumes or loads on a CPU without overrides, exports' `hyperparameters` never record them, and a sweep never ranks
 them. They are set from the same YAML file and command line as the hyperparameters, with the same checks and
@@ -36,6 +36,8 @@ class RunOptions(Settings):
     """Smoke run: the routine's small testing defaults (a small dataset, two epochs), unless set explicitly."""
     backend: Literal['auto', 'gloo', 'nccl'] = 'auto'
     """torch.distributed backend under torchrun: auto takes nccl on CUDA and gloo on the CPU."""
+    trackers: tuple[Literal['wandb', 'mlflow', 'tensorboard'], ...] = ()
+    """Where the run is also recorded, beside its folder: e.g. [mlflow, tensorboard] (the command line's --tracker adds to them)."""
 
     def validate(self) -> None:
         if self.backend == 'nccl' and self.device in ('cpu', 'mps'):

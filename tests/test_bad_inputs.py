@@ -113,7 +113,7 @@ RESUME_CASES: list[tuple[str, list[str], Callable[[Path, Path], list[str]]]] = [
     ('best.pt copied over last.pt', ['holds no resume state', 'restore the run'], damaged_run(lambda run: (best_over_last(run), unfinish(run)))),
     ('config.yaml missing', ['config.yaml (the hyperparameters) is missing'], damaged_run(lambda run: (run / 'config.yaml').unlink())),
     ('config.yaml not YAML', ['config.yaml is not valid YAML'], damaged_run(lambda run: (run / 'config.yaml').write_text('batch_size: [1\n'))),
-    ('resume changes the data', ['was trained on dataset', 'seed=5', 'Resume without settings that change the data'],
+    ('resume changes the data', ['a resume continues the run of', 'cannot change seed=5 (the run has 0)', 'start a new run without --resume'],
      damaged_run(unfinish, 'seed=5')),
     ('resume with --config', ['--resume continues a run with its own config.yaml', 'drop --config'],
      damaged_run(lambda run: (run.parent.parent / 'other.yaml').write_text('dropout: 0.1\n'), '--config', 'other.yaml')),
@@ -164,10 +164,11 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path, capsys: pytest
 def test_bad_resume_is_one_line_and_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: Path,
                                                     fragments: list[str], setup: Callable[[Path, Path], list[str]]) -> None:
     extra = setup(tmp_path, finished_run)
-    before = snapshot(tmp_path / 'runs')
+    before, data_before = snapshot(tmp_path / 'runs'), snapshot(tmp_path / 'data')
     status, stderr = run_case(tmp_path, [*SMALL, *extra], capsys)
     assert_one_line(status, stderr, fragments)
     assert snapshot(tmp_path / 'runs') == before, 'a refused resume changes nothing in the run directory'
+    assert snapshot(tmp_path / 'data') == data_before, 'a refused resume builds no data'
 
 
 def test_a_half_written_metrics_line_is_dropped_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: Path) -> None:

@@ -20,6 +20,7 @@ import torch
 from etude.data.audio import read_audio
 from etude.data.cache import BuildInterrupted, FeatureCache
 from etude.data.definitions import SkippedFileWarning, audio_folder, split_items
+from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings, featurise, output_shape
 from etude.data.store import is_stored_dataset, read_dataset
 from etude.errors import DataFileError
@@ -53,7 +54,7 @@ def recordings(tmp_path):
 
 def make_cache(root, cache_root, **options):
     options = {'num_samples': NUM_SAMPLES, 'cache_root': cache_root, 'workers': 1, 'chunk_size': 8, 'progress': False, **options}
-    return FeatureCache(audio_folder(root, on_error=options.pop('definition_on_error', 'raise')), options.pop('settings', SETTINGS), **options)
+    return FeatureCache(spoken_digit_folder(root, on_error=options.pop('definition_on_error', 'raise')), options.pop('settings', SETTINGS), **options)
 
 
 def test_cache_is_built_once_then_loaded(recordings, tmp_path):
@@ -122,10 +123,10 @@ def test_settings_or_raw_file_changes_rebuild(recordings, tmp_path):
 BUILD_SCRIPT = textwrap.dedent('''
     import sys, time
     from etude.data.cache import FeatureCache
-    from etude.data.definitions import audio_folder
+    from etude.data.generators import spoken_digit_folder
     from etude.data.representations import RepresentationSettings
     settings = RepresentationSettings.from_dict({settings})
-    cache = FeatureCache(audio_folder(sys.argv[1]), settings, num_samples={num_samples}, cache_root=sys.argv[2],
+    cache = FeatureCache(spoken_digit_folder(sys.argv[1]), settings, num_samples={num_samples}, cache_root=sys.argv[2],
                          workers=2, chunk_size=2, progress=False, on_chunk=lambda done, total: time.sleep(0.3))
     cache.load()
 ''')
@@ -252,8 +253,8 @@ def long_recordings(folder: Path, damaged: bool = False) -> Path:
 
 def test_segments_with_a_hop_longer_than_a_clip(tmp_path):
     root = long_recordings(tmp_path / 'long')
-    cache = FeatureCache(audio_folder(root, '{digit}_{speaker}_{index}.flac'), SETTINGS, num_samples=16000, segment_hop_seconds=5.0,
-                         cache_root=tmp_path / 'cache', workers=1, progress=False)
+    definition = audio_folder(root, '{digit}_{speaker}_{index}.flac', group_by='speaker', label_types={'digit': 'class'})
+    cache = FeatureCache(definition, SETTINGS, num_samples=16000, segment_hop_seconds=5.0, cache_root=tmp_path / 'cache', workers=1, progress=False)
     dataset = cache.load()
     assert dataset.metadata['offsets'] == [0.0, 5.0, 0.0, 5.0] and not dataset.metadata['skipped']
     assert dataset.metadata['files'] == ['1_ann_0.flac'] * 2 + ['2_bob_0.flac'] * 2 and dataset.labels['digit'].tolist() == [0, 0, 1, 1]
@@ -261,7 +262,7 @@ def test_segments_with_a_hop_longer_than_a_clip(tmp_path):
 
 def test_a_damaged_stretch_drops_its_clips_not_the_file(tmp_path):
     root = long_recordings(tmp_path / 'long', damaged=True)
-    definition = audio_folder(root, '{digit}_{speaker}_{index}.flac')
+    definition = audio_folder(root, '{digit}_{speaker}_{index}.flac', group_by='speaker', label_types={'digit': 'class'})
     with pytest.raises(DataFileError, match=r'1_ann_0\.flac: corrupt audio data'):
         FeatureCache(definition, SETTINGS, num_samples=16000, segment_hop_seconds=2.0, cache_root=tmp_path / 'cache', workers=1, progress=False).load()
     with pytest.warns(SkippedFileWarning, match=r'dropped 1 clip\(s\) of 1_ann_0\.flac, from 4 s'):

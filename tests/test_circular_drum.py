@@ -92,7 +92,7 @@ def test_kac_dataset_is_converted_once(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match='bin/install-dataset.sh'):
+    with pytest.raises(DatasetError, match='etude data install NAME --dir'):
         obtain_dataset(tmp_path / 'nothing')
 
 

@@ -50,11 +50,11 @@ CHILD = textwrap.dedent('''
         make = lambda: obtain_dataset(target, progress=False)
     else:
         from etude.data.cache import FeatureCache
-        from etude.data.definitions import audio_folder
+        from etude.data.generators import spoken_digit_folder
         from etude.data.representations import RepresentationSettings
         logged(FeatureCache, '_plan')
         settings = RepresentationSettings(kind='log_mel', sample_rate=8000, n_fft=256, hop_length=128, n_mels=16)
-        make = lambda: FeatureCache(audio_folder(target), settings, num_samples=2000, cache_root=Path(target).parent / 'cache',
+        make = lambda: FeatureCache(spoken_digit_folder(target), settings, num_samples=2000, cache_root=Path(target).parent / 'cache',
                                     workers=1, progress=False).load()
     Path(f'{go}.{os.getpid()}').touch()
     while not os.path.exists(go):

@@ -24,8 +24,8 @@ import pytest
 import soundfile
 
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder
 from etude.data.files import describe_disk_full
+from etude.data.generators import spoken_digit_folder
 from etude.data.partial import allocate_array
 from etude.data.representations import RepresentationSettings
 from etude.data.store import read_dataset
@@ -118,7 +118,7 @@ BUILD = textwrap.dedent('''
     import errno, json, sys
     from pathlib import Path
     from etude.data.cache import FeatureCache
-    from etude.data.definitions import audio_folder
+    from etude.data.generators import spoken_digit_folder
     from etude.data.representations import RepresentationSettings
     from etude.errors import DatasetError
     mode, raw, disk = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
@@ -136,7 +136,7 @@ BUILD = textwrap.dedent('''
                     assert error.errno == errno.ENOSPC
 
     num_samples = 80000 if mode == 'too-big' else 16000  # 24 clips of (64, 626) float32 are 3.7 MB, of (64, 126) 0.8 MB
-    cache = FeatureCache(audio_folder(raw), settings, num_samples=num_samples, cache_root=disk, workers=1, chunk_size=8, progress=False,
+    cache = FeatureCache(spoken_digit_folder(raw), settings, num_samples=num_samples, cache_root=disk, workers=1, chunk_size=8, progress=False,
                          on_chunk=fill if mode == 'fills-up' else None)
     result = {}
     try:
@@ -175,7 +175,7 @@ def test_a_disk_filling_up_during_a_cache_build_keeps_the_finished_chunks(small_
     assert re.search(rf'the disk mounted at {small_disk} .*is full .*free space there.*its 1 finished chunks of 3 are kept and the next load resumes',
                      result['error']), result['error']
     assert '\n' not in result['error'] and (result['resumed'], result['computed']) == (1, 2)
-    fresh = FeatureCache(audio_folder(raw), SETTINGS, num_samples=16000, cache_root=tmp_path / 'fresh', workers=1, progress=False).load()
+    fresh = FeatureCache(spoken_digit_folder(raw), SETTINGS, num_samples=16000, cache_root=tmp_path / 'fresh', workers=1, progress=False).load()
     np.testing.assert_allclose(read_dataset(result['directory']).inputs, fresh.inputs, atol=1e-5)
 
 

@@ -13,7 +13,8 @@ import soundfile
 from etude.data import DatasetWriter, generate_dataset, obtain_dataset, read_dataset
 from etude.data.audio import read_audio
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder, midi_collection
+from etude.data.definitions import midi_collection
+from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings
 from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
 from etude.data.sequences import NoteSequences, SequenceCache
@@ -78,7 +79,7 @@ def test_metadata_without_a_fingerprint_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_feature_cache_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
-    cache = FeatureCache(audio_folder(recordings(tmp_path / 'recordings')), SETTINGS, num_samples=2000, cache_root=tmp_path / 'cache',
+    cache = FeatureCache(spoken_digit_folder(recordings(tmp_path / 'recordings')), SETTINGS, num_samples=2000, cache_root=tmp_path / 'cache',
                          workers=1, progress=False)
     users = cache.directory().with_name(cache.directory().name + '.partial')
     users.mkdir(parents=True)
@@ -100,7 +101,7 @@ def test_a_file_where_a_folder_should_be_is_one_line(tmp_path: Path, make: str) 
         elif make == 'generate':
             generate_dataset(SAMPLER, file, progress=False)
         elif make == 'feature-cache':
-            FeatureCache(audio_folder(recordings(tmp_path / 'recordings')), SETTINGS, num_samples=2000, cache_root=file, workers=1).load()
+            FeatureCache(spoken_digit_folder(recordings(tmp_path / 'recordings')), SETTINGS, num_samples=2000, cache_root=file, workers=1).load()
         else:
             SequenceCache(midi_collection(melodies(tmp_path / 'midi')), NoteSequences(), cache_root=file / 'cache').load()
     assert file.read_text() == 'not a folder\n'

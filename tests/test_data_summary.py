@@ -14,7 +14,8 @@ import soundfile
 from etude.data import obtain_dataset
 from etude.data.audio import read_audio
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder, audio_midi_pairs, midi_collection
+from etude.data.definitions import audio_midi_pairs, midi_collection
+from etude.data.generators import spoken_digit_folder
 from etude.data.midi import midi_to_notes, piano_roll_targets
 from etude.data.representations import RepresentationSettings, featurise
 from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
@@ -80,7 +81,7 @@ def test_a_classification_cache_keeps_its_classes_in_order(tmp_path: Path) -> No
     root.mkdir()
     for digit in (2, 0, 1):
         soundfile.write(root / f'{digit}_ann_0.wav', np.sin(np.arange(RATE) * (0.1 + digit)).astype(np.float32), RATE)
-    dataset = FeatureCache(audio_folder(root), SETTINGS, num_samples=RATE, cache_root=tmp_path / 'cache', workers=1, progress=False).load()
+    dataset = FeatureCache(spoken_digit_folder(root), SETTINGS, num_samples=RATE, cache_root=tmp_path / 'cache', workers=1, progress=False).load()
     summary = exported(dataset.summary())
     assert summary['classes'] == {'digit': ['0', '1', '2']} and summary['label_types'] == {'digit': 'class'}
     assert summary['num_samples'] == RATE and summary['segment_hop_seconds'] is None and summary['targets'] is None

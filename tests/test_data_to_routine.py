@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from etude import Model, Parameters, Routine
-from etude.evaluation.metrics import Accuracy, Metric
+from etude.metrics import Accuracy, Metric
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='needs espeak-ng (sudo apt-get install espeak-ng)')]
 
@@ -44,13 +44,12 @@ class TinyDigitClassifier(Model):
 
 def test_spoken_digits_train_through_the_feature_cache(tmp_path: Path) -> None:
     from etude.data.cache import FeatureCache
-    from etude.data.definitions import audio_folder
-    from etude.data.generators import generate_spoken_digits
+    from etude.data.generators import generate_spoken_digits, spoken_digit_folder
     from etude.data.representations import RepresentationSettings
 
     voices = {'alice': 'en+f2', 'bob': 'en-us+m3', 'carol': 'en-us+f4', 'dave': 'en-gb-scotland+m1'}
     recordings = generate_spoken_digits(tmp_path / 'fsdd', speakers=voices, repetitions=1, seed=0) / 'recordings'
-    definition = audio_folder(recordings, pattern='{digit}_{speaker}_{index}.wav', group_by='speaker')
+    definition = spoken_digit_folder(recordings)
     cache = FeatureCache(definition, RepresentationSettings(kind='log_mel', sample_rate=8000, n_fft=256, hop_length=128, n_mels=32),
                          num_samples=8000, cache_root=tmp_path / 'cache', workers=1, progress=False)
     dataset = cache.load()

@@ -20,6 +20,7 @@ from etude.data.definitions import (
     score_performance_pairs,
     split_items,
 )
+from etude.data.generators import spoken_digit_folder
 from etude.errors import ConfigError, DataFileError, DatasetError
 
 RATE = 8000
@@ -77,7 +78,7 @@ def maestro(tmp_path):
 
 
 def test_audio_folder_parses_labels_and_groups(fsdd):
-    definition = audio_folder(fsdd)
+    definition = spoken_digit_folder(fsdd)
     assert len(definition) == 120 and definition.name == 'recordings' and definition.group_key == 'speaker'
     assert definition.classes() == {'digit': [str(digit) for digit in range(10)]}
     first = definition.items[0]
@@ -102,13 +103,36 @@ def test_audio_folder_number_labels_and_nested_pattern(tmp_path):
         audio_folder(tmp_path, '{speaker}/{digit}.wav', label_types={'digits': 'class'})
 
 
+def test_audio_folder_knows_no_dataset_and_says_which_argument_names_a_missing_field(tmp_path):
+    for shape in ('sine', 'square'):
+        for index in range(2):
+            write_wav(tmp_path / f'{shape}_{index}.wav')
+    definition = audio_folder(tmp_path, '{shape}_{index}.wav')  # a user's own layout: no digit, no speaker
+    assert definition.classes() == {'shape': ['sine', 'square'], 'index': ['0', '1']} and definition.group_key == 'file'
+    assert len({item.group for item in definition.items}) == 4, 'every file its own group'
+    assert audio_folder(tmp_path, '{shape}_{index}.wav', label_types={'shape': 'class'}, group_by='index').classes() == {'shape': ['sine', 'square']}
+    with pytest.raises(ConfigError, match=r"^'digit' is not a field of the pattern '\{shape\}_\{index\}.wav' \(fields: shape, index\); pass label_types="):
+        audio_folder(tmp_path, '{shape}_{index}.wav', label_types={'digit': 'class'})
+    with pytest.raises(ConfigError, match=r"^'speaker' is not a field .*; pass group_by= naming fields of the pattern"):
+        audio_folder(tmp_path, '{shape}_{index}.wav', group_by='speaker')
+    with pytest.raises(TypeError):
+        audio_folder(tmp_path)  # type: ignore[call-arg]  # the pattern is the dataset's, so it is always given
+
+
+def test_a_dangling_symbolic_link_is_skipped_with_a_line(fsdd):
+    (fsdd / '3_gone_0.wav').symlink_to(fsdd / 'deleted.wav')
+    with pytest.warns(SkippedFileWarning, match=r"skipped .*3_gone_0\.wav: a symbolic link to .*deleted\.wav, which does not exist"):
+        definition = spoken_digit_folder(fsdd)
+    assert len(definition) == 120
+
+
 def test_non_matching_names_raise_or_are_skipped_by_name(fsdd):
     write_wav(fsdd / 'take2.wav')
     write_wav(fsdd / 'x_bad name.wav')
     with pytest.raises(DataFileError, match=r"take2\.wav: name does not match the pattern .*on_error='skip'"):
-        audio_folder(fsdd)
+        spoken_digit_folder(fsdd)
     with pytest.warns(SkippedFileWarning) as caught:
-        definition = audio_folder(fsdd, on_error='skip')
+        definition = spoken_digit_folder(fsdd, on_error='skip')
     messages = [str(warning.message) for warning in caught]
     assert any('take2.wav' in message for message in messages) and any('x_bad name.wav' in message for message in messages)
     assert messages[-1].startswith('skipped 2 of 122 files: ')
@@ -116,7 +140,7 @@ def test_non_matching_names_raise_or_are_skipped_by_name(fsdd):
 
 
 def test_grouped_split_keeps_speakers_together(fsdd):
-    definition = audio_folder(fsdd)
+    definition = spoken_digit_folder(fsdd)
     split = split_items(definition, (0.5, 0.25, 0.25), seed=3)
     assert sorted(np.concatenate(list(split.values())).tolist()) == list(range(120))
     speakers = {name: {definition.items[i].group for i in indices} for name, indices in split.items()}
@@ -213,13 +237,13 @@ def test_midi_collection_groups_by_composer(tmp_path):
 
 def test_definition_checks_its_items(tmp_path):
     with pytest.raises(DatasetError, match='not a folder'):
-        audio_folder(tmp_path / 'absent')
+        audio_folder(tmp_path / 'absent', '{name}.wav')
     with pytest.raises(DatasetError, match="label 'digit' is 3"):
         DatasetDefinition(tmp_path, [Item('a.wav', {'digit': 3})], {'digit': 'class'})
     with pytest.raises(DatasetError, match='some items have a split'):
         DatasetDefinition(tmp_path, [Item('a.wav', split='train'), Item('b.wav')])
     with pytest.raises(ConfigError, match="on_error is 'ignore'"):
-        audio_folder(tmp_path, on_error='ignore')
+        audio_folder(tmp_path, '{name}.wav', on_error='ignore')
 
 
 def test_numerically_equal_names_order_the_same_in_every_process(tmp_path):
@@ -230,7 +254,7 @@ def test_numerically_equal_names_order_the_same_in_every_process(tmp_path):
     for name in ('1_spk01_0.wav', '01_spk1_0.wav', '2_spk2_0.wav', '1_spk1_1.wav'):
         (tmp_path / name).write_bytes(b'')
     script = ('import sys; from etude.data.definitions import audio_folder, split_items; '
-              'd = audio_folder(sys.argv[1], group_by="speaker"); '
+              'd = audio_folder(sys.argv[1], "{digit}_{speaker}_{index}.wav", group_by="speaker"); '
               'print(d.classes()["digit"], d.group_ids()[1], {k: v.tolist() for k, v in split_items(d, seed=0).items()})')
     outputs = {subprocess.run([sys.executable, '-c', script, str(tmp_path)], capture_output=True, text=True, check=True,
                               env={**os.environ, 'PYTHONHASHSEED': str(seed)}).stdout for seed in range(6)}

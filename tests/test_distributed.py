@@ -89,10 +89,10 @@ RANK_REPORT = '''
 import json, os, sys
 from etude import Routine
 from etude.models import CRePE
-routine = Routine(runs_directory='runs', use_wandb=True, wandb_settings={'project': 'ddp-test'}, verbose=False)
+routine = Routine(runs_directory='runs', trackers=['wandb'], project='ddp-test', verbose=False)
 parameters = routine.set_parameters(CRePE.Parameters(), overrides=['device=cpu'])
 with open(f"rank{os.environ['RANK']}.json", 'w') as file:
-    json.dump({'parameters': parameters.to_dict(), 'run': str(routine.run.path), 'wandb': routine.tracker is not None}, file)
+    json.dump({'parameters': parameters.to_dict(), 'run': str(routine.run.path), 'wandb': bool(routine.trackers)}, file)
 routine.distributed.close()
 '''
 

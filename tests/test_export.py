@@ -174,3 +174,22 @@ def test_a_copy_named_twice_or_as_the_file_itself_leaves_no_temporary(tmp_path: 
     save_export(make_export(CRePE(CRePE.Parameters()), epoch=4), last, copies=[tmp_path / 'best.pt', tmp_path / 'best.pt', last])
     assert sorted(path.name for path in tmp_path.iterdir()) == ['best.pt', 'last.pt']
     assert load_export(tmp_path / 'best.pt')['run_info']['epoch'] == 4
+
+
+def test_the_optimiser_state_is_covered_by_a_digest_and_older_exports_without_one_still_load(tmp_path: Path) -> None:
+    model = CRePE(CRePE.Parameters(depth='tiny'))
+    optimiser = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 1024)).sum().backward()
+    optimiser.step()
+    export = make_export(model)
+    export['optimiser_state_dicts'] = [optimiser.state_dict()]
+    path = save_export(export, tmp_path / 'last.pt')
+    assert load_export(path)['optimiser_digest'].startswith('sha256:')
+    saved = torch.load(path, weights_only=True)
+    saved['optimiser_state_dicts'][0]['state'][0]['exp_avg'][0] += 1.0  # a damaged moment, weights untouched
+    torch.save(saved, tmp_path / 'damaged.pt')
+    with pytest.raises(CheckpointError, match='damaged.pt is corrupt: its optimiser state does not match the digest'):
+        load_export(tmp_path / 'damaged.pt')
+    del saved['optimiser_digest']  # as written before etude covered the optimiser state
+    torch.save(saved, tmp_path / 'older.pt')
+    assert load_export(tmp_path / 'older.pt')['run_info']['epoch'] == 1

@@ -1,6 +1,6 @@
 """Two tiny real runs, trained once per test session and shared by the inference, evaluation and comparison tests.
 
-Each is the routine script itself (`scripts/routines/*.py`), run in this process with its `--testing` defaults made
+Each is the shipped routine itself (`etude/routines/*.py`, as `etude train` runs it), run in this process with its `--testing` defaults made
 smaller still, so the tests exercise exactly what a user trains. Import the fixtures from here:
 
     from test_inference_runs import TrainedRun, digits_run, drum_run, run_etude  # noqa: F401
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SCRIPTS
+from conftest import ROOT
 
 DIGIT_VOICES = '[en-us+m3, en+f2, en-gb-scotland+m1, en-us+f4, en-gb-x-rp+m7, en-029+f3]'
 
@@ -41,13 +41,11 @@ class TrainedRun:
 
 
 def train_in_process(routine: str, overrides: list[str], runs: Path) -> dict[str, Any]:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from train import load_routine
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    summary: dict[str, Any] = load_routine(routine).main(overrides=['testing=true', 'device=cpu', *overrides], runs_directory=str(runs))
-    return summary
+    from etude import Routine
+    from etude.training.command import train_routine
+    from etude.training.routines import load_routine
+
+    return train_routine(load_routine(routine), Routine(runs_directory=runs), overrides=['testing=true', 'device=cpu', *overrides])
 
 
 @pytest.fixture(scope='session')

@@ -1,4 +1,4 @@
-"""End-to-end tests of bin/install-dataset.sh and etude.data.download against a real loopback HTTP server.
+"""End-to-end tests of `etude data install`, its shim bin/install-dataset.sh and etude.data.download against a real loopback HTTP server.
 
 Downloads are the part of a research toolkit most likely to fail in ways users cannot diagnose (a dropped connection,
 a corrupt or hostile archive, a second run over an existing install), so every test drives the real script or the real
@@ -26,7 +26,8 @@ from typing import ClassVar
 
 import pytest
 
-from etude.data.download import env_key, install_dataset, main
+from etude.cli import main
+from etude.data.download import env_key, install_dataset
 from etude.data.registry import OFFICIAL_DATASETS, get_official_dataset
 from etude.errors import DatasetError, DownloadError
 
@@ -182,7 +183,7 @@ def _cli(
     """Run the same command-line entry point in-process: identical behaviour, none of the start-up cost."""
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
-    code = main(args)
+    code = main(['data', 'install', *args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -230,12 +231,12 @@ def test_truncated_download_fails_cleanly_then_resumes(
     routes['/kac.zip'] = Served(data, truncate_after=half)
     target = _user_dir(tmp_path)
     env = _overrides(f'{base}/kac.zip', data)
-    code, _, err = _cli([KAC, str(target)], capsys, monkeypatch, env)
+    code, _, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, env)
     assert code == 2
     assert 'resume' in _one_error_line(err)
     assert not (target / KAC).exists()
     assert (target / f'.{KAC}.part').stat().st_size == half
-    code, out, err = _cli([KAC, str(target)], capsys, monkeypatch, env)
+    code, out, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, env)
     assert code == 0, err
     assert 'checksum verified' in out
     assert routes['/kac.zip'].ranges == [None, f'bytes={half}-']
@@ -260,7 +261,7 @@ def test_corrupt_archive_is_refused_and_removed(
     routes['/kac.zip'] = Served(_flip_member_bytes(data) if damage == 'flipped-bytes' else data[:len(data) * 2 // 3])
     target = _user_dir(tmp_path)
     before = _listing(target)
-    code, _, err = _cli([KAC, str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip'))
+    code, _, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip'))
     assert code == 2
     assert 'corrupt' in _one_error_line(err)
     assert _listing(target) == before
@@ -275,7 +276,7 @@ def test_checksum_mismatch_is_refused(
     target = _user_dir(tmp_path)
     before = _listing(target)
     env = {**_overrides(f'{base}/kac.zip'), f'ETUDE_DATASET_CHECKSUM_{env_key(KAC)}': 'md5:' + '0' * 32}
-    code, _, err = _cli([KAC, str(target), '--quiet'], capsys, monkeypatch, env)
+    code, _, err = _cli([KAC, '--dir', str(target), '--quiet'], capsys, monkeypatch, env)
     assert code == 2
     assert 'checksum' in _one_error_line(err)
     assert _listing(target) == before
@@ -293,7 +294,7 @@ def test_zip_escaping_its_folder_is_refused(
     routes['/kac.zip'] = Served(data)
     target = _user_dir(tmp_path)
     before = _listing(target)
-    code, _, err = _cli([KAC, str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip', data))
+    code, _, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip', data))
     assert code == 2
     assert 'refusing' in _one_error_line(err)
     assert _listing(target) == before
@@ -365,7 +366,7 @@ def test_zenodo_published_md5_is_checked(
         routes['/api/records/7274474'] = Served(_zenodo_record({f'{KAC}.zip': record_of, 'other.zip': b'x'}))
     target = _user_dir(tmp_path)
     before = _listing(target)
-    code, out, err = _cli([KAC, str(target)], capsys, monkeypatch, {**_overrides(f'{base}/kac.zip'), 'ETUDE_ZENODO_API': f'{base}/api'})
+    code, out, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, {**_overrides(f'{base}/kac.zip'), 'ETUDE_ZENODO_API': f'{base}/api'})
     if published == 'matching':
         assert code == 0 and 'checksum verified' in out, err
         _assert_installed(target / KAC)
@@ -390,10 +391,10 @@ def test_complete_part_answered_416_is_used(server: tuple[str, dict[str, Served]
 def test_unknown_name_suggests_nearest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, _, err = _cli(['5000-circular-drums', str(tmp_path / 'data')], capsys, monkeypatch)
+    code, _, err = _cli(['5000-circular-drums', '--dir', str(tmp_path / 'data')], capsys, monkeypatch)
     assert code == 2
     line = _one_error_line(err)
-    assert KAC in line and 'bin/install-dataset.sh --list' in line
+    assert KAC in line and 'etude data list' in line
     assert not (tmp_path / 'data').exists()
     with pytest.raises(DatasetError, match='did you mean'):
         get_official_dataset('maestro')
@@ -416,7 +417,7 @@ def test_already_installed_is_left_alone(
     (target / KAC).mkdir()
     (target / KAC / 'keep.txt').write_text('precious\n')
     before = _listing(target)
-    code, _, err = _cli([KAC, str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip'))
+    code, _, err = _cli([KAC, '--dir', str(target)], capsys, monkeypatch, _overrides(f'{base}/kac.zip'))
     assert code == 2
     assert 'already installed' in _one_error_line(err)
     assert _listing(target) == before and routes['/kac.zip'].ranges == []
@@ -426,7 +427,7 @@ def test_kaggle_entry_prints_manual_instructions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     target = tmp_path / 'data'
-    code, _, err = _cli(['classical-music-midi', str(target)], capsys, monkeypatch)
+    code, _, err = _cli(['classical-music-midi', '--dir', str(target)], capsys, monkeypatch)
     assert code == 2
     line = _one_error_line(err)
     assert 'kaggle.com/datasets/soumikrakshit/classical-music-midi' in line
@@ -480,10 +481,10 @@ def test_tar_whose_dataset_folder_links_elsewhere_is_refused(
 def test_a_url_that_is_not_one_is_one_line(
     tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, _, err = _cli([KAC, str(tmp_path / 'data'), '--url', url], capsys, monkeypatch)
+    code, _, err = _cli([KAC, '--dir', str(tmp_path / 'data'), '--url', url], capsys, monkeypatch)
     assert code == 2
     assert f'--url {url!r} is not the address of an archive' in _one_error_line(err)
-    code, _, err = _cli([KAC, str(tmp_path / 'data')], capsys, monkeypatch, {f'ETUDE_DATASET_URL_{env_key(KAC)}': url})
+    code, _, err = _cli([KAC, '--dir', str(tmp_path / 'data')], capsys, monkeypatch, {f'ETUDE_DATASET_URL_{env_key(KAC)}': url})
     assert code == 2 and f'ETUDE_DATASET_URL_{env_key(KAC)}' in _one_error_line(err)
     assert not (tmp_path / 'data').exists()
 
@@ -491,17 +492,17 @@ def test_a_url_that_is_not_one_is_one_line(
 def test_a_far_unknown_name_lists_the_datasets_and_a_usage_mistake_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, _, err = _cli(['nope', str(tmp_path / 'data')], capsys, monkeypatch)
+    code, _, err = _cli(['nope', '--dir', str(tmp_path / 'data')], capsys, monkeypatch)
     line = _one_error_line(err)
     assert code == 2 and 'did you mean' not in line and all(name in line for name in OFFICIAL_DATASETS)
     with pytest.raises(SystemExit) as exit_status:
-        main(['--no-such-option'])
+        main(['data', 'install', KAC, '--no-such-option'])
     assert exit_status.value.code == 2
     assert 'unrecognized arguments: --no-such-option' in _one_error_line(capsys.readouterr().err)
 
 
 def test_a_file_as_the_target_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / 'data').write_text('mine\n')
-    code, _, err = _cli([KAC, str(tmp_path / 'data')], capsys, monkeypatch)
+    code, _, err = _cli([KAC, '--dir', str(tmp_path / 'data')], capsys, monkeypatch)
     assert code == 2 and 'is a file, not a folder' in _one_error_line(err)
     assert (tmp_path / 'data').read_text() == 'mine\n'

@@ -16,8 +16,8 @@ from torch.utils.data import TensorDataset
 from etude import Routine
 from etude.early_stopping import EarlyStopping
 from etude.errors import ConfigError
-from etude.evaluation.metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 from etude.export import load_export
+from etude.metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 from etude.model import Model
 from etude.parameters import Parameters
 

@@ -19,8 +19,8 @@ from etude.data import DatasetWriter, read_dataset
 from etude.data.store import StoredDataset
 from etude.data.torch_dataset import Crop, StoredTorchDataset
 from etude.errors import ConfigError, DatasetError, RoutineError
-from etude.evaluation.metrics import MeanAbsoluteError, RootMeanSquaredError
 from etude.export import load_export
+from etude.metrics import MeanAbsoluteError, RootMeanSquaredError
 from etude.model import Model
 from etude.parameters import Parameters
 from etude.step import Step

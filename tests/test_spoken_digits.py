@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,7 @@ import yaml
 from conftest import SCRIPTS, needs_espeak, run_script
 
 from etude.data.store import read_dataset
-
-
-def official_split(files: list[str]) -> dict[str, list[int]]:
-    sys.path.insert(0, str(SCRIPTS / 'routines'))
-    try:
-        from spoken_digits import official_split as split
-    finally:
-        sys.path.remove(str(SCRIPTS / 'routines'))
-    return split(files)
+from etude.routines.spoken_digits import official_split
 
 
 def test_the_official_split_puts_recordings_0_to_4_of_every_speaker_in_the_test_set() -> None:
@@ -61,20 +52,12 @@ def test_testing_run_end_to_end(tmp_path: Path) -> None:
 
 
 def test_the_local_config_documents_the_defaults() -> None:
-    import sys
-
-    from conftest import SCRIPTS
-
     from etude.configuration import resolve
     from etude.parameters import read_yaml_parameters
+    from etude.training.routines import load_routine
 
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from train import load_routine
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    routine = load_routine('spoken_digits')
+    defaults = load_routine('spoken_digits').defaults
     path = SCRIPTS / 'config' / 'local' / 'spoken_digits.yaml'
-    resolved, _ = resolve(routine.DEFAULTS, config_path=path)
-    assert resolved == routine.DEFAULTS, 'every value in the file is the default it documents'
+    resolved, _ = resolve(defaults, config_path=path)
+    assert resolved == defaults, 'every value in the file is the default it documents'
     assert len(read_yaml_parameters(path)) >= 10

@@ -78,7 +78,7 @@ def test_help_of_a_routine_lists_its_keys() -> None:
     (['--resume', 'runs/nothing-here'], ['Cannot resume', 'no checkpoints/last.pt']),
     (['dataset=5000-square-drums'], ['5000-square-drums']),
     (['--verbose'], ["unrecognised argument '--verbose'"]),
-    (['--routine', 'nope'], ["argument --routine: invalid choice: 'nope'"]),
+    (['--routine', 'nope'], ["No routine 'nope'", 'the shipped routines are circular_drum_size']),
     (['learning_rate=-1'], ["'learning_rate'", 'must be > 0', '-1']),
     (['precision=fp16'], ['fp16 needs a CUDA device']),
 ])
@@ -97,7 +97,7 @@ def test_checkpoint_of_another_model_is_refused_on_resume(tmp_path: Path) -> Non
     run = only_run(tmp_path / 'runs')
     before = {path.name: path.read_bytes() for path in run.rglob('*') if path.is_file()}
     result = run_script(*SMALL, '--resume', str(run), 'depth=small', 'num_of_epochs=3', cwd=tmp_path)
-    assert_one_line_error(result, 'do not fit this CRePE')
+    assert_one_line_error(result, "cannot change depth='small' (the run has 'tiny')")
     after = {path.name: path.read_bytes() for path in run.rglob('*') if path.is_file() and path.name in before}
     assert after == before, 'a refused resume changes nothing in the run directory'
 

@@ -1,34 +1,94 @@
 """The data layer: readers and writers for raw data, representations, the binary dataset store, splits, samplers.
 
-Submodules import their heavy dependencies (soundfile, pretty_midi, music21, torchaudio) themselves, so importing
-`etude.data` stays cheap: `from etude.data.midi import midi_to_notes` when you need MIDI.
+Every name a routine or a script needs is here (`from etude.data import FeatureCache, audio_folder, Crop`); the
+modules below are the implementation. Submodules import their heavy dependencies (soundfile, pretty_midi, music21,
+torchaudio) themselves and each name loads on first use, so importing `etude.data` stays cheap.
 """
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .audio import AUDIO_FORMATS, AudioInfo, audio_info, read_audio, resample, write_audio
+    from .augment import AddNoise, BatchAugmentation, BatchAugmentor, FrequencyMasking, Gain, PitchShift, TimeMasking
+    from .cache import BuildInterrupted, BuildReport, FeatureCache, build_feature_cache
+    from .definitions import (
+        DatasetDefinition,
+        Item,
+        SkippedFileWarning,
+        audio_folder,
+        audio_midi_pairs,
+        metadata_table,
+        midi_collection,
+        score_performance_pairs,
+        split_items,
+    )
+    from .download import install_dataset
+    from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs, spoken_digit_folder
+    from .generators.rule_performer import RulePerformer, export_rule_performances
+    from .layout import is_stored_dataset
+    from .match import MatchPair, read_match
+    from .midi import midi_to_notes, notes_to_midi, piano_roll_targets, piano_roll_to_notes, read_midi
+    from .performance import (
+        PERFORMANCE_FEATURES,
+        SCORE_FEATURES,
+        EncodedPerformance,
+        deadpan_targets,
+        encode_performance,
+        performance_to_midi,
+        read_pedal,
+        render_performance,
+        score_features,
+    )
+    from .registry import OFFICIAL_DATASETS, OfficialDataset, describe_official_datasets, get_official_dataset
+    from .representations import Featuriser, RepresentationSettings, featurise, num_frames, output_shape
+    from .samplers import CircularDrumSampler, CircularDrumSettings, RectangularDrumSampler, RectangularDrumSettings, Sampler
+    from .score import Alignment, align_score_to_performance, read_score
+    from .sequences import PERFORMANCE_TARGETS, NoteSequences, PerformanceSequences, SequenceCache
     from .sources import generate_dataset, import_kac_dataset, obtain_dataset
-    from .split import split_by_column, split_by_groups
-    from .store import DatasetWriter, StoredDataset, is_stored_dataset, read_dataset
+    from .split import SPLIT_NAMES, split_by_column, split_by_groups
+    from .store import DatasetWriter, StoredDataset, read_dataset
+    from .torch_dataset import Crop, StoredTorchDataset
 
 # names load on first use (PEP 562): `etude.data.store` alone does not pay for the builders' imports (tqdm, workers)
 _SOURCES = {
-    'generate_dataset': '.sources', 'import_kac_dataset': '.sources', 'obtain_dataset': '.sources',
-    'split_by_column': '.split', 'split_by_groups': '.split',
-    'DatasetWriter': '.store', 'StoredDataset': '.store', 'is_stored_dataset': '.store', 'read_dataset': '.store',
+    **dict.fromkeys(['AUDIO_FORMATS', 'AudioInfo', 'audio_info', 'read_audio', 'resample', 'write_audio'], '.audio'),
+    **dict.fromkeys(['AddNoise', 'BatchAugmentation', 'BatchAugmentor', 'FrequencyMasking', 'Gain', 'PitchShift', 'TimeMasking'], '.augment'),
+    **dict.fromkeys(['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache'], '.cache'),
+    **dict.fromkeys(['DatasetDefinition', 'Item', 'SkippedFileWarning', 'audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection',
+                    'score_performance_pairs', 'split_items'], '.definitions'),
+    **dict.fromkeys(['install_dataset'], '.download'),
+    **dict.fromkeys(['chorale_names', 'export_chorales', 'find_soundfont', 'generate_spoken_digits', 'render_midi', 'render_pairs',
+                    'spoken_digit_folder'], '.generators'),
+    **dict.fromkeys(['is_stored_dataset'], '.layout'),
+    **dict.fromkeys(['midi_to_notes', 'notes_to_midi', 'piano_roll_targets', 'piano_roll_to_notes', 'read_midi'], '.midi'),
+    **dict.fromkeys(['OFFICIAL_DATASETS', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset'], '.registry'),
+    **dict.fromkeys(['Featuriser', 'RepresentationSettings', 'featurise', 'num_frames', 'output_shape'], '.representations'),
+    **dict.fromkeys(['CircularDrumSampler', 'CircularDrumSettings', 'RectangularDrumSampler', 'RectangularDrumSettings', 'Sampler'], '.samplers'),
+    **dict.fromkeys(['Alignment', 'align_score_to_performance', 'read_score'], '.score'),
+    **dict.fromkeys(['PERFORMANCE_TARGETS', 'NoteSequences', 'PerformanceSequences', 'SequenceCache'], '.sequences'),
+    **dict.fromkeys(['RulePerformer', 'export_rule_performances'], '.generators.rule_performer'),
+    **dict.fromkeys(['MatchPair', 'read_match'], '.match'),
+    **dict.fromkeys(['PERFORMANCE_FEATURES', 'SCORE_FEATURES', 'EncodedPerformance', 'deadpan_targets', 'encode_performance', 'performance_to_midi',
+                     'read_pedal', 'render_performance', 'score_features'], '.performance'),
+    **dict.fromkeys(['generate_dataset', 'import_kac_dataset', 'obtain_dataset'], '.sources'),
+    **dict.fromkeys(['SPLIT_NAMES', 'split_by_column', 'split_by_groups'], '.split'),
+    **dict.fromkeys(['DatasetWriter', 'StoredDataset', 'read_dataset'], '.store'),
+    **dict.fromkeys(['Crop', 'StoredTorchDataset'], '.torch_dataset'),
 }
 
 __all__ = [
-    'DatasetWriter',
-    'StoredDataset',
-    'generate_dataset',
-    'import_kac_dataset',
-    'is_stored_dataset',
-    'obtain_dataset',
-    'read_dataset',
-    'split_by_column',
-    'split_by_groups',
+    'PERFORMANCE_FEATURES', 'PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'EncodedPerformance', 'MatchPair', 'RulePerformer', 'deadpan_targets',
+    'encode_performance', 'export_rule_performances', 'performance_to_midi', 'read_match', 'read_pedal', 'render_performance', 'score_features',
+    'AUDIO_FORMATS', 'AddNoise', 'Alignment', 'AudioInfo', 'BatchAugmentation', 'BatchAugmentor', 'BuildInterrupted', 'BuildReport', 'CircularDrumSampler',
+    'CircularDrumSettings', 'Crop', 'DatasetDefinition', 'DatasetWriter', 'FeatureCache', 'Featuriser', 'FrequencyMasking', 'Gain', 'Item', 'NoteSequences',
+    'OFFICIAL_DATASETS', 'OfficialDataset', 'PerformanceSequences', 'PitchShift', 'RectangularDrumSampler', 'RectangularDrumSettings',
+    'RepresentationSettings', 'SPLIT_NAMES', 'Sampler', 'SequenceCache', 'SkippedFileWarning', 'StoredDataset', 'StoredTorchDataset', 'TimeMasking',
+    'align_score_to_performance', 'audio_folder', 'audio_info', 'audio_midi_pairs', 'build_feature_cache', 'chorale_names', 'describe_official_datasets',
+    'export_chorales', 'featurise', 'find_soundfont', 'generate_dataset', 'generate_spoken_digits', 'get_official_dataset', 'import_kac_dataset',
+    'install_dataset', 'is_stored_dataset', 'metadata_table', 'midi_collection', 'midi_to_notes', 'notes_to_midi', 'num_frames', 'obtain_dataset',
+    'output_shape', 'piano_roll_targets', 'piano_roll_to_notes', 'read_audio', 'read_dataset', 'read_midi', 'read_score', 'render_midi', 'render_pairs',
+    'resample', 'score_performance_pairs', 'split_by_column', 'split_by_groups', 'split_items', 'spoken_digit_folder', 'write_audio',
 ]
 
 

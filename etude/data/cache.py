@@ -1,6 +1,6 @@
 """The feature cache: featurise a dataset's raw audio once, keyed by what produced it, and load it on later runs.
 
-    definition = audio_folder('data/fsdd/recordings')
+    definition = spoken_digit_folder('data/fsdd/recordings')     # from etude.data.generators
     cache = FeatureCache(definition, RepresentationSettings(sample_rate=8000), num_samples=8000)
     dataset = cache.load()        # builds on the first call, opens `data/cache/<name>-<fingerprint[:12]>/` after
 

@@ -6,7 +6,8 @@ when the dataset ships one, which split it is in. Builders read file names and m
 so a definition is cheap to rebuild on every run; `etude.data.cache.FeatureCache` then fingerprints the files it
 lists and featurises them once.
 
-    digits = audio_folder('data/fsdd/recordings')             # 0_jackson_0.wav -> digit '0', speaker 'jackson'
+    digits = audio_folder('data/fsdd/recordings', '{digit}_{speaker}_{index}.wav', group_by='speaker',
+                          label_types={'digit': 'class'})     # 0_jackson_0.wav -> digit '0', speaker 'jackson'
     pieces = metadata_table('data/maestro', 'maestro-v3.0.0.csv', label_columns={'year': 'number'},
                             group_column='canonical_title', companion_columns={'midi': 'midi_filename'})
     split = split_items(digits, (0.8, 0.1, 0.1), seed=0)      # {'train': (n,) indices, 'validation': ..., 'test': ...}
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -180,26 +182,29 @@ def split_items(source: DatasetDefinition | StoredDataset, fractions: Sequence[f
 # -- builders ------------------------------------------------------------------------------------------------------
 
 
-def audio_folder(root: str | Path, pattern: str = '{digit}_{speaker}_{index}.wav', *, group_by: str | None = 'speaker',
+def audio_folder(root: str | Path, pattern: str, *, group_by: str | None = None,
                  label_types: Mapping[str, LabelType] | None = None, on_error: OnError = 'raise',
                  name: str | None = None) -> DatasetDefinition:
-    """Audio files labelled by their names, e.g. the Free Spoken Digit Dataset's `{digit}_{speaker}_{index}.wav`.
+    """Audio files labelled by their names, e.g. `audio_folder(root, '{shape}_{index}.wav', label_types={'shape': 'class'})`.
 
     `{field}` in `pattern` matches any text without '/' (as little as possible, so a later field takes the rest);
     the rest of the pattern must match exactly. A pattern without '/' is matched against file names anywhere under
-    `root`, one with '/' against the path relative to `root` (e.g. '{speaker}/{digit}.wav').
+    `root`, one with '/' against the path relative to `root` (e.g. '{speaker}/{digit}.wav'). Nothing here belongs to
+    one dataset: the Free Spoken Digit Dataset's layout is `etude.data.generators.spoken_digit_folder(root)`.
 
     Args:
-        group_by: the field that groups items (None: every file is its own group).
-        label_types: field -> 'class' or 'number'; default {'digit': 'class'}. Fields not named are not labels.
+        group_by: the field that groups items, so a split keeps them together (None: every file is its own group).
+        label_types: field -> 'class' or 'number'; default: every field of the pattern is a class label. Fields not
+            named are not labels ({} for none).
         on_error: what to do with an audio file whose name does not match, or whose number label is not a number.
     """
     root, rejects = _start(root, on_error)
-    label_types = dict({'digit': 'class'} if label_types is None else label_types)
     regex, fields = _compile_pattern(pattern)
-    for wanted in [*label_types, *([group_by] if group_by else [])]:
+    label_types = dict(dict.fromkeys(fields, 'class') if label_types is None else label_types)
+    for argument, wanted in [*(('label_types', label) for label in label_types), *([('group_by', group_by)] if group_by else [])]:
         if wanted not in fields:
-            raise ConfigError(f'{wanted!r} is not a field of the pattern {pattern!r} (fields: {", ".join(fields)})')
+            raise ConfigError(f'{wanted!r} is not a field of the pattern {pattern!r} (fields: {", ".join(fields) or "none"}); '
+                              f'pass {argument}= naming fields of the pattern, or a pattern with {{{wanted}}}')
     items: list[Item] = []
     for path in _files(root, AUDIO_EXTENSIONS):
         match = regex.fullmatch(path if '/' in pattern else PurePosixPath(path).name)
@@ -455,8 +460,12 @@ def _files(root: Path, extensions: Iterable[str]) -> list[str]:
     found = []
     for path in root.rglob('*'):
         relative = path.relative_to(root)
-        if path.suffix.lower() in wanted and not any(part.startswith('.') for part in relative.parts) and path.is_file():
+        if path.suffix.lower() not in wanted or any(part.startswith('.') for part in relative.parts):
+            continue
+        if path.is_file():
             found.append(relative.as_posix())
+        elif path.is_symlink() and not path.exists():  # said, not silently dropped: the file the link named is gone
+            warnings.warn(f'skipped {path}: a symbolic link to {os.readlink(path)}, which does not exist', SkippedFileWarning, stacklevel=3)
     return sorted(found, key=_natural_key)
 
 

@@ -1,11 +1,12 @@
 """Download, verify and safely unpack an official dataset into `<target_dir>/<name>/`.
 
-Datasets are large and hosts are flaky, so the installer is built around three promises. A broken connection costs
-nothing: bytes land in `<target_dir>/.<name>.part` and the next run resumes it with an HTTP Range request. A bad
-download never looks installed: the checksum (when published), the size (when known) and the archive structure are
-checked, and the dataset folder appears only by an atomic rename of a fully extracted sibling. Nothing the user owns is
-touched: an archive entry that would escape its folder is refused, an existing install is never overwritten, and the
-only files ever deleted are the installer's own temporary ones.
+Its command line is `etude data install NAME` (`etude.data.command`). Datasets are large and hosts are flaky, so the
+installer is built around three promises. A broken connection costs nothing: bytes land in `<target_dir>/.<name>.part`
+and the next run resumes it with an HTTP Range request. A bad download never looks installed: the checksum (when
+published), the size (when known) and the archive structure are checked, and the dataset folder appears only by an
+atomic rename of a fully extracted sibling. Nothing the user owns is touched: an archive entry that would escape its
+folder is refused, an existing install is never overwritten, and the only files ever deleted are the installer's own
+temporary ones.
 
 For a dataset hosted on Zenodo the expected md5 and size are not copied into the registry but asked of Zenodo's
 records API just before the download, so they are the host's own published values; when the API cannot be reached
@@ -16,7 +17,6 @@ into `_`), pin the exact bytes expected with `ETUDE_DATASET_CHECKSUM_<NAME>` (`m
 the Zenodo look-up elsewhere with `ETUDE_ZENODO_API` (default https://zenodo.org/api).
 """
 
-import argparse
 import dataclasses
 import datetime
 import hashlib
@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -35,17 +34,16 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from etude.data.files import check_folder, exclusive_lock
 from etude.data.registry import (
     OfficialDataset,
-    describe_official_datasets,
     get_official_dataset,
 )
-from etude.errors import DatasetError, DownloadError, EtudeError
+from etude.errors import DatasetError, DownloadError
 
-__all__ = ['check_url', 'download_file', 'env_key', 'extract_archive', 'install_dataset', 'main', 'verify_download']
+__all__ = ['check_url', 'download_file', 'env_key', 'extract_archive', 'install_dataset', 'installed_record', 'verify_download']
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
@@ -385,45 +383,7 @@ def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, prog
     return final
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is the same one `error:` line (and exit 2) as every other mistake."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f'error: {message}; see {self.prog} -h', file=sys.stderr)
-        sys.exit(2)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `python -m etude.data.download NAME [DIR]`; user mistakes become one `error:` line and exit 2."""
-    parser = _OneLineParser(
-        prog='install-dataset', description='Download, verify and unpack an official etude dataset into DIR/NAME.',
-    )
-    parser.add_argument('name', nargs='?', help='dataset name (see --list)')
-    parser.add_argument('dir', nargs='?', default='data', help='folder to install into (default: data)')
-    parser.add_argument('--list', action='store_true', help='list the official datasets and exit')
-    parser.add_argument('--url', help='download from this URL instead (a mirror serving the same archive)')
-    parser.add_argument('--quiet', action='store_true', help='no progress bar')
-    args = parser.parse_args(argv)
-    if args.list:
-        print(describe_official_datasets())
-        return 0
-    if not args.name:
-        parser.error('a dataset NAME is required (see --list)')
-    part = Path(args.dir) / f'.{args.name}.part'
-    try:
-        folder = install_dataset(args.name, args.dir, url=args.url, progress=not args.quiet and sys.stderr.isatty())
-    except EtudeError as error:
-        print(f'error: {" ".join(str(error).split())}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f'interrupted: the partial download is kept in {part}; run the same command to resume', file=sys.stderr)
-        return 130
-    record = json.loads((folder / _RECORD_NAME).read_text())
-    unavailable = record.get('checksum_unavailable')
-    check = 'checksum verified' if record['checksum_verified'] else f'archive verified; {unavailable or "no published checksum"}'
-    print(f'installed {args.name} in {folder} ({check})')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+def installed_record(folder: Path) -> dict[str, Any]:
+    """What `install_dataset` recorded about the install in `folder` (its URL, checksum, licence, time)."""
+    record: dict[str, Any] = json.loads((folder / _RECORD_NAME).read_text())
+    return record

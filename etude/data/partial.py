@@ -25,6 +25,7 @@ import numpy as np
 from ..atomic_files import fsync_directory, write_json_atomic
 from ..errors import DatasetError
 from .files import disk_full_message, ensure_folder, ensure_space, reserve_space
+from .layout import METADATA_FILE, is_stored_dataset
 
 __all__ = ['PARTIAL_MARKER', 'allocate_array', 'array_bytes', 'check_space_for', 'create_partial', 'discard_partial', 'is_own_partial',
            'mark_partial', 'publish',
@@ -139,8 +140,6 @@ def publish(partial: Path, directory: Path, metadata: Mapping[str, Any]) -> None
     The old dataset is renamed aside first and deleted after, so `directory` is without a dataset only between two
     renames, and anything that is not an etude dataset (a user's folder) is refused rather than replaced.
     """
-    from .store import METADATA_FILE, is_stored_dataset
-
     try:
         write_json_atomic(partial / METADATA_FILE, dict(metadata), indent=2)
     except OSError as error:

@@ -143,6 +143,38 @@ _ENTRIES: tuple[OfficialDataset, ...] = (
         'MAESTRO v3.0.0, MIDI and metadata only (no audio); maestro-v3.0.0.csv has a split column.',
     ),
     OfficialDataset(
+        name='asap',
+        url='https://github.com/fosfrancesco/asap-dataset/archive/refs/heads/master.zip',
+        # GitHub builds branch archives on demand: neither bytes nor size are stable, so none is pinned
+        size_bytes=None,
+        checksum=None,
+        licence="unverified: see the LICENSE of https://github.com/fosfrancesco/asap-dataset before use",
+        citation=('Francesco Foscarin, Andrew McLeod, Philippe Rigaux, Florent Jacquemard, Masahiko Sakai. ASAP: a dataset of aligned scores '
+                  'and performances for piano transcription. ISMIR 2020.'),
+        archive_format='zip',
+        layout='score_performance_folders',
+        subdirectory='asap-dataset-master',
+        description=('ASAP: 222 MusicXML scores with 1068 MIDI performances of classical piano music, one folder per piece '
+                     '(composer/work/piece/xml_score.musicxml beside the performers\' MIDI; midi_score.mid is the score, not a performance). '
+                     'Train with dataset=<target>/asap pair_by=folder.'),
+    ),
+    OfficialDataset(
+        name='vienna-4x22',
+        url=None,
+        size_bytes=None,
+        checksum=None,
+        licence="unverified: see https://github.com/CPJKU/vienna4x22 before use",
+        citation=('Werner Goebl. The Vienna 4x22 Piano Corpus. 1999; match files rematched and corrected by the Institute of Computational '
+                  'Perception, JKU Linz (https://github.com/CPJKU/vienna4x22).'),
+        archive_format='zip',
+        layout='match_files',
+        subdirectory=None,
+        description=('Vienna 4x22: 22 pianists each playing 4 excerpts (Chopin op. 10 no. 3 and op. 38, Schubert D783, Mozart K331), as match '
+                     'files (score, performance and hand-checked note alignment, with pedal) under match/; read one with etude.data.match.read_match.'),
+        manual_instructions=('vienna-4x22 is a git repository without a published archive: run '
+                             'git clone https://github.com/CPJKU/vienna4x22 {target}'),
+    ),
+    OfficialDataset(
         name='classical-music-midi',
         url=None,
         size_bytes=None,
@@ -174,7 +206,7 @@ def get_official_dataset(name: str) -> OfficialDataset:
     nearest = difflib.get_close_matches(name, OFFICIAL_DATASETS, n=1)
     hint = f'did you mean {nearest[0]!r}? ' if nearest else f'the official datasets are {", ".join(OFFICIAL_DATASETS)}; '
     raise DatasetError(
-        f'unknown dataset {name!r}: {hint}run bin/install-dataset.sh --list to see the official datasets'
+        f'unknown dataset {name!r}: {hint}run etude data list to see the official datasets'
     )
 
 

@@ -32,13 +32,12 @@ from ..errors import ConfigError, DataFileError, DatasetError
 from .builder import CacheBuilder, start_quiet_worker, worker_pool
 from .definitions import DatasetDefinition
 from .files import available_cores
+from .performance import SCORE_FEATURES
 from .store import DatasetWriter, StoredDataset
 
 __all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache', 'local_tempo']
 
-SEQUENCE_VERSION = 2  # bump when what a window holds changes, so old datasets are not reused
-SCORE_FEATURES = ('pitch', 'duration_beats', 'onset_delta_beats', 'beat', 'beat_strength', 'key_sharps', 'key_mode', 'time_numerator',
-                  'time_denominator', 'dynamic_level', 'has_dynamic', 'staccato', 'accent', 'tenuto', 'fermata')
+SEQUENCE_VERSION = 3  # bump when what a window holds changes, so old datasets are not reused
 PERFORMANCE_TARGETS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
 
 
@@ -107,13 +106,14 @@ class PerformanceSequences:
     bar, metrical weight, key signature and mode, time signature, the dynamic in effect (level and whether there is
     one) and four articulation flags. Labels, per note, `PERFORMANCE_TARGETS` (float32):
         velocity            MIDI velocity / 127 of the matched performance note
-        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the local tempo: a line
-                            fitted through the performed times of the other onsets within `tempo_window_beats`
+        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the tempo curve, which goes
+                            through where each onset should be judging from the other onsets within `tempo_window_beats`
         log_duration_ratio  log2 of played over written duration (written in seconds at the local tempo): legato > 0
-        beat_seconds        the local length of a quarter note from that line, i.e. 60 / tempo in quarter-note bpm
+        beat_seconds        the tempo curve: seconds of the quarter-note beat the note is in, i.e. 60 / quarter-note bpm
         matched             1 where the score note was found in the performance, else 0 (and the three above are 0)
         note_mask           1 for real notes, 0 for the padding that fills a piece's last window
-    Windows start every `hop` notes; the last also covers the piece's end, padded when the piece is shorter.
+    Windows start every `hop` notes; the last also covers the piece's end, padded when the piece is shorter. These are
+    `etude.data.performance`'s codec: `render_performance` turns them (or a model's predictions) back into notes.
     """
 
     sequence_length: int = 64
@@ -132,7 +132,8 @@ class PerformanceSequences:
 
     def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
         from .midi import midi_to_notes
-        from .score import ARTICULATIONS, align_score_to_performance, read_score
+        from .performance import encode_performance, read_pedal, score_features
+        from .score import align_score_to_performance, read_score
 
         if 'score' not in companions:
             raise DataFileError(f'{root / path}: no score paired with this performance; define pairs with score_performance_pairs')
@@ -143,23 +144,10 @@ class PerformanceSequences:
         if alignment.match_rate < self.min_match_rate or len(np.unique(score['onset_beats'][matched])) < 3:
             raise DataFileError(f'{root / path}: only {alignment.match_rate:.0%} of the notes of {companions["score"]} match it '
                                 f'(min_match_rate {self.min_match_rate}); check the pairing and the repeats')
-        onsets, durations = score['onset_beats'], score['duration_beats']
-        level = np.nan_to_num(score['dynamic_level'].astype(np.float32), nan=0.0)
-        flags = [(score['articulations'] >> ARTICULATIONS.index(name)) & 1 for name in ('staccato', 'accent', 'tenuto', 'fermata')]
-        features = np.stack([
-            score['pitch'], durations, np.diff(onsets, prepend=onsets[:1]), score['beat'], score['beat_strength'], score['key_sharps'],
-            score['key_mode'], score['time_numerator'], score['time_denominator'], level, score['dynamic'] != '', *flags,
-        ], axis=1).astype(np.float32)
-        played = performance[alignment.score_to_performance[matched]]
-        expected_at, beat_seconds = local_tempo(onsets[matched], played['start'], onsets, self.tempo_window_beats)
-        written_seconds = np.maximum(durations * beat_seconds, 1e-3)
-        targets = {name: np.zeros(len(score), dtype=np.float32) for name in PERFORMANCE_TARGETS}
-        targets['beat_seconds'] = beat_seconds.astype(np.float32)
-        targets['note_mask'][:] = 1.0
-        targets['matched'][matched] = 1.0
-        targets['velocity'][matched] = played['velocity'] / 127.0
-        targets['onset_deviation'][matched] = played['start'] - expected_at[matched]
-        targets['log_duration_ratio'][matched] = np.log2(np.maximum(played['duration'], 1e-3) / written_seconds[matched])
+        encoded = encode_performance(score, performance, alignment.score_to_performance, tempo_window_beats=self.tempo_window_beats,
+                                     pedal=read_pedal(root / path))
+        targets = {**encoded.targets, 'note_mask': np.ones(len(score), dtype=np.float32)}
+        features = score_features(score)
         return {'features': features, **targets, 'match_rate': np.array(alignment.match_rate, dtype=np.float32)}
 
     def windows(self, rows: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:

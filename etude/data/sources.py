@@ -55,7 +55,7 @@ def obtain_dataset(
     if stored is not None:
         return stored
     if sampler is None and official_name is None and find_importer(directory) is None:
-        raise DatasetError(f'No dataset in {directory}; install one with bin/install-dataset.sh NAME {directory.parent} or pass a sampler to generate one')
+        raise DatasetError(f'No dataset in {directory}; install one with etude data install NAME --dir {directory.parent} or pass a sampler to generate one')
     ensure_folder(directory.parent, 'the data folder')
     waiting = f'etude: waiting for another process to finish making the dataset in {directory}' if progress else None
     with exclusive_lock(lock_path(directory), waiting_message=waiting):

@@ -27,14 +27,13 @@ import numpy as np
 
 from ..errors import DatasetError
 from .files import check_folder
+from .layout import DATASET_FORMAT, METADATA_FILE, is_stored_dataset
 from .partial import allocate_array, check_space_for, create_partial, discard_partial, publish
 
-__all__ = ['DATASET_FORMAT', 'SUMMARY_KEYS', 'DatasetWriter', 'StoredDataset', 'dataset_metadata', 'is_stored_dataset', 'open_if_current',
+__all__ = ['DATASET_FORMAT', 'METADATA_FILE', 'SUMMARY_KEYS', 'DatasetWriter', 'StoredDataset', 'dataset_metadata', 'is_stored_dataset', 'open_if_current',
            'read_dataset']
 
-DATASET_FORMAT = 'etude-dataset'
 FORMAT_VERSION = 1
-METADATA_FILE = 'metadata.json'
 
 # What an export carries of a dataset's metadata: everything inference needs to turn a raw file into model input and
 # model output back into a result (clip length and hop, representation, target frame rate and pitch range, label
@@ -69,17 +68,6 @@ class StoredDataset:
         """The metadata an export carries (`SUMMARY_KEYS`): what the model was trained on and everything
         preprocessing needs to rebuild its input from a raw file, without the data or the training script."""
         return {key: self.metadata[key] for key in SUMMARY_KEYS if key in self.metadata}
-
-
-def is_stored_dataset(directory: str | Path) -> bool:
-    """True when `directory` holds a complete etude dataset (its metadata file is written last)."""
-    metadata_path = Path(directory) / METADATA_FILE
-    if not metadata_path.is_file():
-        return False
-    try:
-        return json.loads(metadata_path.read_text()).get('format') == DATASET_FORMAT
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return False
 
 
 def read_dataset(directory: str | Path, *, memory_map: bool = True) -> StoredDataset:

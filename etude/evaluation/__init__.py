@@ -1,2 +1,42 @@
-"""Evaluation: metrics computed over a whole split (update per batch, compute once, merge across processes), task
-figures and run reports. Seed 000's third module, beside data and models."""
+"""Evaluation: a run's metrics recomputed on a split, with baselines, task figures and reports (`etude evaluate`), and
+runs side by side (`etude compare`). Seed 000's third module, beside data and models. The metrics themselves are a
+contract the Routine and the models share, so they live in `etude.metrics` (`from etude import Classification`).
+
+    from etude.evaluation import evaluate_run
+    evaluation = evaluate_run('runs/<id>', split='test')       # Evaluation(metrics, baselines, predictions, ...)
+
+Names load on first use (PEP 562): `etude -h` imports only the command modules, which need no torch.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .compare_command import RunRecord, compare_table, read_run
+    from .evaluate import Evaluation, RunFiles, evaluate_run, locate_run
+    from .figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
+    from .report import write_report
+
+_SOURCES = {
+    **dict.fromkeys(['RunRecord', 'compare_table', 'read_run'], '.compare_command'),
+    **dict.fromkeys(['Evaluation', 'RunFiles', 'evaluate_run', 'locate_run'], '.evaluate'),
+    **dict.fromkeys(['confusion_matrix_figure', 'learning_curves_figure', 'regression_figure', 'regression_figures'], '.figures'),
+    'write_report': '.report',
+}
+
+__all__ = [
+    'Evaluation', 'RunFiles', 'RunRecord', 'compare_table', 'confusion_matrix_figure', 'evaluate_run', 'learning_curves_figure', 'locate_run', 'read_run',
+    'regression_figure', 'regression_figures', 'write_report',
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOURCES:
+        value = getattr(import_module(_SOURCES[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'etude.evaluation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

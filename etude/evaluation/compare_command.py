@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..run_directory import RunDirectory
 
     target = Path(arguments.markdown) if arguments.markdown else None
     if target is not None and target.exists() and not arguments.overwrite:
         raise ConfigError(f'{target} exists; pass --overwrite to replace it, or another --markdown file')
     records = [read_run(path) for path in arguments.runs]
+    for record in records:  # a damaged metrics.jsonl: one line per damaged line, and the table from the rest
+        for problem in RunDirectory(record.path).metrics_problems():
+            print(f'warning: {problem}', file=sys.stderr)
     header, rows = compare_table(records)
     print(markdown(header, rows) if arguments.format == 'markdown' else aligned(header, rows), end='')
     if target is not None:

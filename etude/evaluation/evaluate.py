@@ -58,26 +58,13 @@ class RunFiles:
         return self.records_and_damage()[0]
 
     def records_and_damage(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """The epochs of `metrics.jsonl`, and a sentence per line that is not an epoch's record (a half-written last
-        line, what a crash mid-append leaves, is not damage and is left out silently, as resume does)."""
+        """The epochs of `metrics.jsonl`, and a sentence per line that is not an epoch's record (`RunDirectory.metrics_problems`)."""
         from ..run_directory import RunDirectory
 
         if self.directory is None:
             return [], []
-        path = self.directory / 'metrics.jsonl'
-        damaged: list[str] = []
-        if path.is_file():
-            text = path.read_text(encoding='utf-8', errors='replace')
-            lines = text.splitlines()
-            complete = lines if text.endswith('\n') else lines[:-1]
-            for number, line in enumerate(complete, start=1):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    record = None
-                if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)) and line.strip():
-                    damaged.append(f'{path} line {number} is not an epoch record ({line[:40]!r}); the learning curves leave it out')
-        return RunDirectory(self.directory).read_metrics(), damaged
+        run = RunDirectory(self.directory)
+        return run.read_metrics(), run.metrics_problems()
 
 
 def locate_run(path: str | Path) -> RunFiles:

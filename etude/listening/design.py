@@ -9,6 +9,7 @@ WAV under opaque names; the plan is written last, so a folder with a `plan.json`
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -121,6 +122,19 @@ def _read_item(item: str, files: dict[str, Path], cut: bool) -> tuple[dict[str, 
     return {name: trim(signal, shortest, rate) for name, signal in signals.items()}, rate
 
 
+LOUDNESS_RANGE_LUFS = (-70.0, 0.0)  # BS.1770's absolute gate, and full scale: outside it no signal can be measured or reached unclipped
+
+
+def _check_loudness(loudness_lufs: float | None) -> None:
+    """Refuse a loudness target that is not a number, or one no stimulus could be measured at or scaled to."""
+    if loudness_lufs is None:
+        return
+    low, high = LOUDNESS_RANGE_LUFS
+    if not (isinstance(loudness_lufs, (int, float)) and math.isfinite(loudness_lufs) and low <= loudness_lufs <= high):
+        raise ListeningTestError(f'--loudness {loudness_lufs} LUFS is not a loudness a stimulus can be normalised to; '
+                                 f'give one from {low:g} to {high:g} LUFS, e.g. -23 (EBU R128), or leave it out')
+
+
 def _empty_target(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ListeningTestError(f'{directory} already exists and is not an empty folder; choose a new folder for the test')
@@ -168,6 +182,7 @@ def create_test(
     folders = {name: Path(folder) for name, folder in conditions.items()}
     reference_folder = Path(reference) if reference is not None else None
     _check_names(kind, folders, reference_folder, multi_stimulus)
+    _check_loudness(loudness_lufs)
     anchors = tuple(DEFAULT_ANCHORS_HZ if anchors_hz is None else anchors_hz) if kind == 'mushra' else ()
     if kind != 'mushra' and anchors_hz:
         raise ListeningTestError('--anchors is an option of MUSHRA tests only')

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..atomic_files import write_bytes_atomic, write_text_atomic
 
-__all__ = ['write_report']
+__all__ = ['no_listener_kept', 'write_report']
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #1d1d1f; }
@@ -132,16 +132,34 @@ def _sections(summary: dict[str, Any]) -> list[str]:
 
 
 def write_report(directory: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> list[Path]:
-    """Write `figure.png` and `report.html` into `directory`; returns their paths."""
-    png = _figure_png(summary, rows)
-    figure_path = write_bytes_atomic(directory / 'figure.png', png)
+    """Write `figure.png` (when there are ratings to draw) and `report.html` into `directory`; returns their paths.
+
+    When post-screening kept no listener there is nothing to draw: the page says so, and an older figure is removed
+    so that it cannot pass for this analysis.
+    """
     title = html.escape(summary['test']['title'])
-    image = base64.b64encode(png).decode('ascii')
+    written: list[Path] = []
+    if summary['conditions'] or summary['preferences']:
+        png = _figure_png(summary, rows)
+        written.append(write_bytes_atomic(directory / 'figure.png', png))
+        image = f'<img alt="ratings per condition" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+    else:
+        (directory / 'figure.png').unlink(missing_ok=True)
+        image = f'<p class="significant">{html.escape(no_listener_kept(summary) or "No ratings to analyse.")}</p>'
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}: results</title><style>{STYLE}</style></head><body>'
         f"<h1>{title}</h1><p class=\"note\">{html.escape(summary['test']['kind'].upper())} test {html.escape(summary['test']['test_id'])}</p>"
-        f'<img alt="ratings per condition" src="data:image/png;base64,{image}">'
+        + image
         + ''.join(_sections(summary))
         + '</body></html>\n'
     )
-    return [figure_path, write_text_atomic(directory / 'report.html', page)]
+    return [*written, write_text_atomic(directory / 'report.html', page)]
+
+
+def no_listener_kept(summary: dict[str, Any], test_directory: str | Path | None = None) -> str | None:
+    """The line to show when post-screening excluded every listener who rated (None when someone was kept)."""
+    listeners = summary['listeners']
+    if not summary['screening']['applied'] or listeners['included'] > 0 or not listeners['total']:
+        return None
+    command = f'etude listen results {test_directory} --no-screening' if test_directory is not None else 'etude listen results TEST_DIR --no-screening'
+    return f"No listener passed post-screening ({len(listeners['excluded'])} excluded); see every listener with: {command}"

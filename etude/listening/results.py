@@ -34,6 +34,7 @@ class Results:
 
     summary: dict[str, Any]
     files: tuple[Path, ...]
+    directory: Path | None = None  # the test's folder, named in the advice to analyse it unscreened
 
     def describe(self) -> str:
         """A few lines for the terminal: listeners, per-condition means, the omnibus test, the files."""
@@ -55,6 +56,11 @@ class Results:
             lines.append(f"{row['first']} preferred to {row['second']} in {share} of {row['first_preferred'] + row['second_preferred']} "
                          f"decisive answers ({row['no_preference']} no preference), binomial p = {p_value}")
         lines.append('wrote ' + ', '.join(str(path) for path in self.files))
+        from .report import no_listener_kept
+
+        warning = no_listener_kept(summary, self.directory)
+        if warning is not None:
+            lines.append('warning: ' + warning[0].lower() + warning[1:])
         return '\n'.join(lines)
 
 
@@ -151,5 +157,5 @@ def write_results(directory: str | os.PathLike[str], *, output: str | os.PathLik
     target.mkdir(parents=True, exist_ok=True)
     files = [write_text_atomic(target / 'results.csv', _csv(rows)), write_json_atomic(target / 'summary.json', summary)]
     files.extend(write_report(target, summary, rows))
-    return Results(summary, tuple(files))
+    return Results(summary, tuple(files), Path(directory))
 

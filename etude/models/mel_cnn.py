@@ -27,7 +27,7 @@ from ..parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
     from ..data.augment import BatchAugmentation
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
     from ..step import Step
 
 __all__ = ['MelCNN']
@@ -57,7 +57,7 @@ class MelCNN(Model):
     """Log-mel features `(batch, n_mels, frames)` → class logits `(batch, classes)`; loss is cross-entropy.
 
     Targets are class indices `(batch,)` int64. `metrics` reports accuracy, macro F1 and the confusion matrix over
-    each whole split (`etude.evaluation.metrics.Classification`).
+    each whole split (`etude.metrics.Classification`).
     """
 
     @dataclass(kw_only=True)
@@ -126,7 +126,7 @@ class MelCNN(Model):
     @staticmethod
     def input_hyperparameters(metadata: Mapping[str, Any], label: str) -> dict[str, int]:
         """`n_mels`, `frames` and `classes` read from a feature cache's metadata (its `input_shape` and the class list of
-        `label`), for `parameters.updated(..., source='dataset metadata')`: the model is sized by the data it trains on."""
+        `label`), for `routine.update_parameters(parameters, ..., source='dataset metadata')`: the model is sized by the data it trains on."""
         shape = list(metadata.get('input_shape', []))
         if len(shape) != 2:
             raise DatasetError(f'MelCNN needs (n_mels, frames) features, but the dataset holds inputs of shape {tuple(shape)}; use a mel or log_mel cache')
@@ -169,7 +169,7 @@ class MelCNN(Model):
         return torch.nn.functional.cross_entropy(predictions, targets, label_smoothing=self.hyperparameters.label_smoothing)
 
     def metrics(self) -> list[Metric]:
-        from ..evaluation.metrics import Classification
+        from ..metrics import Classification
 
         return [Classification(num_classes=self.hyperparameters.classes)]
 

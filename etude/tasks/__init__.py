@@ -22,14 +22,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
     from .classification import Classification
+    from .expressive_performance import ExpressivePerformance
+    from .generation import Generation
     from .regression import Regression
 
 _SOURCES = {
     'Evaluation': '.base', 'EvaluationContext': '.base', 'InferenceContext': '.base', 'InferenceOption': '.base', 'InputKind': '.base',
-    'Outcome': '.base', 'Task': '.base', 'Classification': '.classification', 'Regression': '.regression',
+    'Outcome': '.base', 'Task': '.base', 'Classification': '.classification', 'ExpressivePerformance': '.expressive_performance',
+    'Generation': '.generation', 'Regression': '.regression',
 }
 
-__all__ = ['Classification', 'Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'Outcome', 'Regression',
+__all__ = ['Classification', 'Evaluation', 'EvaluationContext', 'ExpressivePerformance', 'Generation', 'InferenceContext', 'InferenceOption',
+           'InputKind', 'Outcome', 'Regression',
            'Task', 'inference_options', 'task_class', 'task_from_dict', 'task_kinds']
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..data.preparation import AudioPreprocessing
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
     from ..model import Model
 
 __all__ = ['AUDIO_INPUTS', 'AudioTask']

@@ -21,7 +21,7 @@ from .base import Evaluation, InferenceContext, InferenceOption
 if TYPE_CHECKING:
     import torch
 
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
 
 __all__ = ['Classification']
 
@@ -81,7 +81,7 @@ class Classification(AudioTask):
         return [(self.target, self.target), ('probability', 'probability')]
 
     def metrics(self) -> list[Metric]:
-        from ..evaluation.metrics import Classification as ConfusionMatrix
+        from ..metrics import Classification as ConfusionMatrix
 
         return [ConfusionMatrix(num_classes=len(self.classes), class_names=self.classes)]
 
@@ -102,7 +102,7 @@ class Classification(AudioTask):
         return {self.target: self.classes[int(target)]}
 
     def evaluate(self, context: Any) -> Evaluation:
-        from ..evaluation.metrics import Classification as ConfusionMatrix
+        from ..metrics import Classification as ConfusionMatrix
 
         evaluation = super().evaluate(context)
         matrix = [metric for metric in evaluation.details['metrics'] if isinstance(metric, ConfusionMatrix)][-1]  # the task's, with its names

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
 
 __all__ = ['evaluation_pass']
 

@@ -20,7 +20,7 @@ from .base import Evaluation, InferenceContext
 if TYPE_CHECKING:
     import torch
 
-    from ..evaluation.metrics import Metric
+    from ..metrics import Metric
 
 __all__ = ['Regression']
 
@@ -68,7 +68,7 @@ class Regression(AudioTask):
         return [(name, f'{name} ({units[name]})' if units[name] else name) for name in self.targets]
 
     def metrics(self) -> list[Metric]:
-        from ..evaluation.metrics import MeanAbsoluteError, RootMeanSquaredError
+        from ..metrics import MeanAbsoluteError, RootMeanSquaredError
 
         names, scales, units = self.targets, self.target_scales, self.target_units
         one_scale = len(set(scales.values())) == 1

@@ -11,13 +11,16 @@ from .fluidsynth_render import find_soundfont, render_midi, render_pairs
 from .spoken_digits import (
     DEFAULT_VOICES,
     DIGIT_WORDS,
+    FSDD_PATTERN,
     generate_spoken_digits,
     speaker_name,
+    spoken_digit_folder,
 )
 
 __all__ = [
     'DEFAULT_VOICES',
     'DIGIT_WORDS',
+    'FSDD_PATTERN',
     'chorale_names',
     'export_chorales',
     'find_soundfont',
@@ -25,4 +28,5 @@ __all__ = [
     'render_midi',
     'render_pairs',
     'speaker_name',
+    'spoken_digit_folder',
 ]

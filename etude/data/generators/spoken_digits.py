@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,7 +29,12 @@ from tqdm.auto import tqdm
 from ...errors import ConfigError, DataFileError, DatasetError, MissingDependencyError
 from ..audio import atomic_path, read_audio, write_audio
 
-__all__ = ['DEFAULT_VOICES', 'DIGIT_WORDS', 'generate_spoken_digits', 'speaker_name']
+if TYPE_CHECKING:
+    from ..definitions import DatasetDefinition, OnError
+
+__all__ = ['DEFAULT_VOICES', 'DIGIT_WORDS', 'FSDD_PATTERN', 'generate_spoken_digits', 'speaker_name', 'spoken_digit_folder']
+
+FSDD_PATTERN = '{digit}_{speaker}_{index}.wav'  # FSDD's file names, and what generate_spoken_digits writes
 
 DIGIT_WORDS = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
 # Six speakers like FSDD: three male and three female variants over five English accents.
@@ -37,6 +42,14 @@ DEFAULT_VOICES = ('en-us+m3', 'en+f2', 'en-gb-scotland+m1', 'en-us+f4', 'en-gb-x
 PROVENANCE_FILE = 'etude-generator.json'
 _SPEED_LIMITS = (80, 450)  # words per minute espeak-ng accepts
 _PITCH_LIMITS = (0, 99)
+
+
+def spoken_digit_folder(root: str | Path, *, on_error: OnError = 'raise', name: str | None = None) -> DatasetDefinition:
+    """The definition of a folder in FSDD's layout (FSDD's `recordings/`, or what `generate_spoken_digits` wrote):
+    `{digit}_{speaker}_{index}.wav`, labelled with the class `digit`, grouped by `speaker` so a split holds out whole voices."""
+    from ..definitions import audio_folder
+
+    return audio_folder(root, FSDD_PATTERN, group_by='speaker', label_types={'digit': 'class'}, on_error=on_error, name=name)
 
 
 def speaker_name(voice: str) -> str:
@@ -196,7 +209,7 @@ def generate_spoken_digits(
         base_pitch = int(speaker_rng.integers(pitch_range[0], pitch_range[1] + 1))
         for digit, word in enumerate(DIGIT_WORDS):
             for index in range(repetitions):
-                path = root / 'recordings' / f'{digit}_{name}_{index}.wav'
+                path = root / 'recordings' / FSDD_PATTERN.format(digit=digit, speaker=name, index=index)
                 rng = np.random.default_rng([seed, _speaker_key(name), digit, index])
                 speed = int(np.clip(base_speed + rng.integers(-speed_jitter, speed_jitter + 1), *_SPEED_LIMITS))
                 pitch = int(np.clip(base_pitch + rng.integers(-pitch_jitter, pitch_jitter + 1), *_PITCH_LIMITS))

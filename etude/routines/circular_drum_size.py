@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from etude import Routine
-from etude.data.samplers import CircularDrumSampler, CircularDrumSettings
-from etude.data.torch_dataset import Crop
-from etude.evaluation.metrics import MeanAbsoluteError
+from etude import MeanAbsoluteError, Metric, Routine
+from etude.data import CircularDrumSampler, CircularDrumSettings, Crop
 from etude.models import CRePE
 from etude.tasks import Regression
 
@@ -36,14 +34,11 @@ class CircularDrumSize(CRePE.Parameters):
 
 DEFAULTS = CircularDrumSize(batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3, num_of_epochs=12, patience=4, dropout=0.1)
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
+PROJECT = 'etude-circular-drum-size'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-circular-drum-size'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: generated from physics unless an official one is named; read lazily, 1024 samples of each strike
+def build(routine: Routine, parameters: CircularDrumSize) -> Sequence[Metric]:
+    """Drums (generated from physics unless an official dataset is named), read lazily as 1024 samples of each strike."""
     sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=parameters.number_of_drums, strikes_per_drum=parameters.strikes_per_drum))
     if parameters.dataset == 'generated':
         stored = routine.import_dataset(Path(parameters.data_directory) / f'circular-drums-{sampler.fingerprint(parameters.seed)[:8]}', sampler=sampler)
@@ -62,17 +57,9 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.add_baseline('training mean', {'mae_cm': float(np.abs(diameters[routine.split['test']] - training_mean).mean() * 100)})
 
     routine.set_model(CRePE(parameters))
-    summary = routine.train(metrics=[MeanAbsoluteError(name='mae_cm', scale=100)])
+    return [MeanAbsoluteError(name='mae_cm', scale=100)]
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['training mean']['mae_cm']
-    routine.say(f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)')
-    routine.say(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
-
-
-if __name__ == '__main__':
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'circular_drum_size', *sys.argv[1:]]))
+    return f'test MAE {summary["test"]["mae_cm"]:.1f} cm (always predicting the training mean: {baseline:.1f} cm)'

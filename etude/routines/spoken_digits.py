@@ -20,9 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from etude import Routine
-from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder
-from etude.data.representations import RepresentationSettings
+from etude.data import FeatureCache, RepresentationSettings, spoken_digit_folder
 from etude.models import MelCNN
 from etude.tasks import Classification
 
@@ -57,18 +55,15 @@ class SpokenDigits(MelCNN.Parameters):
 DEFAULTS = SpokenDigits(n_mels=40, batch_size=64, dataset_split=(0.66, 0.17, 0.17), learning_rate=2e-3, weight_decay=1e-4, num_of_epochs=30,
                         patience=8, monitor='validation_accuracy', monitor_mode='max', time_masks=2, frequency_masks=2, label_smoothing=0.05)
 TESTING = {'repetitions': 2, 'num_of_epochs': 2, 'batch_size': 32}
+PROJECT = 'etude-spoken-digits'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-spoken-digits'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name
+def build(routine: Routine, parameters: SpokenDigits) -> None:
+    """Recordings in FSDD's layout → cached log-mel features of one clip each, labelled by file name; MelCNN sized from them."""
     recordings = obtain_recordings(parameters, progress=routine.verbose and sys.stderr.isatty())
     representation = RepresentationSettings(kind='log_mel', sample_rate=parameters.sample_rate, n_fft=parameters.n_fft,
                                             hop_length=parameters.hop_length, n_mels=parameters.n_mels, normalise='standardise')
-    definition = audio_folder(recordings, pattern='{digit}_{speaker}_{index}.wav', group_by='speaker')
+    definition = spoken_digit_folder(recordings)
     stored = FeatureCache(definition, representation, num_samples=round(parameters.clip_seconds * parameters.sample_rate),
                           cache_root=Path(parameters.data_directory) / 'cache', progress=routine.verbose).load()
     routine.set_dataset(stored, targets='digit', split=official_split(stored.metadata['files']) if parameters.split == 'official' else None)
@@ -81,13 +76,13 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.add_baseline(*task.baseline(digits[routine.split['train']], digits[routine.split['test']]))
 
     routine.set_model(MelCNN(parameters))
-    summary = routine.train()
-    held_out = 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"
+    routine.add_to_summary({'test_set': 'held-out voices' if parameters.split == 'speaker' else "FSDD's official test recordings"})
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['majority class']['accuracy']
-    print(f'test accuracy {summary["test"]["accuracy"]:.1%} on {held_out}, macro F1 {summary["test"]["macro_f1"]:.3f} '
-          f'(always the most common training digit: {baseline:.1%})')
-    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
+    return (f'test accuracy {summary["test"]["accuracy"]:.1%} on {summary["test_set"]}, macro F1 {summary["test"]["macro_f1"]:.3f} '
+            f'(always the most common training digit: {baseline:.1%})')
 
 
 def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
@@ -96,11 +91,11 @@ def obtain_recordings(parameters: SpokenDigits, progress: bool = True) -> Path:
     if parameters.dataset == FSDD:
         root = data / FSDD
         if not (root / 'recordings').is_dir():
-            from etude.data.download import install_dataset
+            from etude.data import install_dataset
 
             root = install_dataset(FSDD, data, progress=progress)
         return root / 'recordings'
-    from etude.data.generators import generate_spoken_digits
+    from etude.data import generate_spoken_digits
 
     settings = {'voices': list(parameters.voices), 'repetitions': parameters.repetitions, 'sample_rate': parameters.sample_rate, 'seed': parameters.seed}
     name = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
@@ -118,9 +113,3 @@ def official_split(files: Sequence[str]) -> dict[str, list[int]]:
         split['test' if index < 5 else 'validation' if index < 10 else 'train'].append(row)
     return split
 
-
-if __name__ == '__main__':
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'spoken_digits', *sys.argv[1:]]))

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from etude import Routine
-from etude.data.samplers import RectangularDrumSampler, RectangularDrumSettings
-from etude.data.torch_dataset import Crop
+from etude import Metric, Routine
+from etude.data import Crop, RectangularDrumSampler, RectangularDrumSettings
 from etude.models import CRePE
 from etude.tasks import Regression
 
@@ -41,14 +40,11 @@ class RectangularDrumDimensions(CRePE.Parameters):
 DEFAULTS = RectangularDrumDimensions(outputs=2, input_length=1024, batch_size=32, dataset_split=(0.7, 0.15, 0.15), learning_rate=1e-3,
                                      num_of_epochs=20, patience=5, dropout=0.1)
 TESTING = {'number_of_drums': 24, 'num_of_epochs': 2, 'batch_size': 16}
+PROJECT = 'etude-rectangular-drums'
 
 
-def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wandb: bool = False, resume: str | None = None,
-         runs_directory: str = 'runs') -> dict[str, Any]:
-    routine = Routine(runs_directory=runs_directory, use_wandb=use_wandb, wandb_settings={'project': 'etude-rectangular-drums'}, resume=resume)
-    parameters = routine.set_parameters(DEFAULTS, config_path=config_path, overrides=overrides, testing_defaults=TESTING)
-
-    # dataset: generated from physics unless an official one is named; read lazily, the first input_length samples of each strike
+def build(routine: Routine, parameters: RectangularDrumDimensions) -> Sequence[Metric]:
+    """Drums (generated from physics unless an official dataset is named), read lazily as the first input_length samples of each strike."""
     sampler = RectangularDrumSampler(RectangularDrumSettings(number_of_drums=parameters.number_of_drums, strikes_per_drum=parameters.strikes_per_drum,
                                                              sample_rate=parameters.sample_rate))
     if parameters.dataset == 'generated':
@@ -67,19 +63,13 @@ def main(config_path: str | None = None, overrides: Sequence[str] = (), use_wand
     routine.add_baseline(*task.baseline(targets[routine.split['train']], targets[routine.split['test']]))
 
     routine.set_model(CRePE(parameters))
-    summary = routine.train(metrics=task.metrics())
+    return task.metrics()
+
+
+def report(summary: dict[str, Any]) -> str:
     baseline = summary['baselines']['training mean']
+    lines = []
     for name, unit in (('drum_size', ' m'), ('aspect_ratio', '')):
         error, guess = summary['test'][f'mae_{name}'], baseline[f'mae_{name}']
-        print(f'test MAE {name} {error:.3f}{unit} (always the training mean: {guess:.3f}{unit}; ratio {error / guess:.2f})')
-    print(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
-    return summary
-
-
-if __name__ == '__main__':
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from train import run_cli
-
-    raise SystemExit(run_cli(['--routine', 'rectangular_drum_dimensions', *sys.argv[1:]]))
+        lines.append(f'test MAE {name} {error:.3f}{unit} (always the training mean: {guess:.3f}{unit}; ratio {error / guess:.2f})')
+    return '\n'.join(lines)

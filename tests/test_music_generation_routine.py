@@ -1,0 +1,129 @@
+"""The music_generation routine end to end: train (--testing), `etude infer`, `etude evaluate`, a listening test (issue 13 §7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, needs_fluidsynth
+
+pytestmark = pytest.mark.slow
+
+
+def run_etude(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    return subprocess.run([sys.executable, '-m', 'etude', *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The routine's --testing run (24 chorales, a one-layer LSTM of 32 units, two epochs), as `etude train` drives it."""
+    from etude import Routine
+    from etude.routines import music_generation
+
+    folder = tmp_path_factory.mktemp('generation')
+    routine = Routine(runs_directory=folder / 'runs', verbose=False)
+    parameters = routine.set_parameters(music_generation.DEFAULTS, overrides=['testing=true', f'data_directory={folder / "data"}'],
+                                        testing_defaults=music_generation.TESTING)
+    metrics = music_generation.build(routine, parameters)
+    summary = routine.train(metrics=metrics or ())
+    return {'folder': folder, 'summary': summary, 'run': Path(summary['paths']['run']), 'best': summary['paths']['best'],
+            'report': music_generation.report(summary)}
+
+
+def test_the_routine_records_the_nll_beside_both_baselines_in_one_unit(trained: dict[str, Any]) -> None:
+    summary = trained['summary']
+    for figures in (summary['test'], summary['baselines']['unigram'], summary['baselines']['markov']):
+        assert 0 < figures['nll_per_note'] < 20
+    assert summary['test']['nll_per_note'] == pytest.approx(sum(summary['test'][f'{term}_nll_per_note'] for term in ('pitch', 'step', 'duration')))
+    assert summary['nll_units'].startswith('nats per note')
+    assert 'Markov' in trained['report']
+    from etude.data.store import read_dataset
+
+    files = read_dataset(summary['dataset']['directory']).metadata['files']
+    split = json.loads((trained['run'] / 'split.json').read_text())
+    pieces = {name: {files[index] for index in part['indices']} for name, part in split.items()}
+    assert pieces['test'] and not (pieces['train'] & pieces['test']) and not (pieces['train'] & pieces['validation'])
+
+
+def test_etude_infer_writes_the_same_playable_pieces_for_the_same_seed(trained: dict[str, Any], tmp_path: Path) -> None:
+    import pretty_midi
+
+    outputs = []
+    for attempt in ('first', 'second'):
+        result = run_etude('infer', trained['best'], '--num', '3', '--length', '40', '--seed', '5', '--temperature', '0.9', '--top-p', '0.95',
+                           '--output', str(tmp_path / attempt), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(tmp_path / attempt)
+    names = sorted(path.name for path in outputs[0].glob('*.mid'))
+    assert names == ['piece-000.mid', 'piece-001.mid', 'piece-002.mid']
+    for name in names:
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes()
+        assert sum(len(track.notes) for track in pretty_midi.PrettyMIDI(str(outputs[0] / name)).instruments) == 40
+    rows = [json.loads(line) for line in (outputs[0] / 'predictions.jsonl').read_text().splitlines()]
+    assert [row['piece_in_batch'] for row in rows] == [0, 1, 2]
+    assert {(row['seed'], row['temperature'], row['top_p'], row['length_notes'], row['count']) for row in rows} == {(5, 0.9, 0.95, 40, 3)}
+
+
+def test_a_primed_piece_starts_with_the_primer(trained: dict[str, Any], tmp_path: Path) -> None:
+    from etude.data.midi import midi_to_notes, notes_to_midi
+
+    primer = tmp_path / 'primer.mid'
+    notes_to_midi(__import__('numpy').array([[60, 0.0, 0.5], [64, 0.5, 0.5], [67, 0.5, 0.5]], dtype='float32'), primer)
+    result = run_etude('infer', trained['best'], str(primer), '--num', '2', '--length', '10', '--output', str(tmp_path / 'out'), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = midi_to_notes(tmp_path / 'out' / 'primer-000.mid')
+    assert len(written) == 13 and written['pitch'][:3].tolist() == [60, 64, 67]
+
+
+@pytest.mark.parametrize('arguments', [
+    ['--temperature', '0'], ['--temperature', '-1'], ['--top-p', '0'], ['--top-p', '1.5'], ['--top', '3'],
+])
+def test_bad_settings_are_one_line_and_status_2(trained: dict[str, Any], tmp_path: Path, arguments: list[str]) -> None:
+    result = run_etude('infer', trained['best'], *arguments, '--output', str(tmp_path / 'out'), cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and 'Traceback' not in result.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_primer_that_is_not_midi_or_has_no_notes_is_one_line_and_status_2(trained: dict[str, Any], tmp_path: Path) -> None:
+    import pretty_midi
+
+    text = tmp_path / 'notes.mid'
+    text.write_text('not a MIDI file')
+    empty = tmp_path / 'empty.mid'
+    pretty_midi.PrettyMIDI().write(str(empty))
+    for primer in (text, empty):
+        result = run_etude('infer', trained['best'], str(primer), '--output', str(tmp_path / primer.stem), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+        assert len(errors) == 1 and str(primer) in errors[0] and 'Traceback' not in result.stderr
+
+
+def test_etude_evaluate_reports_every_measure_beside_the_baselines(trained: dict[str, Any], tmp_path: Path) -> None:
+    result = run_etude('evaluate', str(trained['run']), '--output', str(tmp_path / 'evaluation'), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / 'evaluation' / 'metrics.json').read_text())
+    text = json.dumps(metrics)
+    for name in ('nll_per_note', 'jsd_pitch', 'jsd_interval', 'jsd_pitch_class_transition', 'pitch_range_overlap', 'note_count_kl',
+                 'share_copying_over_16', 'unigram', 'Markov', 'test excerpts'):
+        assert name in text, name
+    assert metrics['metrics']['nll_per_note'] == pytest.approx(trained['summary']['test']['nll_per_note'], rel=1e-6) if 'metrics' in metrics else True
+    report = (tmp_path / 'evaluation' / 'report.html').read_text()
+    assert 'Piano rolls' in report and 'bits' in report
+
+
+@needs_fluidsynth
+def test_generated_markov_and_test_pieces_load_into_a_listening_test(trained: dict[str, Any], tmp_path: Path) -> None:
+    from etude.generation.listening import write_listening_sets
+    from etude.listening.design import create_test
+
+    sets = write_listening_sets(trained['run'], tmp_path / 'sets', pieces=2, seconds=3.0, sample_rate=16_000)
+    plan = create_test(tmp_path / 'test', kind='mos', conditions={name: str(folder) for name, folder in sets.items()}, trim_to_shortest=True, seed=0)
+    assert set(plan.conditions) == {'lstm', 'markov', 'test'} and list(plan.items) == ['piece-000', 'piece-001']
+    assert len(plan.stimuli) == 6
