@@ -16,17 +16,24 @@ from typing import Any, Literal
 
 import numpy as np
 
-from etude import Routine
-from etude.errors import ConfigError
-from etude.evaluation.metrics import Metric
-from etude.models.transcriber import PianoTranscriber
-from etude.tasks.transcription import OTHER_SOUNDFONT, Transcription
-from etude.transcription.baseline import transcribe_baseline
-from etude.transcription.data import Recording, SegmentDataset, maestro_recordings, rendered_chorales, segment_starts
-from etude.transcription.metrics import NoteMetrics
-from etude.transcription.scoring import average_scores, score_piece
-from etude.transcription.settings import DecodingSettings, FrontEnd
+from etude import ConfigError, Metric, Routine
+from etude.models import PianoTranscriber
+from etude.tasks import Transcription
+from etude.transcription import (
+    DecodingSettings,
+    FrontEnd,
+    NoteMetrics,
+    Recording,
+    SegmentDataset,
+    average_scores,
+    maestro_recordings,
+    rendered_chorales,
+    score_piece,
+    segment_starts,
+    transcribe_baseline,
+)
 
+OTHER_SOUNDFONT = 'other_soundfont'  # the task's name for the test pieces rendered with the second soundfont
 OTHER_SOUNDFONT_PREFIX = f'{OTHER_SOUNDFONT}_'
 
 

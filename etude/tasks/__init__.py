@@ -25,16 +25,16 @@ if TYPE_CHECKING:
     from .expressive_performance import ExpressivePerformance
     from .generation import Generation
     from .regression import Regression
+    from .transcription import Transcription
 
 _SOURCES = {
     'Evaluation': '.base', 'EvaluationContext': '.base', 'InferenceContext': '.base', 'InferenceOption': '.base', 'InputKind': '.base',
     'Outcome': '.base', 'Task': '.base', 'Classification': '.classification', 'ExpressivePerformance': '.expressive_performance',
-    'Generation': '.generation', 'Regression': '.regression',
+    'Generation': '.generation', 'Regression': '.regression', 'Transcription': '.transcription',
 }
 
 __all__ = ['Classification', 'Evaluation', 'EvaluationContext', 'ExpressivePerformance', 'Generation', 'InferenceContext', 'InferenceOption',
-           'InputKind', 'Outcome', 'Regression',
-           'Task', 'inference_options', 'task_class', 'task_from_dict', 'task_kinds']
+           'InputKind', 'Outcome', 'Regression', 'Task', 'Transcription', 'inference_options', 'task_class', 'task_from_dict', 'task_kinds']
 
 
 @cache

@@ -12,3 +12,40 @@ benchmarks share them:
 
 Nothing heavy is imported here; each module imports torch or mir_eval itself.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .baseline import transcribe_baseline
+    from .data import Recording, SegmentDataset, clean_notes, maestro_recordings, rendered_chorales, segment_starts
+    from .decoding import NoteStream, decode_notes
+    from .metrics import NoteMetrics
+    from .scoring import average_scores, note_scores, score_piece
+    from .settings import DecodingSettings, FrontEnd
+    from .transcribe import transcribe
+
+_SOURCES = {
+    'transcribe_baseline': '.baseline',
+    **dict.fromkeys(['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts'], '.data'),
+    **dict.fromkeys(['NoteStream', 'decode_notes'], '.decoding'),
+    'NoteMetrics': '.metrics',
+    **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
+    **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
+    'transcribe': '.transcribe',
+}
+
+__all__ = ['DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'Recording', 'SegmentDataset', 'average_scores', 'clean_notes', 'decode_notes',
+           'maestro_recordings', 'note_scores', 'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOURCES:
+        value = getattr(import_module(_SOURCES[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'etude.transcription' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
