@@ -16,7 +16,8 @@ from conftest import ROOT
 from matplotlib.patches import Rectangle
 from sklearn.metrics import confusion_matrix, mean_absolute_error
 
-from etude.evaluation.figures import (
+from etude.evaluation.report import write_report
+from etude.figures import (
     confusion_matrix_figure,
     draw_confusion_matrix,
     draw_learning_curves,
@@ -24,7 +25,6 @@ from etude.evaluation.figures import (
     learning_curves_figure,
     regression_figures,
 )
-from etude.evaluation.report import write_report
 
 RECORDS: list[dict[str, Any]] = [
     {'epoch': epoch, 'training_loss': 2.0 / epoch, 'validation_loss': 2.2 / epoch, 'seconds': 1.5,
@@ -57,7 +57,7 @@ def assert_plausible_png(path: Path) -> None:
 
 
 def test_importing_the_evaluation_modules_does_not_import_matplotlib() -> None:
-    check = 'import sys, etude.evaluation.figures, etude.evaluation.report; assert "matplotlib" not in sys.modules, "eager matplotlib"'
+    check = 'import sys, etude.figures, etude.evaluation.report; assert "matplotlib" not in sys.modules, "eager matplotlib"'
     result = subprocess.run([sys.executable, '-c', check], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
 

@@ -12,15 +12,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
     from .compare_command import RunRecord, compare_table, read_run
     from .evaluate import Evaluation, RunFiles, evaluate_run, locate_run
-    from .figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
     from .report import write_report
 
 _SOURCES = {
     **dict.fromkeys(['RunRecord', 'compare_table', 'read_run'], '.compare_command'),
     **dict.fromkeys(['Evaluation', 'RunFiles', 'evaluate_run', 'locate_run'], '.evaluate'),
-    **dict.fromkeys(['confusion_matrix_figure', 'learning_curves_figure', 'regression_figure', 'regression_figures'], '.figures'),
+    **dict.fromkeys(['confusion_matrix_figure', 'learning_curves_figure', 'regression_figure', 'regression_figures'], '..figures'),
     'write_report': '.report',
 }
 

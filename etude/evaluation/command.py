@@ -123,8 +123,8 @@ def _run_config(evaluation: Evaluation) -> dict[str, Any]:
 
 def _write_into(folder: Path, evaluation: Evaluation, summary: dict[str, Any], config: dict[str, Any], records: list[dict[str, Any]],
                 damaged: list[str]) -> dict[str, Path]:
+    from .. import figures as drawing
     from ..atomic_files import write_text_atomic
-    from . import figures as drawing
     from .report import write_report
 
     export, task, result = evaluation.export, evaluation.task, evaluation.result

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import torch
 
-from ..evaluation.metrics import Metric
+from ..metrics import Metric
 from ..model import Batch, Model
 from ..parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ..parameters import Parameters as BaseParameters

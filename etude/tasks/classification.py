@@ -111,7 +111,7 @@ class Classification(AudioTask):
         return evaluation
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
-        from ..evaluation.figures import confusion_matrix_figure
+        from ..figures import confusion_matrix_figure
 
         return {'confusion matrix': confusion_matrix_figure(evaluation.details['confusion'], self.classes, folder / 'confusion_matrix.png',
                                                             title=f'Confusion matrix ({evaluation.split})')}

@@ -97,7 +97,7 @@ class Regression(AudioTask):
         return {name: float(value) * scales[name] for name, value in zip(self.targets, target.reshape(-1).tolist(), strict=True)}
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
-        from ..evaluation.figures import regression_figures
+        from ..figures import regression_figures
 
         outputs, targets = evaluation.details['outputs'], evaluation.details['targets']
         if not outputs.numel():

@@ -15,7 +15,7 @@ __all__ = ['piano_roll_figure']
 
 def piano_roll_figure(truth: np.ndarray, estimate: np.ndarray, path: str | Path, *, title: str = '', seconds: float = 15.0) -> Path:
     """Bars of the first `seconds`: true notes in grey, transcribed ones in red outline; the pitch axis spans both."""
-    from ..evaluation.figures import new_figure, save_figure
+    from ..figures import new_figure, save_figure
 
     figure = new_figure(9, 4)
     axes = figure.add_subplot(1, 1, 1)

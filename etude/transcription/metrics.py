@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ..evaluation.metrics import Metric
+from ..metrics import Metric
 from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
 from .scoring import average_scores, frame_scores, score_piece
 from .settings import DecodingSettings, FrontEnd

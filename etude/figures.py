@@ -1,6 +1,6 @@
 """The figures of a run's evaluation, written as PNG files: confusion matrix, regression scatter and errors, learning curves.
 
-matplotlib is imported inside the functions, so `import etude.evaluation.figures` costs nothing until a figure is
+matplotlib is imported inside the functions, so `import etude.figures` costs nothing until a figure is
 drawn. Figures are built on matplotlib's object API (`matplotlib.figure.Figure`, rendered by the Agg canvas) rather
 than pyplot: no display is needed, no global backend is switched under a user's notebook, and no figure is left
 registered in pyplot's global list. Each file is written atomically, so a report never embeds half a PNG.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..atomic_files import write_atomic
+from .atomic_files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
