@@ -9,9 +9,9 @@ torch, such as the dataset installer, start at once; W&B, music21, pretty_midi a
 feature needs them.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .lazy import lazy_names
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -45,13 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

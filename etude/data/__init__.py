@@ -5,8 +5,9 @@ modules below are the implementation. Submodules import their heavy dependencies
 torchaudio) themselves and each name loads on first use, so importing `etude.data` stays cheap.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .audio import AUDIO_FORMATS, AudioInfo, audio_info, read_audio, resample, write_audio
@@ -92,13 +93,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

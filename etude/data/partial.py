@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic_files import fsync_directory, write_json_atomic
 from ..errors import DatasetError
+from ..processes import process_alive
 from .files import disk_full_message, ensure_folder, ensure_space, reserve_space
 from .layout import METADATA_FILE, is_stored_dataset
 
@@ -88,22 +89,12 @@ def remove_abandoned_partials(directory: Path) -> list[Path]:
             marker = json.loads((folder / PARTIAL_MARKER).read_text())
         except (OSError, ValueError):
             continue  # not etude's (or not readable): never touched
-        if marker.get('host') == socket.gethostname() and not _alive(int(marker.get('pid', -1))):
+        if marker.get('host') == socket.gethostname() and not process_alive(int(marker.get('pid', -1))):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def array_bytes(dtype: Any, shape: Sequence[int]) -> int:

@@ -8,8 +8,9 @@ contract the Routine and the models share, so they live in `etude.metrics` (`fro
 Names load on first use (PEP 562): `etude -h` imports only the command modules, which need no torch.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from ..figures import confusion_matrix_figure, learning_curves_figure, regression_figure, regression_figures
@@ -30,13 +31,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.evaluation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

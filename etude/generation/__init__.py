@@ -6,8 +6,9 @@ The likelihood that puts a network and the baselines in one unit is `etude.model
 first use (PEP 562), so importing `etude.generation` costs nothing; torch, scipy and matplotlib load where used.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .baselines import MarkovNotes, UnigramNotes, decode_tokens, encode_notes
@@ -34,13 +35,4 @@ __all__ = ['MarkovNotes', 'NoteTiles', 'SamplingSettings', 'UnigramNotes', 'copi
            'piano_rolls', 'piece_features', 'relative_measures', 'sample_notes', 'sample_notes_naive', 'tiles_from_windows', 'write_listening_sets']
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.generation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

@@ -5,8 +5,9 @@ figures, shared by the routine, the task kind and the listening test.
 Names load on first use, so `etude -h` (which reads every task kind) needs no numpy.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .measures import baselines_mean, deadpan_predictions, draw_performance_curves, rule_predictions, score_path_for, score_window_metrics
@@ -14,13 +15,4 @@ if TYPE_CHECKING:
 __all__ = ['baselines_mean', 'deadpan_predictions', 'draw_performance_curves', 'rule_predictions', 'score_path_for', 'score_window_metrics']
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        value = getattr(import_module('.measures', __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.performance' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, dict.fromkeys(__all__, '.measures'), __all__)

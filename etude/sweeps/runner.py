@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, MissingDependencyError
+from ..processes import process_alive
 from .parameters import SweepParameter, nest
 from .results import epoch_history, run_folder, summary_value
 from .spec import SweepSpec
@@ -269,7 +270,7 @@ class SweepRunner:
         host, _, pid = owner.rpartition(':')
         if host != socket.gethostname() or owner == self.owner or not pid.isdigit():
             return False  # another machine's trial is that machine's to resume; ours is running in this process
-        return not _alive(int(pid))
+        return not process_alive(int(pid))
 
     def _target_reached(self, trials: Sequence[Any]) -> bool:
         target = self.spec.target
@@ -292,7 +293,7 @@ class SweepRunner:
             self.say(f'trial {trial.number}: finished while no sweep watched it; recording its result')
             self._finish(study, trial, run, returncode=0, stopped=False)
             return
-        if adopted and orphan and _alive(orphan):
+        if adopted and orphan and process_alive(orphan):
             self.say(f'trial {trial.number}: still running (process {orphan}); watching it')
             self._watch(study, trial, folder, process=None, pid=orphan)
             self._finish(study, trial, run_folder(folder), returncode=0 if _has_summary(folder) else 1, stopped=False)
@@ -332,7 +333,7 @@ class SweepRunner:
         reported = set(study.get_trials(deepcopy=False)[trial.number].intermediate_values)
         stopped = False
         while True:
-            finished = process.poll() is not None if process is not None else not _alive(pid)
+            finished = process.poll() is not None if process is not None else not process_alive(pid)
             run = run_folder(folder)
             if run is not None and self.spec.metric_name is not None and not stopped:
                 for epoch, value in epoch_history(run, self.spec.metric_name):
@@ -431,18 +432,6 @@ def _has_summary(folder: Path) -> bool:
     return run is not None and (run / 'summary.json').exists()
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie (ended, not yet reaped) is not alive
-        return Path(f'/proc/{pid}/stat').read_text().split(') ', 1)[1][0] != 'Z'
-    return True
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, pid: int) -> None:

@@ -16,8 +16,9 @@ import importlib
 import pkgutil
 from collections.abc import Mapping
 from functools import cache
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
@@ -83,13 +84,4 @@ def inference_options() -> list[InferenceOption]:
     return list(options.values())
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.tasks' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

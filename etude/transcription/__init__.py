@@ -13,8 +13,9 @@ benchmarks share them:
 Nothing heavy is imported here; each module imports torch or mir_eval itself.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .baseline import transcribe_baseline
@@ -39,13 +40,4 @@ __all__ = ['DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'Recordi
            'maestro_recordings', 'note_scores', 'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(import_module(_SOURCES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'etude.transcription' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)
