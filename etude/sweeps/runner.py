@@ -408,9 +408,12 @@ class SweepRunner:
 
     def write_best(self, row: TrialRow) -> Path:
         """The best trial's values as a YAML file that `--config` takes (nested parameters as mappings)."""
+        from .routine_keys import routine_name
+
         path = self.directory / 'best.yaml'
+        routine = routine_name(self.spec.command, self.spec.program) or 'ROUTINE'
         header = (f'# best trial of sweep {self.spec.name}: trial {row.number}, {self.spec.metric_name} {row.metric:.6g} ({self.spec.goal})\n'
-                  f'# run: {row.run}\n# rerun it with: python scripts/train.py --config {path} (plus the routine and any arguments the trials had)\n')
+                  f'# run: {row.run}\n# rerun it with: etude train {routine} --config {path} (plus any arguments the trials had)\n')
         path.write_text(header + yaml.safe_dump(nest(row.values), sort_keys=False))
         return path
 
