@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 from pathlib import Path
+from typing import Any
 
 import mir_eval
 import numpy as np
@@ -133,6 +134,69 @@ def test_model_shapes_seeded_weights_and_losses() -> None:
     loss.backward()
     assert torch.isfinite(loss) and model.onset_head.weight.grad is not None
     assert model.frame_gru.input_size == 16 + 2 * 88, 'the frame head hears the onset and offset outputs'
+
+
+def augmented_batch(model: PianoTranscriber, inputs: torch.Tensor, targets: dict[str, torch.Tensor], updates: int) -> tuple[torch.Tensor, dict]:
+    """What `model.training_step` trains on at update `updates` of a run (the batch after the augmentation)."""
+    from etude.step import Step
+
+    seen: dict[str, Any] = {}
+    step = Step(model, model.configure_optimisers(), model.hyperparameters, device=torch.device('cpu'))
+    step.updates = updates
+    step.start_batch(is_last_of_epoch=True)
+    handle = model.register_forward_pre_hook(lambda module, args: seen.setdefault('inputs', args[0].detach().clone()))
+    loss = model.loss
+
+    def recording_loss(predictions: Any, batch_targets: Any) -> torch.Tensor:
+        seen['targets'] = batch_targets
+        return loss(predictions, batch_targets)
+
+    model.loss = recording_loss  # type: ignore[method-assign]
+    model.training_step((inputs, targets), step)
+    handle.remove()
+    return seen['inputs'], seen['targets']
+
+
+def test_augmentation_moves_audio_and_targets_together_seeded_by_the_batchs_place() -> None:
+    """A pitch shift moves every target roll by the keys the audio moved; gain and noise leave targets alone."""
+    rate, seconds = 16000, 1.0
+    time = np.arange(int(rate * seconds)) / rate
+    inputs = torch.from_numpy(np.stack([0.2 * np.sin(2 * np.pi * 440 * time)] * 4).astype(np.float32))  # A4: key 69 - 21 = 48
+    frames = 101
+    targets = {key: torch.zeros(4, frames, 88) for key in ('frame', 'onset', 'onset_regression', 'offset_regression', 'velocity')}
+    for key in targets:
+        targets[key][:, :, 48] = 1.0
+    targets['piece'], targets['start'] = torch.arange(4), torch.zeros(4, dtype=torch.float64)
+    small = {'channels': (4,), 'acoustic_units': 8, 'gru_units': 4}
+    plain = PianoTranscriber(PianoTranscriber.Parameters(**small))
+    assert plain.augmentation is None
+    seen, _ = augmented_batch(plain, inputs, targets, 0)
+    assert torch.equal(seen, inputs), 'no augmentation unless it is switched on'
+
+    parameters = PianoTranscriber.Parameters(**small, pitch_shift_semitones=3, pitch_shift_probability=1.0, noise_probability=1.0, noise_snr_db=(40.0, 40.0))
+    model = PianoTranscriber(parameters)
+    assert all(isinstance(value, torch.Tensor) for value in model.state_dict().values()), 'exports hold tensors only'
+    audio, moved = augmented_batch(model, inputs, targets, 5)
+    assert torch.equal(moved['piece'], targets['piece']) and torch.equal(moved['start'], targets['start'])
+    shifts = []
+    for row in range(4):
+        keys = {key: int(moved[key][row].sum(dim=0).argmax()) for key in ('frame', 'onset', 'onset_regression', 'offset_regression', 'velocity')}
+        assert len(set(keys.values())) == 1, f'every roll moves alike: {keys}'
+        spectrum = np.abs(np.fft.rfft(audio[row].numpy()))
+        peak_hz = float(np.fft.rfftfreq(len(time), 1 / rate)[spectrum.argmax()])
+        heard = round(12 * np.log2(peak_hz / 440))
+        assert keys['frame'] - 48 == heard, f'the audio moved {heard} semitones, the targets {keys["frame"] - 48}'
+        shifts.append(heard)
+        assert -3 <= heard <= 3
+    assert len(set(shifts)) > 1, f'each example draws its own shift: {shifts}'
+    again, moved_again = augmented_batch(PianoTranscriber(parameters), inputs, targets, 5)
+    assert torch.equal(again, audio) and torch.equal(moved_again['frame'], moved['frame']), 'the same place in the run draws the same'
+    other, _ = augmented_batch(PianoTranscriber(parameters), inputs, targets, 6)
+    assert not torch.equal(other, audio)
+    loud, unchanged = augmented_batch(PianoTranscriber(PianoTranscriber.Parameters(**small, gain_db=6.0)), inputs, targets, 5)
+    gains = (loud.abs().amax(dim=1) / inputs.abs().amax(dim=1)).numpy()
+    assert np.all((gains >= 10 ** (-6 / 20) - 1e-4) & (gains <= 10 ** (6 / 20) + 1e-4)) and len(set(np.round(gains, 4))) > 1
+    assert torch.equal(unchanged['frame'], targets['frame']), 'a gain leaves the targets alone'
 
 
 def write_piece(path: Path, notes: np.ndarray, seconds: float) -> None:

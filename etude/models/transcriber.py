@@ -12,6 +12,12 @@ does not pull the onset head), which is what lets it tell a repeated note from a
 bidirectional. The defaults are a small network that trains on a 2-core CPU in minutes; `FULL_SIZE` lists a setting
 near Kong's widths for a GPU. The front end (16 kHz, 229 bands, 100 frames per second) is Kong's at every size.
 
+Augmentation (off by default; the `pitch_shift_*`, `gain_db` and `noise_*` settings): each training batch is changed on the device it trains on, with
+`etude.data.augment` — a pitch shift of whole semitones with every target roll moved by as many keys, a gain, white
+noise at a random SNR — drawn from a generator seeded by the run's seed and the batch's place in the run, so a
+resumed run draws the same. On a 2-core CPU the pitch shift (a phase vocoder per batch) costs about as much as a
+training step, which is why the small default leaves it off; `FULL_SIZE` switches it on for a GPU.
+
 Loss: the weighted sum of each head's binary cross-entropy: onset and offset against the regression targets (soft
 labels in [0, 1]), frame against the frame roll, velocity against velocity / 127 on the onset frames only.
 """
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 
@@ -29,11 +35,17 @@ from ..model import Batch, Model
 from ..parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ..parameters import Parameters as BaseParameters
 
-__all__ = ['FULL_SIZE', 'HEADS', 'PianoTranscriber']
+if TYPE_CHECKING:
+    from ..data.augment import BatchAugmentation
+    from ..step import Step
+
+__all__ = ['FULL_SIZE', 'HEADS', 'PianoTranscriber', 'augmentation_of']
 
 HEADS = ('onset', 'offset', 'frame', 'velocity')
-# nearer Kong's acoustic model (which has four conv stacks of 48-128 channels and 256-unit GRUs) for a GPU
-FULL_SIZE: dict[str, Any] = {'channels': (48, 64, 96, 128), 'acoustic_units': 512, 'gru_units': 256, 'dropout': 0.2}
+# nearer Kong's acoustic model (which has four conv stacks of 48-128 channels and 256-unit GRUs) for a GPU, where the
+# augmentation costs little beside a step
+FULL_SIZE: dict[str, Any] = {'channels': (48, 64, 96, 128), 'acoustic_units': 512, 'gru_units': 256, 'dropout': 0.2,
+                             'pitch_shift_semitones': 2, 'noise_probability': 0.3}
 
 
 def _target_key(head: str) -> str:
@@ -73,6 +85,16 @@ class PianoTranscriber(Model):
         """Weight of the frame head's loss."""
         velocity_weight: Annotated[float, NON_NEGATIVE] = 0.5
         """Weight of the velocity head's loss."""
+        pitch_shift_semitones: Annotated[int, NON_NEGATIVE] = 0
+        """Augmentation: shift training segments by up to this many semitones either way, targets moved too; 0: off."""
+        pitch_shift_probability: Annotated[float, Range(0, 1)] = 0.5
+        """Augmentation: the share of training segments pitch-shifted (when pitch_shift_semitones is above 0)."""
+        gain_db: Annotated[float, NON_NEGATIVE] = 0.0
+        """Augmentation: scale training segments by a gain uniform in +-gain_db decibels; 0: off (it blurs what loudness says of velocity)."""
+        noise_probability: Annotated[float, Range(0, 1)] = 0.0
+        """Augmentation: the share of training segments given white noise; 0: off."""
+        noise_snr_db: tuple[float, float] = (20.0, 50.0)
+        """Augmentation: the noise's signal-to-noise ratio, drawn uniformly in this (low, high) range of decibels."""
 
         def validate(self) -> None:
             super().validate()
@@ -82,10 +104,13 @@ class PianoTranscriber(Model):
                 raise ConfigError(f'channels must list at least one positive width, got {list(self.channels)}')
             if self.n_mels >> len(self.channels) < 1:
                 raise ConfigError(f'{len(self.channels)} blocks halve the {self.n_mels} mel bands to nothing; use fewer blocks or more bands')
+            if len(self.noise_snr_db) != 2 or self.noise_snr_db[0] > self.noise_snr_db[1]:
+                raise ConfigError(f'noise_snr_db must be a (low, high) pair with low <= high, got {list(self.noise_snr_db)}')
             if not self.f_min < self.f_max <= self.sample_rate / 2:
                 raise ConfigError(f'f_min {self.f_min} and f_max {self.f_max} must satisfy f_min < f_max <= sample_rate / 2')
 
     hyperparameters: PianoTranscriber.Parameters
+    augmentation: BatchAugmentation | None
 
     def __init__(self, hyperparameters: PianoTranscriber.Parameters) -> None:
         super().__init__(hyperparameters)
@@ -119,6 +144,8 @@ class PianoTranscriber(Model):
             # only learn that nearly every cell is off, and on a CPU budget that is a tenth of the run
             for head, prior in ((self.onset_head, 0.01), (self.offset_head, 0.01), (self.frame_head, 0.05)):
                 torch.nn.init.constant_(head.bias, math.log(prior / (1 - prior)))
+        # kept out of the module tree: it has no weights, and an export's state dict holds tensors only
+        self.__dict__['augmentation'] = augmentation_of(p)
 
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         """(batch, samples) waveforms → {head: (batch, frames, 88) probabilities}, frames = samples // hop + 1."""
@@ -147,10 +174,38 @@ class PianoTranscriber(Model):
     def metrics(self) -> list[Metric]:
         return [HeadLosses()]
 
+    def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
+        """The default supervised step, on a batch changed by the augmentation when it is switched on."""
+        if self.augmentation is not None:
+            inputs, targets = batch
+            # seeded by the batch's place in the run: the same changes after a resume, with nothing saved
+            self.augmentation.reset(self.hyperparameters.seed * 1_000_003 + step.updates * 1_009 + step.batch_in_window)
+            batch = self.augmentation(inputs, targets)
+        return super().training_step(batch, step)
+
     def evaluation_step(self, batch: Batch) -> dict[str, Any]:
         inputs, targets = batch
         predictions = self(inputs)
         return {'loss': self.loss(predictions, targets), 'predictions': predictions, 'targets': targets}
+
+
+def augmentation_of(parameters: PianoTranscriber.Parameters) -> BatchAugmentation | None:
+    """The pitch shift, gain and noise the parameters switch on, in that order, or None when all are off.
+
+    The pitch shift moves every `(batch, frames, 88)` target roll by as many keys as the audio (notes shifted off the
+    keyboard are dropped); gain and noise leave the targets as they are.
+    """
+    from ..data.augment import AddNoise, BatchAugmentation, BatchAugmentor, Gain, PitchShift
+
+    p = parameters
+    augmentors: list[BatchAugmentor] = []
+    if p.pitch_shift_semitones and p.pitch_shift_probability:
+        augmentors.append(PitchShift(p.sample_rate, (-p.pitch_shift_semitones, p.pitch_shift_semitones), p=p.pitch_shift_probability))
+    if p.gain_db:
+        augmentors.append(Gain(-p.gain_db, p.gain_db))
+    if p.noise_probability:
+        augmentors.append(AddNoise((p.noise_snr_db[0], p.noise_snr_db[1]), p=p.noise_probability))
+    return BatchAugmentation(*augmentors, seed=p.seed) if augmentors else None
 
 
 def head_losses(predictions: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
