@@ -10,6 +10,10 @@
    segment and computing its targets from the notes), beside the segments per second the model consumes in
    training steps (forward, backward, Adam) at the routine's batch size, and the memory the note lists take.
 
+3. Training memory: a child process trains for `--steps` batches (shuffled, as the routine draws them) on a dataset
+   listing the rendered pieces once, then one listing them `--repeat` times over (as many hours as a large rendered
+   set, or MAESTRO's 200), and reports each child's peak resident memory: the note lists are all that grows.
+
 Threads: `--threads` (default 1, as on a shared machine) for both the child and the training steps.
 """
 
@@ -94,12 +98,59 @@ def pipeline(data: Path, checkpoint: Path, threads: int, segments: int = 200) ->
     return {'segments_per_second_produced': produced, 'segments_per_second_consumed': consumed, 'note_list_kib_per_hour': notes / 1024 / hours}
 
 
+def train_briefly(data: Path, checkpoint: Path, threads: int, repeat: int, steps: int) -> None:
+    """(In a child process.) `steps` shuffled training batches on the renders listed `repeat` times; prints the hours
+    of audio listed and this process's peak resident memory in MiB."""
+    import torch
+
+    from etude.export import load_model
+    from etude.transcription.data import SegmentDataset, rendered_chorales, segment_starts
+    from etude.transcription.transcribe import front_end_of
+
+    torch.set_num_threads(threads)
+    recordings = rendered_chorales(data, count=100) * repeat
+    model = load_model(checkpoint)
+    model.train()
+    front_end = front_end_of(model, 4.0)
+    items = [(index, start) for index, recording in enumerate(recordings) for start in segment_starts(recording.duration, 4.0, 4.0)]
+    loader = torch.utils.data.DataLoader(SegmentDataset(recordings, items, front_end), batch_size=8, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    optimiser = torch.optim.Adam(model.parameters())
+    for step, (inputs, targets) in enumerate(loader):
+        if step == steps:
+            break
+        loss = model.loss(model(inputs), targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    hours = sum(recording.duration for recording in recordings) / 3600
+    print(hours, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def training_memory(data: Path, checkpoint: Path, threads: int, repeat: int, steps: int) -> list[tuple[float, float]]:
+    """(hours of audio listed, peak MiB) of a training child on the renders listed once and `repeat` times."""
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'PYTHONWARNINGS': 'ignore'}
+    rows = []
+    for times in (1, repeat):
+        child = subprocess.run([sys.executable, __file__, '--checkpoint', str(checkpoint), '--data', str(data), '--threads', str(threads),
+                                '--steps', str(steps), '--training-child', str(times)], capture_output=True, text=True, env=environment, check=True)
+        hours, peak = child.stdout.split()
+        rows.append((float(hours), float(peak)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--checkpoint', type=Path, required=True, help='a piano_transcription checkpoint (runs/<id>/checkpoints/best.pt)')
     parser.add_argument('--data', type=Path, default=ROOT / 'data' / 'transcription', help='the routine data_directory with renders')
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeat', type=int, default=20, help='the training-memory child lists the renders this many times over')
+    parser.add_argument('--steps', type=int, default=20, help='training steps of each training-memory child')
+    parser.add_argument('--training-child', type=int, metavar='REPEAT', help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.training_child:
+        train_briefly(arguments.data, arguments.checkpoint, arguments.threads, arguments.training_child, arguments.steps)
+        return
     with tempfile.TemporaryDirectory() as folder:
         audio = Path(folder) / 'five_minutes.wav'
         seconds = long_file(arguments.data, audio)
@@ -109,7 +160,9 @@ def main() -> None:
     figures = pipeline(arguments.data, arguments.checkpoint, arguments.threads)
     print(f'input pipeline: {figures["segments_per_second_produced"]:.0f} segments/s produced (one process) vs '
           f'{figures["segments_per_second_consumed"]:.1f} segments/s consumed by training steps; '
-          f'note lists {figures["note_list_kib_per_hour"]:.0f} KiB per hour of audio')
+          f'note lists {figures["note_list_kib_per_hour"]:.0f} KiB per hour of audio', flush=True)
+    for hours, peak in training_memory(arguments.data, arguments.checkpoint, arguments.threads, arguments.repeat, arguments.steps):
+        print(f'training {arguments.steps} steps on a dataset listing {hours:.1f} h of audio: peak memory {peak:.0f} MiB', flush=True)
 
 
 if __name__ == '__main__':

@@ -134,6 +134,17 @@ def test_model_shapes_seeded_weights_and_losses() -> None:
     loss.backward()
     assert torch.isfinite(loss) and model.onset_head.weight.grad is not None
     assert model.frame_gru.input_size == 16 + 2 * 88, 'the frame head hears the onset and offset outputs'
+    assert float(outputs['onset'].mean()) < 0.1, 'the heads start near the targets\' share of active cells, not at 0.5'
+
+
+def test_the_readmes_sizes() -> None:
+    from etude.models.transcriber import FULL_SIZE
+
+    def count(model: PianoTranscriber) -> int:
+        return sum(weights.numel() for weights in model.parameters())
+
+    assert count(PianoTranscriber(PianoTranscriber.Parameters())) == 1_233_986
+    assert round(count(PianoTranscriber(PianoTranscriber.Parameters(**FULL_SIZE))) / 1e6, 1) == 5.1
 
 
 def augmented_batch(model: PianoTranscriber, inputs: torch.Tensor, targets: dict[str, torch.Tensor], updates: int) -> tuple[torch.Tensor, dict]:

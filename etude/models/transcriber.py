@@ -71,9 +71,9 @@ class PianoTranscriber(Model):
         """Highest mel band edge, Hz."""
         channels: tuple[int, ...] = (8, 16, 16)
         """Output channels of each convolution block; each block halves the mel axis."""
-        acoustic_units: Annotated[int, AT_LEAST_ONE] = 128
+        acoustic_units: Annotated[int, AT_LEAST_ONE] = 256
         """Width of the per-frame acoustic features after the conv stack."""
-        gru_units: Annotated[int, AT_LEAST_ONE] = 64
+        gru_units: Annotated[int, AT_LEAST_ONE] = 128
         """Hidden units per direction of each bidirectional GRU."""
         dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.1
         """Dropout on the acoustic features and before each head."""

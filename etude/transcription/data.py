@@ -178,7 +178,7 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
 def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.0.csv') -> list[Recording]:
     """MAESTRO v3 (or a folder laid out like it) as recordings with its own split, notes read from each MIDI file.
 
-    Notes are the key presses as the MIDI has them: not extended by the sustain pedal (see docs/transcription.md).
+    Notes are the key presses as the MIDI has them: not extended by the sustain pedal (the README says what that changes).
     """
     from ..data.definitions import metadata_table
 
