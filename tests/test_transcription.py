@@ -264,6 +264,36 @@ def test_transcribe_refuses_bad_audio(tmp_path: Path) -> None:
     assert duration == 2.5 and notes.dtype == NOTE_DTYPE
 
 
+def test_the_routines_metric_decodes_as_transcribe_does_holding_one_piece_at_a_time(tmp_path: Path) -> None:
+    """NoteMetrics over a split's segments (batches crossing pieces) gives exactly `transcribe`'s notes of each file,
+    so `etude evaluate` recomputes the routine's figures; and it keeps only the pieces still coming in."""
+    from etude.data.audio import audio_info
+    from etude.transcription.data import Recording
+    from etude.transcription.metrics import NoteMetrics
+
+    model = PianoTranscriber(PianoTranscriber.Parameters(channels=(4,), acoustic_units=8, gru_units=4))
+    model.eval()
+    front_end, settings = FrontEnd(segment_seconds=1.0), DecodingSettings(onset_threshold=0.02, offset_threshold=0.02, frame_threshold=0.02)
+    recordings = []
+    for index, seconds in enumerate((3.3, 2.05, 4.0)):
+        notes = random_notes(10 + index, count=12, seconds=seconds)
+        write_piece(tmp_path / f'piece{index}', notes, seconds)
+        audio = tmp_path / f'piece{index}.wav'
+        recordings.append(Recording(audio, audio.with_suffix('.midi'), notes, audio_info(audio).duration))
+    items = [(index, start) for index, recording in enumerate(recordings) for start in segment_starts(recording.duration, 1.0, 0.5)]
+    metric = NoteMetrics({i: r.notes for i, r in enumerate(recordings)}, {i: r.duration for i, r in enumerate(recordings)},
+                         {i: r.name for i, r in enumerate(recordings)}, front_end, settings)
+    with torch.no_grad():
+        for inputs, targets in torch.utils.data.DataLoader(SegmentDataset(recordings, items, front_end), batch_size=3):
+            metric.update(model(inputs), targets)
+            assert len(metric.segments) <= 2, 'a piece whose segments have all come is decoded and its outputs dropped'
+    metric.compute()
+    for recording in recordings:
+        expected, _ = transcribe(model, recording.audio, settings=settings, segment_seconds=1.0, batch_size=2)
+        assert len(expected) > 0
+        np.testing.assert_array_equal(metric.estimates[recording.name][list(KEYS)], expected[list(KEYS)])
+
+
 @needs_fluidsynth
 def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
     from etude.data.generators import render_midi

@@ -18,7 +18,7 @@ overlapping segment are kept, so every frame of the file is decoded exactly once
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,9 +185,3 @@ def stitched_frames(index: int, count: int, hop: int, segment_frames: int, num_f
     end = num_frames if index == count - 1 else (index + 1) * hop + margin
     return begin - index * hop, min(end, num_frames) - index * hop
 
-
-def iterate_kept(segments: Iterator[Mapping[str, np.ndarray]], count: int, hop: int, segment_frames: int, num_frames: int) -> Iterator[dict[str, np.ndarray]]:
-    """The kept frames of each segment's outputs, in order (see `stitched_frames`)."""
-    for index, outputs in enumerate(segments):
-        begin, end = stitched_frames(index, count, hop, segment_frames, num_frames)
-        yield {key: np.asarray(outputs[key])[begin:end] for key in OUTPUT_KEYS}
