@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,8 @@ def train_briefly(data: Path, checkpoint: Path, threads: int, repeat: int, steps
     from etude.transcription.transcribe import front_end_of
 
     torch.set_num_threads(threads)
-    recordings = rendered_chorales(data, count=100) * repeat
+    # distinct copies of the note lists, as distinct pieces would have: only they grow with the hours listed
+    recordings = [replace(recording, notes=recording.notes.copy()) for _ in range(repeat) for recording in rendered_chorales(data, count=100)]
     model = load_model(checkpoint)
     model.train()
     front_end = front_end_of(model, 4.0)

@@ -294,6 +294,39 @@ def test_the_routines_metric_decodes_as_transcribe_does_holding_one_piece_at_a_t
         np.testing.assert_array_equal(metric.estimates[recording.name][list(KEYS)], expected[list(KEYS)])
 
 
+def test_note_metrics_merge_two_processes_shares_and_refuse_segments_transcribe_does_not_cut() -> None:
+    """Under torchrun each process sees a contiguous share of a piece's segments: merged, they decode as one process
+    does; a start that is not one of `planned_starts` (segment_starts' extra last one, here) is passed over."""
+    from etude.transcription.decoding import planned_starts
+    from etude.transcription.metrics import NoteMetrics
+
+    front_end, settings = FrontEnd(segment_seconds=2.0), DecodingSettings()
+    duration = 6.005  # segment_starts gives one segment more than transcribe cuts
+    notes = random_notes(7, count=25, seconds=6.0)
+    whole = outputs_of(notes, front_end.frames(round(duration * 16000)) + 201)
+    starts = planned_starts(duration, front_end, 0.5)
+    extra = segment_starts(duration, 2.0, 1.0)
+    assert len(extra) == len(starts) + 1
+
+    def metric_of(segment_starts_seen: list[float]) -> NoteMetrics:
+        metric = NoteMetrics({0: notes}, {0: duration}, {0: 'piece'}, front_end, settings)
+        if segment_starts_seen:
+            predictions = {key: torch.from_numpy(np.stack([whole[key][round(start * 100):round(start * 100) + 201] for start in segment_starts_seen]))
+                           for key in ('onset', 'offset', 'frame', 'velocity')}
+            metric.update(predictions, {'piece': torch.zeros(len(segment_starts_seen), dtype=torch.int64),
+                                        'start': torch.tensor(segment_starts_seen, dtype=torch.float64)})
+        return metric
+
+    alone = metric_of(extra)
+    alone.compute()
+    first, second = metric_of(extra[:1]), metric_of(extra[1:])
+    first.merge(second)
+    first.compute()
+    assert len(alone.estimates['piece']) > 0
+    np.testing.assert_array_equal(first.estimates['piece'][list(KEYS)], alone.estimates['piece'][list(KEYS)])
+    assert alone.pieces['piece']['onset_offset_velocity_f1'] == 1.0
+
+
 @needs_fluidsynth
 def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
     from etude.data.generators import render_midi

@@ -27,6 +27,7 @@ from etude.transcription import (
     SegmentDataset,
     average_scores,
     maestro_recordings,
+    planned_starts,
     rendered_chorales,
     score_piece,
     segment_starts,
@@ -112,13 +113,14 @@ def build(routine: Routine, parameters: PianoTranscription) -> Sequence[Metric]:
         for index in pieces['test']:
             other[len(recordings)] = index
             recordings.append(by_name[recordings[index].name])
-    evaluation_hop = parameters.segment_seconds * (1 - parameters.segment_overlap)
     segments: dict[str, list[int]] = {'train': [], 'validation': [], 'test': []}
     items: list[tuple[int, float]] = []
     for part, indices in (*pieces.items(), ('test', list(other))):
-        hop = parameters.training_hop_seconds if part == 'train' else evaluation_hop
         for index in indices:
-            for start in segment_starts(recordings[index].duration, parameters.segment_seconds, hop):
+            # evaluation segments are the ones transcribe cuts (whole frames apart), so the figures are etude evaluate's
+            starts = (segment_starts(recordings[index].duration, parameters.segment_seconds, parameters.training_hop_seconds) if part == 'train'
+                      else planned_starts(recordings[index].duration, front_end, parameters.segment_overlap))
+            for start in starts:
                 segments[part].append(len(items))
                 items.append((index, start))
     dataset = SegmentDataset(recordings, items, front_end)

@@ -20,7 +20,7 @@ from ..lazy import lazy_names
 if TYPE_CHECKING:
     from .baseline import transcribe_baseline
     from .data import Recording, SegmentDataset, clean_notes, maestro_recordings, rendered_chorales, segment_starts
-    from .decoding import NoteStream, decode_notes
+    from .decoding import NoteStream, decode_notes, planned_starts
     from .metrics import NoteMetrics
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 _SOURCES = {
     'transcribe_baseline': '.baseline',
     **dict.fromkeys(['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts'], '.data'),
-    **dict.fromkeys(['NoteStream', 'decode_notes'], '.decoding'),
+    **dict.fromkeys(['NoteStream', 'decode_notes', 'planned_starts'], '.decoding'),
     'NoteMetrics': '.metrics',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
     **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
@@ -37,7 +37,7 @@ _SOURCES = {
 }
 
 __all__ = ['DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'Recording', 'SegmentDataset', 'average_scores', 'clean_notes', 'decode_notes',
-           'maestro_recordings', 'note_scores', 'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
+           'maestro_recordings', 'note_scores', 'planned_starts', 'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 
 __getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.midi import NOTE_DTYPE
-from .settings import BEGIN_NOTE, DecodingSettings
+from .settings import BEGIN_NOTE, DecodingSettings, FrontEnd
 
-__all__ = ['OUTPUT_KEYS', 'NoteStream', 'decode_notes', 'refined_peaks', 'segment_plan', 'stitched_frames']
+__all__ = ['OUTPUT_KEYS', 'NoteStream', 'decode_notes', 'refined_peaks', 'planned_starts', 'segment_plan', 'stitched_frames']
 
 OUTPUT_KEYS = ('onset', 'offset', 'frame', 'velocity')
 
@@ -171,6 +171,14 @@ def segment_plan(num_frames: int, segment_frames: int, overlap: float) -> tuple[
     """`(hop, segments)`: the hop between segment starts, in frames, and how many segments cover `num_frames`."""
     hop = max(1, round(segment_frames * (1 - overlap)))
     return hop, max(1, -(-max(num_frames - segment_frames, 0) // hop) + 1)
+
+
+def planned_starts(duration: float, front_end: FrontEnd, overlap: float) -> list[float]:
+    """Start times in seconds of the segments `transcribe` cuts a `duration`-second file into (`segment_plan`'s, in
+    whole frames), so that segments read at these times are exactly the ones it transcribes."""
+    num_frames = front_end.frames(round(duration * front_end.sample_rate))
+    hop, count = segment_plan(num_frames, front_end.frames(front_end.segment_samples), overlap)
+    return [index * hop / front_end.frames_per_second for index in range(count)]
 
 
 def stitched_frames(index: int, count: int, hop: int, segment_frames: int, num_frames: int) -> tuple[int, int]:

@@ -63,6 +63,8 @@ class NoteMetrics(Metric):
                 continue  # another metric's pieces (the other soundfont's renders), or a distributed sampler's repeat
             num_frames, hop, count = self.plan(piece)
             index = round(start * self.front_end.frames_per_second / hop)
+            if not 0 <= index < count or abs(start * self.front_end.frames_per_second - index * hop) > 0.5:
+                continue  # not one of the segments transcribe cuts (`planned_starts` gives those)
             begin, end = stitched_frames(index, count, hop, self.segment_frames, num_frames)
             self.segments.setdefault(piece, {})[index] = {key: outputs[key][row, begin:end].copy() for key in OUTPUT_KEYS}
             if len(self.segments[piece]) == count:  # complete: decode it now, and keep its notes only
@@ -70,6 +72,8 @@ class NoteMetrics(Metric):
 
     def merge(self, other: Self) -> None:
         self.decoded.update(other.decoded)
+        for piece in other.decoded:
+            self.segments.pop(piece, None)  # another process had all of this piece
         for piece, segments in other.segments.items():
             if piece not in self.decoded:
                 self.segments.setdefault(piece, {}).update(segments)
