@@ -17,7 +17,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11',
     packages=find_packages(include=['etude', 'etude.*']),
-    package_data={'etude': ['py.typed'], 'etude.listening': ['static/*.html', 'static/*.js', 'static/*.css']},
+    package_data={'etude': ['py.typed'], 'etude.listening': ['static/*.html', 'static/*.js', 'static/*.css'], 'etude.music': ['*/README.md']},
     install_requires=[
         'torch>=2.14,<2.15',
         'torchaudio>=2.11,<2.12',
@@ -42,5 +42,23 @@ setup(
         'tensorboard': ['tensorboard>=2.16'],
         'sweeps': ['optuna>=5.0'],
     },
-    entry_points={'console_scripts': ['etude=etude.cli:main']},
+    entry_points={
+        'console_scripts': ['etude=etude.cli:main'],
+        # task kinds and routines are found by these groups, etude's own as any installed package's (etude.tasks.registry)
+        'etude.tasks': [
+            'classification = etude.tasks.classification:Classification',
+            'regression = etude.tasks.regression:Regression',
+            'generation = etude.music.generation.task:Generation',
+            'transcription = etude.music.transcription.task:Transcription',
+            'expressive_performance = etude.music.performance.task:ExpressivePerformance',
+        ],
+        'etude.routines': [
+            'circular_drum_size = etude.routines.circular_drum_size',
+            'rectangular_drum_dimensions = etude.routines.rectangular_drum_dimensions',
+            'spoken_digits = etude.routines.spoken_digits',
+            'music_generation = etude.music.generation.routine',
+            'piano_transcription = etude.music.transcription.routine',
+            'expressive_performance = etude.music.performance.routine',
+        ],
+    },
 )

@@ -31,8 +31,8 @@ def worker(args: argparse.Namespace) -> None:
 
     from etude import Routine
     from etude.data.torch_dataset import Crop
-    from etude.distributed import Distributed
     from etude.models import CRePE
+    from etude.training.distributed import Distributed
 
     torch.set_num_threads(1)
     communication = [0.0]

@@ -3,7 +3,7 @@
     python benchmarks/generation.py                      # batch 1 and 32, 100 / 1,000 / 5,000 notes, one thread
     python benchmarks/generation.py --threads 2 --repeats 5
 
-The incremental sampler (`etude.generation.sampling.sample_notes`) carries the LSTM's state, one step per note; the
+The incremental sampler (`etude.music.generation.sampling.sample_notes`) carries the LSTM's state, one step per note; the
 naive one (`sample_notes_naive`) re-runs the whole prefix for every note, as a sampler without state must. The model
 has random weights (seeded): the cost of a step does not depend on them. Each configuration is timed `--repeats`
 times and the median reported; a naive run whose time, projected from its 100-note time by its quadratic growth, would
@@ -45,8 +45,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from etude.generation.sampling import SamplingSettings, sample_notes, sample_notes_naive
-    from etude.models.note_lstm import NoteLSTM
+    from etude.music.generation.model import NoteLSTM
+    from etude.music.generation.sampling import SamplingSettings, sample_notes, sample_notes_naive
 
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)

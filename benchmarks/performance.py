@@ -64,12 +64,14 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from etude.data.definitions import score_performance_pairs
-    from etude.data.generators.rule_performer import RulePerformer, export_rule_performances
-    from etude.data.performance import render_performance
-    from etude.data.score import align_score_to_performance, read_score
-    from etude.data.sequences import PerformanceSequences, SequenceCache
-    from etude.models import PerformanceHAN, PerformanceLSTM
-    from etude.tasks.expressive_performance import ExpressivePerformance, predict_piece
+    from etude.data.score import read_score
+    from etude.data.sequences import SequenceCache
+    from etude.music.performance import PerformanceHAN, PerformanceLSTM
+    from etude.music.performance.alignment import align_score_to_performance
+    from etude.music.performance.codec import render_performance
+    from etude.music.performance.rule_performer import RulePerformer, export_rule_performances
+    from etude.music.performance.sequences import PerformanceSequences
+    from etude.music.performance.task import ExpressivePerformance, predict_piece
 
     rows = [f'CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread', '',
             '| step | size | time | rate | peak memory |', '|---|---|---|---|---|']
@@ -100,7 +102,7 @@ def main() -> None:
         rows.append(f'| (b) featurise, cold | {count} pieces | {cold:.2f} s | {count / cold:.2f} pieces/s | |')
         rows.append(f'| (b) featurise, cached (cache hit: fingerprint, open) | {count} pieces | {warm:.3f} s | {count / warm:,.0f} pieces/s | |')
 
-        from etude.data.performance import score_features
+        from etude.music.performance.codec import score_features
 
         score = _tiled_score(chorale, 3000)
         features = score_features(score)

@@ -13,7 +13,7 @@ The dataset is generated once, before any timing. Each child also reports its ow
 training loop from before the first epoch to after the test), so a difference can be traced to where it arises.
 
 The plain loop seeds and shuffles exactly as the Routine does (per-epoch generators, the same grouped split), and
-with `--precision bf16` or `--accumulate N` it autocasts and accumulates as `etude.step.Step` does, so both do the
+with `--precision bf16` or `--accumulate N` it autocasts and accumulates as `etude.training.step.Step` does, so both do the
 same arithmetic and must report the same test loss: the parent checks that, which is what makes the timing
 comparison fair. The routine variant is written as a routine script is (cf. etude/routines/circular_drum_size.py):
 the stored dataset read lazily through its memory maps, the error as a `MeanAbsoluteError` metric; the plain loop

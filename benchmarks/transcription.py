@@ -70,8 +70,8 @@ def pipeline(data: Path, checkpoint: Path, threads: int, segments: int = 200) ->
     import torch
 
     from etude.export import load_model
-    from etude.transcription.data import SegmentDataset, rendered_chorales, segment_starts
-    from etude.transcription.transcribe import front_end_of
+    from etude.music.transcription.data import SegmentDataset, rendered_chorales, segment_starts
+    from etude.music.transcription.transcribe import front_end_of
 
     torch.set_num_threads(threads)
     recordings = rendered_chorales(data, count=100)
@@ -105,8 +105,8 @@ def train_briefly(data: Path, checkpoint: Path, threads: int, repeat: int, steps
     import torch
 
     from etude.export import load_model
-    from etude.transcription.data import SegmentDataset, rendered_chorales, segment_starts
-    from etude.transcription.transcribe import front_end_of
+    from etude.music.transcription.data import SegmentDataset, rendered_chorales, segment_starts
+    from etude.music.transcription.transcribe import front_end_of
 
     torch.set_num_threads(threads)
     # distinct copies of the note lists, as distinct pieces would have: only they grow with the hours listed

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from .metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError
     from .model import Batch, Model
     from .parameters import AT_LEAST_ONE, FINITE, NON_NEGATIVE, POSITIVE, Parameters, Range, Settings
-    from .routine import Routine, TrainingInterrupted
     from .run_options import RunOptions
-    from .step import Diverged, Step
+    from .training.routine import Routine, TrainingInterrupted
+    from .training.step import Diverged, Step
 
 # name → the module that defines it (relative to etude)
 _SOURCES = {
@@ -32,9 +32,9 @@ _SOURCES = {
     **dict.fromkeys(['Accuracy', 'Classification', 'DecodedMetric', 'Mean', 'MeanAbsoluteError', 'Metric', 'RootMeanSquaredError'], '.metrics'),
     **dict.fromkeys(['Batch', 'Model'], '.model'),
     **dict.fromkeys(['AT_LEAST_ONE', 'FINITE', 'NON_NEGATIVE', 'POSITIVE', 'Parameters', 'Range', 'Settings'], '.parameters'),
-    **dict.fromkeys(['Routine', 'TrainingInterrupted'], '.routine'),
+    **dict.fromkeys(['Routine', 'TrainingInterrupted'], '.training.routine'),
     'RunOptions': '.run_options',
-    **dict.fromkeys(['Diverged', 'Step'], '.step'),
+    **dict.fromkeys(['Diverged', 'Step'], '.training.step'),
 }
 
 __all__ = [

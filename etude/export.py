@@ -19,8 +19,7 @@ import secrets
 import shutil
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -28,6 +27,7 @@ import torch
 
 from .atomic_files import fsync_directory, write_temporary
 from .errors import CheckpointError
+from .imports import current_folder_importable
 from .interrupts import deferred_interrupts
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ def load_model(
     export = load_export(path, map_location=device)
     recorded = export['model']['class_path']
     if model_class is not None:
-        if model_class.class_path() != recorded:
+        if model_class.class_path() != MOVED_CLASSES.get(recorded, recorded):
             raise CheckpointError(f'{path} holds a {recorded}, not a {model_class.class_path()}; pass the class it was trained with')
     else:
         model_class = import_model_class(recorded, path, allow_modules)
@@ -285,6 +285,15 @@ def load_model(
     return model
 
 
+# model classes that moved to their task's package (etude.music.<task>): exports written before keep loading
+MOVED_CLASSES = {
+    'etude.models.note_lstm.NoteLSTM': 'etude.music.generation.model.NoteLSTM',
+    'etude.models.transcriber.PianoTranscriber': 'etude.music.transcription.model.PianoTranscriber',
+    'etude.models.performance_han.PerformanceHAN': 'etude.music.performance.models.han.PerformanceHAN',
+    'etude.models.performance_lstm.PerformanceLSTM': 'etude.music.performance.models.lstm.PerformanceLSTM',
+}
+
+
 def import_model_class(class_path: str, path: str | Path, allow_modules: Sequence[str] = ()) -> type[Model]:
     """Import `package.module.ClassName` as recorded in an export, if its module is etude's or allowed.
 
@@ -293,6 +302,7 @@ def import_model_class(class_path: str, path: str | Path, allow_modules: Sequenc
     """
     from .model import Model
 
+    class_path = MOVED_CLASSES.get(class_path, class_path)
     module_name, _, class_name = class_path.rpartition('.')
     top = module_name.split('.')[0]
     trusted = (*TRUSTED_MODULES, *(f'{module}.' for module in allow_modules))
@@ -302,7 +312,7 @@ def import_model_class(class_path: str, path: str | Path, allow_modules: Sequenc
             f"--allow-module {top} on the command line, allow_modules=['{top}'] (or model_class={class_name}) in Python",
         )
     try:
-        with _current_folder_importable(module_name not in sys.modules and not module_name.startswith(TRUSTED_MODULES[0])):
+        with current_folder_importable(module_name not in sys.modules and not module_name.startswith(TRUSTED_MODULES[0])):
             model_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError):
         raise CheckpointError(f'{path} was made by model class {class_path}, which cannot be imported here (not in {Path.cwd()} nor installed); '
@@ -310,22 +320,6 @@ def import_model_class(class_path: str, path: str | Path, allow_modules: Sequenc
     if not (isinstance(model_class, type) and issubclass(model_class, Model)):
         raise CheckpointError(f'{path} names {class_path}, which is not an etude Model')
     return model_class
-
-
-@contextmanager
-def _current_folder_importable(needed: bool) -> Iterator[None]:
-    """The current folder first on sys.path for the duration of one import (when `needed` and it is not there yet)."""
-    entries = ('', os.curdir, os.getcwd())
-    if not needed or any(entry in sys.path for entry in entries):
-        yield
-        return
-    folder = os.getcwd()
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
 
 
 def load_weights(model: torch.nn.Module, export: ExportedModel, path: str | Path) -> None:

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    'confusion_matrix_figure', 'draw_confusion_matrix', 'draw_learning_curves', 'draw_regression', 'learning_curves_figure', 'regression_figure',
-    'regression_figures',
+    'confusion_matrix_figure', 'draw_confusion_matrix', 'draw_learning_curves', 'draw_regression', 'learning_curves_figure', 'new_figure',
+    'regression_figure', 'regression_figures', 'save_figure',
 ]
 
 DPI = 100

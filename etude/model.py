@@ -21,7 +21,7 @@ from .parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
     from .metrics import Metric
-    from .step import Step
+    from .training.step import Step
 
 __all__ = ['Batch', 'Model', 'build_optimiser']
 

@@ -9,7 +9,7 @@ import pytest
 
 from etude.cli import main
 from etude.evaluation.report import write_report
-from etude.run_directory import RunDirectory
+from etude.training.run_directory import RunDirectory
 
 
 def epoch(number: int) -> str:

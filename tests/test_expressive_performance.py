@@ -13,10 +13,11 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from etude.data.generators.rule_performer import RulePerformer, export_rule_performances
 from etude.data.midi import midi_to_notes
-from etude.data.performance import PERFORMANCE_FEATURES, encode_performance
-from etude.data.score import align_score_to_performance, read_score
+from etude.data.score import read_score
+from etude.music.performance.alignment import align_score_to_performance
+from etude.music.performance.codec import PERFORMANCE_FEATURES, encode_performance
+from etude.music.performance.rule_performer import RulePerformer, export_rule_performances
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,9 +118,9 @@ def test_the_listening_test_of_a_run_serves_and_records_a_rating(trained_run: di
 
     import httpx
 
-    from etude.listening.performance import CONDITIONS, main
     from etude.listening.server import create_app
     from etude.listening.simulate import listen, running_server
+    from etude.music.performance.listening import CONDITIONS, main
 
     run = Path(trained_run['summary']['paths']['run'])
     data = next((trained_run['folder'] / 'data' / 'cache').glob('rule-performances-*'))

@@ -94,7 +94,7 @@ def test_tasks_decode_as_their_settings_say() -> None:
     assert task_from_dict(sizes.to_dict()) == sizes
     with pytest.raises(CheckpointError, match='records no task'):
         task_from_dict({})
-    with pytest.raises(CheckpointError, match="task 'tapping'.*upgrade etude"):
+    with pytest.raises(CheckpointError, match="task kind 'tapping'.*not registered here.*install the package"):
         task_from_dict({'kind': 'tapping'})
     with pytest.raises(CheckpointError, match="setting 'colour'"):
         task_from_dict({'kind': 'regression', 'targets': ['width'], 'colour': 'red'})

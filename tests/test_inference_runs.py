@@ -79,7 +79,8 @@ def test_both_runs_record_what_inference_and_evaluation_need(digits_run: Trained
     import torch
 
     digits = torch.load(digits_run.checkpoint, weights_only=True)
-    assert digits['task'] == {'kind': 'classification', 'target': 'digit', 'classes': [str(digit) for digit in range(10)]}
+    assert digits['task'] == {'kind': 'classification', 'class_path': 'etude.tasks.classification.Classification', 'target': 'digit',
+                              'classes': [str(digit) for digit in range(10)]}
     assert digits['dataset']['representation']['kind'] == 'log_mel' and digits['dataset']['num_samples'] == 8000
     # the model was sized by the data, and the export records the sized hyperparameters it was built with
     n_mels, frames = digits['dataset']['input_shape']

@@ -143,7 +143,7 @@ def test_it_learns_which_band_is_loud() -> None:
 
 def masked_inputs(model: MelCNN, inputs: torch.Tensor, updates: int) -> torch.Tensor:
     """What forward() sees in one real training step after `updates` updates (read with a forward pre-hook)."""
-    from etude.step import Step
+    from etude.training.step import Step
 
     seen: list[torch.Tensor] = []
     handle = model.register_forward_pre_hook(lambda module, arguments: seen.append(arguments[0].detach().clone()))

@@ -14,12 +14,12 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from torch.utils.data import TensorDataset
 
 from etude import Routine
-from etude.early_stopping import EarlyStopping
 from etude.errors import ConfigError
 from etude.export import load_export
 from etude.metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError, fresh_metrics
 from etude.model import Model
 from etude.parameters import Parameters
+from etude.training.early_stopping import EarlyStopping
 
 
 def batches(*tensors: torch.Tensor, sizes: tuple[int, ...] = (7, 1, 30, 12)) -> list[tuple[torch.Tensor, ...]]:

@@ -24,7 +24,7 @@ def run_etude(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The routine's --testing run (24 chorales, a one-layer LSTM of 32 units, two epochs), as `etude train` drives it."""
     from etude import Routine
-    from etude.routines import music_generation
+    from etude.music.generation import routine as music_generation
 
     folder = tmp_path_factory.mktemp('generation')
     routine = Routine(runs_directory=folder / 'runs', verbose=False)
@@ -120,8 +120,8 @@ def test_etude_evaluate_reports_every_measure_beside_the_baselines(trained: dict
 
 @needs_fluidsynth
 def test_generated_markov_and_test_pieces_load_into_a_listening_test(trained: dict[str, Any], tmp_path: Path) -> None:
-    from etude.generation.listening import write_listening_sets
     from etude.listening.design import create_test
+    from etude.music.generation.listening import write_listening_sets
 
     sets = write_listening_sets(trained['run'], tmp_path / 'sets', pieces=2, seconds=3.0, sample_rate=16_000)
     plan = create_test(tmp_path / 'test', kind='mos', conditions={name: str(folder) for name, folder in sets.items()}, trim_to_shortest=True, seed=0)

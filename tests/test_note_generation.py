@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from etude.generation.baselines import MarkovNotes, UnigramNotes, encode_notes
-from etude.generation.measures import histogram_divergences, jensen_shannon_bits, longest_copied_runs, relative_measures
-from etude.generation.sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
-from etude.models.note_likelihood import CALIBRATION_PRIOR, TIME_BINS, TIME_EDGES, calibrated_log_probability, calibration_counts, quantise_time
-from etude.models.note_lstm import BEGIN_PITCH, NoteLSTM, teacher_forcing
+from etude.music.generation.baselines import MarkovNotes, UnigramNotes, encode_notes
+from etude.music.generation.likelihood import CALIBRATION_PRIOR, TIME_BINS, TIME_EDGES, calibrated_log_probability, calibration_counts, quantise_time
+from etude.music.generation.measures import histogram_divergences, jensen_shannon_bits, longest_copied_runs, relative_measures
+from etude.music.generation.model import BEGIN_PITCH, NoteLSTM, teacher_forcing
+from etude.music.generation.sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
 
 
 def tiny_model(**changes: float) -> NoteLSTM:

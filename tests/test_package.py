@@ -59,14 +59,19 @@ def test_python_dash_m_etude_is_the_etude_command() -> None:
 
 
 # The packages a routine imports from, each through the names its `__init__` lists in `__all__`; a feature package
-# beside them (etude.generation, etude.transcription, ...) is public the same way: `etude.<package>`, never a module below.
-PUBLIC_PACKAGES = ('etude', 'etude.data', 'etude.models', 'etude.tasks', 'etude.evaluation', 'etude.inference')
+# beside them (etude.trackers, ...) and each music task's package (etude.music.generation, ...) are public the same way:
+# `etude.<package>` or `etude.music.<task>`, never a module below.
+PUBLIC_PACKAGES = ('etude', 'etude.data', 'etude.models', 'etude.tasks', 'etude.evaluation', 'etude.inference', 'etude.music.generation',
+                   'etude.music.transcription', 'etude.music.performance')
 
 
 def is_public_package(name: str) -> bool:
     parts = name.split('.')
-    return name in PUBLIC_PACKAGES or (len(parts) == 2 and parts[0] == 'etude' and (ROOT / 'etude' / parts[1] / '__init__.py').is_file())
-ROUTINE_FOLDERS = (ROOT / 'etude' / 'routines', ROOT / 'scripts' / 'routines')
+    if name in PUBLIC_PACKAGES:
+        return True
+    if len(parts) == 2 and parts[0] == 'etude':
+        return parts[1] != 'music' and (ROOT / 'etude' / parts[1] / '__init__.py').is_file()
+    return len(parts) == 3 and parts[:2] == ['etude', 'music'] and (ROOT / 'etude' / 'music' / parts[2] / '__init__.py').is_file()
 
 
 @pytest.mark.parametrize('package', PUBLIC_PACKAGES)
@@ -105,7 +110,8 @@ def deep_imports(source: str, module_name: str) -> list[str]:
 
 
 def routine_files() -> list[Path]:
-    return sorted(path for folder in ROUTINE_FOLDERS if folder.is_dir() for path in folder.glob('*.py') if path.name != '__init__.py')
+    """The shipped routines: the audio examples in etude/routines/ and each music task's routine.py."""
+    return sorted([*(ROOT / 'etude' / 'routines').glob('[!_]*.py'), *(ROOT / 'etude' / 'music').glob('*/routine.py')])
 
 
 def test_the_import_check_sees_deep_and_private_imports() -> None:
@@ -121,11 +127,10 @@ def test_the_import_check_sees_deep_and_private_imports() -> None:
 def test_the_shipped_routines_import_only_public_names() -> None:
     """A routine is the user's template: what it imports is what a user's own routine may rely on across versions."""
     files = routine_files()
-    assert files, f'no routines found in {[str(folder) for folder in ROUTINE_FOLDERS]}'
+    assert len(files) == 6, files
     problems = []
     for path in files:
-        in_package = path.parent == ROUTINE_FOLDERS[0]
-        module_name = f'etude.routines.{path.stem}' if in_package else path.stem
+        module_name = '.'.join(path.relative_to(ROOT).with_suffix('').parts)
         problems += [f'{path.relative_to(ROOT)} {problem}' for problem in deep_imports(path.read_text(), module_name)]
     assert not problems, 'import these through etude, etude.data, etude.models, etude.tasks, etude.evaluation, etude.inference or another ' \
                          'etude.<package> (add the name to that package\'s __init__ and __all__ if it is public):\n' + '\n'.join(problems)

@@ -9,7 +9,8 @@ import pytest
 
 from etude.data.match import read_match
 from etude.data.midi import midi_to_notes
-from etude.data.performance import (
+from etude.errors import DataFileError
+from etude.music.performance.codec import (
     PERFORMANCE_FEATURES,
     SCORE_FEATURES,
     deadpan_targets,
@@ -19,7 +20,6 @@ from etude.data.performance import (
     render_performance,
     score_features,
 )
-from etude.errors import DataFileError
 
 # Mozart, K. 265, variation 1, played on a computer-monitored grand piano; shipped with parangonar 3.4.0 (Apache-2.0)
 MATCH = Path(__file__).parent / 'data' / 'mozart_k265_var1.match'

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from etude.models import PerformanceHAN, PerformanceLSTM
+from etude.music.performance import PerformanceHAN, PerformanceLSTM
+from etude.music.performance.task import ExpressivePerformance, UnsupportedScoreElement
 from etude.tasks.base import InferenceContext
-from etude.tasks.expressive_performance import ExpressivePerformance, UnsupportedScoreElement
 
 
 def write_piece(path: Path) -> Path:

@@ -23,7 +23,7 @@ from etude.export import load_export
 from etude.metrics import MeanAbsoluteError, RootMeanSquaredError
 from etude.model import Model
 from etude.parameters import Parameters
-from etude.step import Step
+from etude.training.step import Step
 
 OPTIONS = ['device=cpu', 'batch_size=4', 'patience=50']
 WEIGHTS = [0.0] * 5 + [1.0] * 10 + [3.0] * 5  # over the 20 positions of the train split: the first five are never drawn
@@ -281,8 +281,8 @@ def test_a_sampler_over_the_wrong_positions_or_under_torchrun_is_a_one_line_erro
     with pytest.raises(ConfigError, match=r"sampler= weighs 28 positions but the train split has 20 items; give one weight per position") as raised:
         routine.train()
     assert '\n' not in str(raised.value)
-    from etude.distributed import Distributed
-    from etude.loaders import training_loader
+    from etude.training.distributed import Distributed
+    from etude.training.loaders import training_loader
 
     with pytest.raises(ConfigError, match='sampler= is not supported under torchrun'):
         training_loader(TensorDataset(torch.zeros(20, 3)), np.arange(20), batch_size=4, seed=0, epoch=1, num_workers=0, device=torch.device('cpu'),

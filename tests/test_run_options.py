@@ -21,8 +21,8 @@ from etude.model import Model
 from etude.models import CRePE
 from etude.parameters import Parameters
 from etude.run_options import RunOptions
-from etude.seeding import CUBLAS_VARIABLE
-from etude.step import Step
+from etude.training.seeding import CUBLAS_VARIABLE
+from etude.training.step import Step
 
 OPTION_KEYS = set(RunOptions.field_types())
 

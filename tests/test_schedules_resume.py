@@ -20,8 +20,8 @@ from etude import Routine
 from etude.export import load_export
 from etude.model import Model
 from etude.parameters import Parameters
-from etude.routine import TrainingInterrupted
-from etude.step import Step
+from etude.training.routine import TrainingInterrupted
+from etude.training.step import Step
 
 BASE_RATE = 0.01
 SPLIT = {'train': list(range(20)), 'validation': list(range(20, 24)), 'test': list(range(24, 28))}

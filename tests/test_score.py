@@ -5,8 +5,9 @@ import pytest
 from music21 import articulations, chord, corpus, dynamics, key, meter, note, stream, tie
 
 from etude.data.midi import midi_to_notes, notes_from_columns
-from etude.data.score import ARTICULATIONS, SCORE_DTYPE, align_score_to_performance, articulation_names, read_score
+from etude.data.score import ARTICULATIONS, SCORE_DTYPE, articulation_names, read_score
 from etude.errors import DataFileError
+from etude.music.performance.alignment import align_score_to_performance
 
 
 @pytest.fixture(scope='module')

@@ -14,8 +14,10 @@ import pytest
 from etude.data.definitions import SkippedFileWarning, midi_collection, score_performance_pairs, split_items
 from etude.data.generators import export_chorales
 from etude.data.midi import midi_to_notes, note_columns
-from etude.data.sequences import PERFORMANCE_TARGETS, SCORE_FEATURES, NoteSequences, PerformanceSequences, SequenceCache
+from etude.data.sequences import NoteSequences, SequenceCache
 from etude.errors import ConfigError, DataFileError
+from etude.music.performance.codec import SCORE_FEATURES
+from etude.music.performance.sequences import PERFORMANCE_TARGETS, PerformanceSequences
 
 CHORALES = ['bach/bwv66.6', 'bach/bwv269', 'bach/bwv347']  # bwv269 repeats its first section
 

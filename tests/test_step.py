@@ -21,7 +21,7 @@ from etude.errors import ConfigError
 from etude.export import load_export
 from etude.model import Model
 from etude.parameters import Parameters
-from etude.step import Diverged, Step
+from etude.training.step import Diverged, Step
 
 SEED = 0
 SPLIT = {'train': list(range(20)), 'validation': list(range(20, 24)), 'test': list(range(24, 28))}  # 20 train items: 5 batches of 4

@@ -120,7 +120,7 @@ MISSING_IMPORT = 'import no_such_package_here\n'
 
 
 @pytest.mark.parametrize(('arguments', 'files', 'fragments'), [
-    (['nope'], {}, ["No routine 'nope'", 'the shipped routines are circular_drum_size', 'my_routine.py']),
+    (['nope'], {}, ["No routine 'nope'", 'the registered routines are circular_drum_size', 'my_routine.py']),
     (['spoken_digit'], {}, ["did you mean 'spoken_digits'"]),
     (['no_build'], {'no_build.py': NO_BUILD}, ["did you mean 'no_build.py'"]),
     (['absent.py'], {}, ['No routine file absent.py']),

@@ -78,7 +78,7 @@ def test_help_of_a_routine_lists_its_keys() -> None:
     (['--resume', 'runs/nothing-here'], ['Cannot resume', 'no checkpoints/last.pt']),
     (['dataset=5000-square-drums'], ['5000-square-drums']),
     (['--verbose'], ["unrecognised argument '--verbose'"]),
-    (['--routine', 'nope'], ["No routine 'nope'", 'the shipped routines are circular_drum_size']),
+    (['--routine', 'nope'], ["No routine 'nope'", 'the registered routines are circular_drum_size']),
     (['learning_rate=-1'], ["'learning_rate'", 'must be > 0', '-1']),
     (['precision=fp16'], ['fp16 needs a CUDA device']),
 ])

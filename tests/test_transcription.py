@@ -17,13 +17,13 @@ from conftest import needs_fluidsynth
 
 from etude.data.midi import NOTE_DTYPE, notes_from_columns, notes_to_midi, piano_roll_targets
 from etude.errors import DataFileError
-from etude.models.transcriber import PianoTranscriber
-from etude.transcription.baseline import transcribe_baseline
-from etude.transcription.data import SegmentDataset, clean_notes, maestro_recordings, segment_starts
-from etude.transcription.decoding import NoteStream, decode_notes, segment_plan, stitched_frames
-from etude.transcription.scoring import frame_scores, note_scores, score_piece
-from etude.transcription.settings import DecodingSettings, FrontEnd
-from etude.transcription.transcribe import transcribe
+from etude.music.transcription.baseline import transcribe_baseline
+from etude.music.transcription.data import SegmentDataset, clean_notes, maestro_recordings, segment_starts
+from etude.music.transcription.decoding import NoteStream, decode_notes, segment_plan, stitched_frames
+from etude.music.transcription.model import PianoTranscriber
+from etude.music.transcription.scoring import frame_scores, note_scores, score_piece
+from etude.music.transcription.settings import DecodingSettings, FrontEnd
+from etude.music.transcription.transcribe import transcribe
 
 KEYS = ('pitch', 'start', 'end', 'velocity')
 
@@ -138,7 +138,7 @@ def test_model_shapes_seeded_weights_and_losses() -> None:
 
 
 def test_the_readmes_sizes() -> None:
-    from etude.models.transcriber import FULL_SIZE
+    from etude.music.transcription.model import FULL_SIZE
 
     def count(model: PianoTranscriber) -> int:
         return sum(weights.numel() for weights in model.parameters())
@@ -149,7 +149,7 @@ def test_the_readmes_sizes() -> None:
 
 def augmented_batch(model: PianoTranscriber, inputs: torch.Tensor, targets: dict[str, torch.Tensor], updates: int) -> tuple[torch.Tensor, dict]:
     """What `model.training_step` trains on at update `updates` of a run (the batch after the augmentation)."""
-    from etude.step import Step
+    from etude.training.step import Step
 
     seen: dict[str, Any] = {}
     step = Step(model, model.configure_optimisers(), model.hyperparameters, device=torch.device('cpu'))
@@ -268,8 +268,8 @@ def test_the_routines_metric_decodes_as_transcribe_does_holding_one_piece_at_a_t
     """NoteMetrics over a split's segments (batches crossing pieces) gives exactly `transcribe`'s notes of each file,
     so `etude evaluate` recomputes the routine's figures; and it keeps only the pieces still coming in."""
     from etude.data.audio import audio_info
-    from etude.transcription.data import Recording
-    from etude.transcription.metrics import NoteMetrics
+    from etude.music.transcription.data import Recording
+    from etude.music.transcription.metrics import NoteMetrics
 
     model = PianoTranscriber(PianoTranscriber.Parameters(channels=(4,), acoustic_units=8, gru_units=4))
     model.eval()
@@ -297,8 +297,8 @@ def test_the_routines_metric_decodes_as_transcribe_does_holding_one_piece_at_a_t
 def test_note_metrics_merge_two_processes_shares_and_refuse_segments_transcribe_does_not_cut() -> None:
     """Under torchrun each process sees a contiguous share of a piece's segments: merged, they decode as one process
     does; a start that is not one of `planned_starts` (segment_starts' extra last one, here) is passed over."""
-    from etude.transcription.decoding import planned_starts
-    from etude.transcription.metrics import NoteMetrics
+    from etude.music.transcription.decoding import planned_starts
+    from etude.music.transcription.metrics import NoteMetrics
 
     front_end, settings = FrontEnd(segment_seconds=2.0), DecodingSettings()
     duration = 6.005  # segment_starts gives one segment more than transcribe cuts
@@ -343,7 +343,7 @@ def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
 def train_testing_routine(root: Path, *overrides: str) -> dict:
     """The routine as `etude train piano_transcription --testing` runs it (Routine, parameters, build, train, report)."""
     from etude import Routine
-    from etude.routines import piano_transcription as routine_module
+    from etude.music.transcription import routine as routine_module
 
     routine = Routine(runs_directory=root / 'runs', verbose=False)
     parameters = routine.set_parameters(routine_module.DEFAULTS, overrides=['testing=true', f'data_directory={root / "data"}', *overrides],
@@ -396,7 +396,7 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
 
 
 def test_note_metrics_join_segments_and_pass_over_noise() -> None:
-    from etude.transcription.metrics import NoteMetrics
+    from etude.music.transcription.metrics import NoteMetrics
 
     front_end, settings = FrontEnd(segment_seconds=2.0), DecodingSettings()
     notes = random_notes(5, count=20, seconds=5.0)

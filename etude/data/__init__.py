@@ -26,26 +26,14 @@ if TYPE_CHECKING:
     )
     from .download import install_dataset
     from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs, spoken_digit_folder
-    from .generators.rule_performer import RulePerformer, export_rule_performances
     from .layout import is_stored_dataset
     from .match import MatchPair, read_match
     from .midi import midi_to_notes, notes_to_midi, piano_roll_targets, piano_roll_to_notes, read_midi
-    from .performance import (
-        PERFORMANCE_FEATURES,
-        SCORE_FEATURES,
-        EncodedPerformance,
-        deadpan_targets,
-        encode_performance,
-        performance_to_midi,
-        read_pedal,
-        render_performance,
-        score_features,
-    )
     from .registry import OFFICIAL_DATASETS, OfficialDataset, describe_official_datasets, get_official_dataset
     from .representations import Featuriser, RepresentationSettings, featurise, num_frames, output_shape
     from .samplers import CircularDrumSampler, CircularDrumSettings, RectangularDrumSampler, RectangularDrumSettings, Sampler
-    from .score import Alignment, align_score_to_performance, read_score
-    from .sequences import PERFORMANCE_TARGETS, NoteSequences, PerformanceSequences, SequenceCache
+    from .score import read_score
+    from .sequences import NoteSequences, SequenceCache, WindowSettings
     from .sources import generate_dataset, import_kac_dataset, obtain_dataset
     from .split import SPLIT_NAMES, split_by_column, split_by_groups
     from .store import DatasetWriter, StoredDataset, read_dataset
@@ -66,12 +54,9 @@ _SOURCES = {
     **dict.fromkeys(['OFFICIAL_DATASETS', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset'], '.registry'),
     **dict.fromkeys(['Featuriser', 'RepresentationSettings', 'featurise', 'num_frames', 'output_shape'], '.representations'),
     **dict.fromkeys(['CircularDrumSampler', 'CircularDrumSettings', 'RectangularDrumSampler', 'RectangularDrumSettings', 'Sampler'], '.samplers'),
-    **dict.fromkeys(['Alignment', 'align_score_to_performance', 'read_score'], '.score'),
-    **dict.fromkeys(['PERFORMANCE_TARGETS', 'NoteSequences', 'PerformanceSequences', 'SequenceCache'], '.sequences'),
-    **dict.fromkeys(['RulePerformer', 'export_rule_performances'], '.generators.rule_performer'),
+    **dict.fromkeys(['read_score'], '.score'),
+    **dict.fromkeys(['NoteSequences', 'SequenceCache', 'WindowSettings'], '.sequences'),
     **dict.fromkeys(['MatchPair', 'read_match'], '.match'),
-    **dict.fromkeys(['PERFORMANCE_FEATURES', 'SCORE_FEATURES', 'EncodedPerformance', 'deadpan_targets', 'encode_performance', 'performance_to_midi',
-                     'read_pedal', 'render_performance', 'score_features'], '.performance'),
     **dict.fromkeys(['generate_dataset', 'import_kac_dataset', 'obtain_dataset'], '.sources'),
     **dict.fromkeys(['SPLIT_NAMES', 'split_by_column', 'split_by_groups'], '.split'),
     **dict.fromkeys(['DatasetWriter', 'StoredDataset', 'read_dataset'], '.store'),
@@ -79,13 +64,12 @@ _SOURCES = {
 }
 
 __all__ = [
-    'PERFORMANCE_FEATURES', 'PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'EncodedPerformance', 'MatchPair', 'RulePerformer', 'deadpan_targets',
-    'encode_performance', 'export_rule_performances', 'performance_to_midi', 'read_match', 'read_pedal', 'render_performance', 'score_features',
-    'AUDIO_FORMATS', 'AddNoise', 'Alignment', 'AudioInfo', 'BatchAugmentation', 'BatchAugmentor', 'BuildInterrupted', 'BuildReport', 'CircularDrumSampler',
+    'MatchPair', 'read_match',
+    'AUDIO_FORMATS', 'AddNoise', 'AudioInfo', 'BatchAugmentation', 'BatchAugmentor', 'BuildInterrupted', 'BuildReport', 'CircularDrumSampler',
     'CircularDrumSettings', 'Crop', 'DatasetDefinition', 'DatasetWriter', 'FeatureCache', 'Featuriser', 'FrequencyMasking', 'Gain', 'Item', 'NoteSequences',
-    'OFFICIAL_DATASETS', 'OfficialDataset', 'PerformanceSequences', 'PitchShift', 'RectangularDrumSampler', 'RectangularDrumSettings',
+    'OFFICIAL_DATASETS', 'OfficialDataset', 'PitchShift', 'RectangularDrumSampler', 'RectangularDrumSettings',
     'RepresentationSettings', 'SPLIT_NAMES', 'Sampler', 'SequenceCache', 'SkippedFileWarning', 'StoredDataset', 'StoredTorchDataset', 'TimeMasking',
-    'align_score_to_performance', 'audio_folder', 'audio_info', 'audio_midi_pairs', 'build_feature_cache', 'chorale_names', 'describe_official_datasets',
+    'WindowSettings', 'audio_folder', 'audio_info', 'audio_midi_pairs', 'build_feature_cache', 'chorale_names', 'describe_official_datasets',
     'export_chorales', 'featurise', 'find_soundfont', 'generate_dataset', 'generate_spoken_digits', 'get_official_dataset', 'import_kac_dataset',
     'install_dataset', 'is_stored_dataset', 'metadata_table', 'midi_collection', 'midi_to_notes', 'notes_to_midi', 'num_frames', 'obtain_dataset',
     'output_shape', 'piano_roll_targets', 'piano_roll_to_notes', 'read_audio', 'read_dataset', 'read_midi', 'read_score', 'render_midi', 'render_pairs',
@@ -93,4 +77,11 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)
+# what moved to a music task's own package (etude.music.<task>), refused with one line naming its new home
+_MOVED = {
+    **dict.fromkeys(['PERFORMANCE_FEATURES', 'PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'EncodedPerformance', 'RulePerformer', 'deadpan_targets',
+                     'encode_performance', 'export_rule_performances', 'performance_to_midi', 'read_pedal', 'render_performance', 'score_features',
+                     'Alignment', 'align_score_to_performance', 'PerformanceSequences'], 'etude.music.performance'),
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__, _MOVED)

@@ -3,7 +3,7 @@
 A match file holds a score, a performance and the note-by-note alignment between them, made by hand or checked by
 hand: the ground truth the automatic alignment of `etude.data.score` only approximates. partitura reads it; this
 module turns what partitura returns into the arrays the rest of etude uses, so the performance codec
-(`etude.data.performance`) and the datasets read a match file like a MusicXML / MIDI pair.
+(`etude.music.performance.codec`) and the datasets read a match file like a MusicXML / MIDI pair.
 
     pair = read_match('mozart_k265_var1.match')
     encoded = encode_performance(pair.score, pair.performance, pair.score_to_performance, pedal=pair.pedal)

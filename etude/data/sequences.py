@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,13 +32,51 @@ from ..errors import ConfigError, DataFileError, DatasetError
 from .builder import CacheBuilder, start_quiet_worker, worker_pool
 from .definitions import DatasetDefinition
 from .files import available_cores
-from .performance import SCORE_FEATURES
 from .store import DatasetWriter, StoredDataset
 
-__all__ = ['PERFORMANCE_TARGETS', 'SCORE_FEATURES', 'NoteSequences', 'PerformanceSequences', 'SequenceCache', 'local_tempo']
+__all__ = ['NoteSequences', 'SequenceCache', 'WindowSettings', 'check_window']
 
 SEQUENCE_VERSION = 3  # bump when what a window holds changes, so old datasets are not reused
-PERFORMANCE_TARGETS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
+
+
+class WindowSettings(Protocol):
+    """What a window of notes is: a frozen dataclass (its fields are fingerprinted) that reads one raw item into per-note
+    rows and cuts those into windows. `NoteSequences` is one; a music task defines its own beside its codec (e.g.
+    `etude.music.performance.PerformanceSequences`), and it must be importable by name, since worker processes
+    unpickle it."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def kind(self) -> str:
+        """The name the dataset records for this kind of window."""
+        ...
+
+    @property
+    def sequence_length(self) -> int:
+        """Notes per window."""
+        ...
+
+    def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
+        """The item's per-note rows (a DataFileError names a file that cannot be used)."""
+        ...
+
+    def windows(self, rows: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        """`(start note, inputs, labels)` of each window of one item."""
+        ...
+
+    def shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, str]]:
+        """`(input shape, label shapes, label dtypes other than float32)` of one window."""
+        ...
+
+    def label_types(self) -> dict[str, str]:
+        ...
+
+    def classes(self) -> dict[str, list[str]]:
+        ...
+
+    def feature_names(self) -> list[str]:
+        ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +99,7 @@ class NoteSequences:
     def __post_init__(self) -> None:
         from .midi import NOTE_FIELDS
 
-        _check_window(self.sequence_length, self.hop)
+        check_window(self.sequence_length, self.hop)
         unknown = sorted(set(self.columns) - set(NOTE_FIELDS))
         if unknown or not self.columns:
             raise ConfigError(f'NoteSequences columns {unknown or "()"} are not note fields; choose from {", ".join(NOTE_FIELDS)}')
@@ -93,90 +131,6 @@ class NoteSequences:
         return list(self.columns)
 
 
-@dataclass(frozen=True)
-class PerformanceSequences:
-    """Windows of `sequence_length` score notes with what a performance made of each (seed 000's pairs).
-
-    Each item is a performance (MIDI) with its score (`companions['score']`, MusicXML), as `score_performance_pairs`
-    defines them. The score's notes (`read_score`, repeats written out with `expand_repeats`) are aligned to the
-    performance's (`align_score_to_performance`); a pair matching fewer than `min_match_rate` of the score's notes is a
-    bad item (wrong pairing, unexpanded repeats, another edition), reported under `on_error`.
-
-    Inputs, per note, `SCORE_FEATURES` (float32): pitch, written duration and onset step in beats, position in the
-    bar, metrical weight, key signature and mode, time signature, the dynamic in effect (level and whether there is
-    one) and four articulation flags. Labels, per note, `PERFORMANCE_TARGETS` (float32):
-        velocity            MIDI velocity / 127 of the matched performance note
-        onset_deviation     seconds the note was played early (< 0) or late (> 0) against the tempo curve, which goes
-                            through where each onset should be judging from the other onsets within `tempo_window_beats`
-        log_duration_ratio  log2 of played over written duration (written in seconds at the local tempo): legato > 0
-        beat_seconds        the tempo curve: seconds of the quarter-note beat the note is in, i.e. 60 / quarter-note bpm
-        matched             1 where the score note was found in the performance, else 0 (and the three above are 0)
-        note_mask           1 for real notes, 0 for the padding that fills a piece's last window
-    Windows start every `hop` notes; the last also covers the piece's end, padded when the piece is shorter. These are
-    `etude.data.performance`'s codec: `render_performance` turns them (or a model's predictions) back into notes.
-    """
-
-    sequence_length: int = 64
-    hop: int = 32
-    expand_repeats: bool = True
-    min_match_rate: float = 0.5
-    tempo_window_beats: float = 4.0
-    kind: str = field(default='performance_sequences', init=False)
-
-    def __post_init__(self) -> None:
-        _check_window(self.sequence_length, self.hop)
-        if not 0.0 <= self.min_match_rate <= 1.0:
-            raise ConfigError(f'min_match_rate must be in [0, 1], got {self.min_match_rate}')
-        if not self.tempo_window_beats > 0:
-            raise ConfigError(f'tempo_window_beats must be a positive number of quarter notes, got {self.tempo_window_beats}')
-
-    def read(self, root: Path, path: str, companions: dict[str, str]) -> dict[str, np.ndarray]:
-        from .midi import midi_to_notes
-        from .performance import encode_performance, read_pedal, score_features
-        from .score import align_score_to_performance, read_score
-
-        if 'score' not in companions:
-            raise DataFileError(f'{root / path}: no score paired with this performance; define pairs with score_performance_pairs')
-        score = read_score(root / companions['score'], expand_repeats=self.expand_repeats)
-        performance = midi_to_notes(root / path)
-        alignment = align_score_to_performance(score, performance)
-        matched = np.flatnonzero(alignment.score_to_performance >= 0)
-        if alignment.match_rate < self.min_match_rate or len(np.unique(score['onset_beats'][matched])) < 3:
-            raise DataFileError(f'{root / path}: only {alignment.match_rate:.0%} of the notes of {companions["score"]} match it '
-                                f'(min_match_rate {self.min_match_rate}); check the pairing and the repeats')
-        encoded = encode_performance(score, performance, alignment.score_to_performance, tempo_window_beats=self.tempo_window_beats,
-                                     pedal=read_pedal(root / path))
-        targets = {**encoded.targets, 'note_mask': np.ones(len(score), dtype=np.float32)}
-        features = score_features(score)
-        return {'features': features, **targets, 'match_rate': np.array(alignment.match_rate, dtype=np.float32)}
-
-    def windows(self, rows: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
-        count, length = len(rows['features']), self.sequence_length
-        starts = list(range(0, max(count - length, 0) + 1, self.hop))
-        if count > length and starts[-1] + length < count:
-            starts.append(count - length)  # the piece's last notes get a window too
-        for start in starts:
-            stop = min(start + length, count)
-            inputs = np.zeros((length, len(SCORE_FEATURES)), dtype=np.float32)
-            inputs[:stop - start] = rows['features'][start:stop]
-            labels = {name: np.zeros(length, dtype=np.float32) for name in PERFORMANCE_TARGETS}
-            for name in PERFORMANCE_TARGETS:
-                labels[name][:stop - start] = rows[name][start:stop]
-            yield start, inputs, labels
-
-    def shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, str]]:
-        return (self.sequence_length, len(SCORE_FEATURES)), {name: (self.sequence_length,) for name in PERFORMANCE_TARGETS}, {}
-
-    def label_types(self) -> dict[str, str]:
-        return {name: 'number' for name in PERFORMANCE_TARGETS}
-
-    def classes(self) -> dict[str, list[str]]:
-        return {}
-
-    def feature_names(self) -> list[str]:
-        return list(SCORE_FEATURES)
-
-
 @dataclass
 class SequenceCache(CacheBuilder):
     """A definition's note windows under `settings`, built once in `cache_root` and reused while nothing changes.
@@ -195,7 +149,7 @@ class SequenceCache(CacheBuilder):
     """
 
     definition: DatasetDefinition
-    settings: NoteSequences | PerformanceSequences
+    settings: WindowSettings
     cache_root: str | Path = 'data/cache'
     name: str | None = None
     on_error: Literal['skip', 'raise'] = 'raise'
@@ -266,7 +220,7 @@ class SequenceCache(CacheBuilder):
                     results.append(_read_or_reason(*job))
                     bar.update()
                 return results
-            with worker_pool(workers, initializer=start_quiet_worker, preload=('etude.data.sequences', 'music21', 'pretty_midi')) as pool:
+            with worker_pool(workers, initializer=start_quiet_worker, preload=(type(self.settings).__module__, 'music21', 'pretty_midi')) as pool:
                 for result in pool.map(_read_or_reason_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
                     results.append(result)
                     bar.update()
@@ -277,7 +231,7 @@ def _read_or_reason_job(job: tuple[Any, ...]) -> dict[str, np.ndarray] | str:
     return _read_or_reason(*job)
 
 
-def _read_or_reason(settings: NoteSequences | PerformanceSequences, root: Path, path: str, companions: dict[str, str],
+def _read_or_reason(settings: WindowSettings, root: Path, path: str, companions: dict[str, str],
                     on_error: str) -> dict[str, np.ndarray] | str:
     """One item's rows, or with on_error='skip' the reason it cannot be used (with 'raise', the DataFileError)."""
     try:
@@ -288,44 +242,8 @@ def _read_or_reason(settings: NoteSequences | PerformanceSequences, root: Path, 
         return str(error).removeprefix(f'{root / path}: ')
 
 
-def local_tempo(anchor_beats: np.ndarray, anchor_seconds: np.ndarray, beats: np.ndarray, half_width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where (seconds) and how fast (seconds per quarter note) the music goes at each of `beats`, judged from the
-    other onsets around it.
-
-    The performed time of each score onset is the median over its notes (a chord's spread does not move it). At each
-    query onset a line is fitted, by least squares with triangular weights, through the onsets within `half_width`
-    quarter notes on either side, leaving out the onset itself: so a whole chord played late shows as late instead
-    of bending the line through itself, and a ritardando shows as a slower line rather than as late notes. Where
-    fewer than two other onsets lie within reach, the three nearest are used.
-
-    Args:
-        anchor_beats, anchor_seconds: `(n,)` score onsets (quarter notes) of matched notes and their performed times.
-        beats: `(m,)` the onsets to evaluate at.
-    Returns:
-        `(m,)` expected times in seconds and `(m,)` seconds per quarter note.
-    """
-    order = np.argsort(anchor_beats, kind='stable')
-    onsets, first = np.unique(anchor_beats[order], return_index=True)
-    times = np.array([np.median(chunk) for chunk in np.split(anchor_seconds[order], first[1:])])
-    queries, inverse = np.unique(beats, return_inverse=True)
-    expected, slopes = np.empty(len(queries)), np.empty(len(queries))
-    for index, query in enumerate(queries):
-        distance = np.abs(onsets - query)
-        others = distance > 1e-9
-        weights = np.where(others, np.clip(1.0 - distance / half_width, 0.0, None), 0.0)
-        if np.count_nonzero(weights) < 2:
-            nearest = np.argsort(np.where(others, distance, np.inf), kind='stable')[:3]
-            weights = np.zeros(len(onsets))
-            weights[nearest[np.isfinite(distance[nearest]) & others[nearest]]] = 1.0
-        centre_x, centre_y = np.average(onsets, weights=weights), np.average(times, weights=weights)
-        spread = np.sum(weights * (onsets - centre_x) ** 2)
-        slope = np.sum(weights * (onsets - centre_x) * (times - centre_y)) / spread if spread > 0 else 0.0
-        slopes[index] = max(slope, 1e-3)  # time never runs backwards
-        expected[index] = centre_y + slopes[index] * (query - centre_x)
-    return expected[inverse], slopes[inverse]
-
-
-def _check_window(sequence_length: int, hop: int) -> None:
+def check_window(sequence_length: int, hop: int) -> None:
+    """Refuse a window length or hop that is not a positive whole number of notes."""
     if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1:
         raise ConfigError(f'sequence_length must be a positive number of notes, got {sequence_length!r}')
     if isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:

@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..run_directory import RunDirectory
+    from ..training.run_directory import RunDirectory
 
     target = Path(arguments.markdown) if arguments.markdown else None
     if target is not None and target.exists() and not arguments.overwrite:
@@ -97,7 +97,7 @@ def read_run(path: str | Path) -> RunRecord:
     import yaml
 
     from ..errors import ConfigError
-    from ..run_directory import RunDirectory
+    from ..training.run_directory import RunDirectory
 
     folder = Path(path)
     if not folder.is_dir() or not any((folder / name).is_file() for name in ('config.yaml', 'metrics.jsonl', 'summary.json')):

@@ -50,7 +50,7 @@ class RunFiles:
             raise ConfigError(f'{self.directory / name} is damaged (not JSON); restore it from a backup of the run') from None
 
     def config(self) -> dict[str, Any]:
-        from ..run_directory import RunDirectory
+        from ..training.run_directory import RunDirectory
 
         return RunDirectory(self.directory).read_config() if self.directory is not None and (self.directory / 'config.yaml').is_file() else {}
 
@@ -59,7 +59,7 @@ class RunFiles:
 
     def records_and_damage(self) -> tuple[list[dict[str, Any]], list[str]]:
         """The epochs of `metrics.jsonl`, and a sentence per line that is not an epoch's record (`RunDirectory.metrics_problems`)."""
-        from ..run_directory import RunDirectory
+        from ..training.run_directory import RunDirectory
 
         if self.directory is None:
             return [], []

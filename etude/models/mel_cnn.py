@@ -28,7 +28,7 @@ from ..parameters import Parameters as BaseParameters
 if TYPE_CHECKING:
     from ..data.augment import BatchAugmentation
     from ..metrics import Metric
-    from ..step import Step
+    from ..training.step import Step
 
 __all__ = ['MelCNN']
 

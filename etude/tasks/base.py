@@ -186,15 +186,17 @@ class Task(ABC):
     # -- the record in an export --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """`{'kind': ..., **settings}`, plain values only (an export is read with `weights_only=True`); settings left at
-        None are left out, so the record lists what the routine said."""
+        """`{'kind': ..., 'class_path': ..., **settings}`, plain values only (an export is read with `weights_only=True`);
+        settings left at None are left out, so the record lists what the routine said. The class path lets a kind
+        that is not registered be found in a module the reader allows (`--allow-module`)."""
         values = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
-        return {'kind': self.kind, **{key: list(value) if isinstance(value, tuple) else value for key, value in values.items() if value is not None}}
+        settings = {key: list(value) if isinstance(value, tuple) else value for key, value in values.items() if value is not None}
+        return {'kind': self.kind, 'class_path': f'{type(self).__module__}.{type(self).__qualname__}', **settings}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str = 'the checkpoint') -> Self:
         """The task an export recorded; a CheckpointError when its settings are not this task's."""
-        settings = {key: value for key, value in values.items() if key != 'kind'}
+        settings = {key: value for key, value in values.items() if key not in ('kind', 'class_path')}
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(settings) - known)
         if unknown:

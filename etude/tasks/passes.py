@@ -1,6 +1,6 @@
 """The routine's evaluation pass, for `etude evaluate`: one process, in dataset order, nothing left out.
 
-The Routine computes its validation and test figures with `etude.evaluation_loop.evaluate_batches`; evaluating a
+The Routine computes its validation and test figures with `etude.training.evaluation_loop.evaluate_batches`; evaluating a
 finished run must give the same numbers, so this runs the same function over a loader of the same items (with the
 run's collate when the task gives it, else torch's default). torch loads inside the function: `etude -h` reads every
 task module for its flags and must stay light.
@@ -28,7 +28,7 @@ def evaluation_pass(model: Any, dataset: Any, indices: np.ndarray, prototypes: S
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from ..evaluation_loop import evaluate_batches
+    from ..training.evaluation_loop import evaluate_batches
 
     loader = DataLoader(Subset(dataset, np.asarray(indices).tolist()), batch_size=batch_size, shuffle=False, collate_fn=collate,
                         generator=torch.Generator().manual_seed(0))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .routines import RoutineDefinition, load_routine, shipped_routines
 
 if TYPE_CHECKING:
-    from ..routine import Routine
+    from .routine import Routine
 
 __all__ = ['OWN_HELP', 'add_training_options', 'configure', 'make_routine', 'routines_epilog', 'run', 'train_command', 'train_routine']
 
@@ -66,7 +66,7 @@ def run(arguments: argparse.Namespace) -> int:
 
     if not arguments.help:
         if arguments.routine is None:
-            raise ConfigError(f'say which routine to train: etude train ROUTINE (the shipped ones: {", ".join(shipped_routines())}; see etude train -h)')
+            raise ConfigError(f'say which routine to train: etude train ROUTINE (the registered ones: {", ".join(shipped_routines())}; see etude train -h)')
         if '=' in arguments.routine and not Path(arguments.routine).is_file():
             raise ConfigError(f"the routine comes first: etude train ROUTINE {arguments.routine} (see etude train -h)")
     return train_command(arguments)
@@ -99,7 +99,7 @@ def show_help(arguments: argparse.Namespace) -> None:
 
 def train_from_command_line(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..routine import TrainingInterrupted
+    from .routine import TrainingInterrupted
 
     for extra in arguments.overrides:
         if '=' not in extra:
@@ -120,8 +120,8 @@ def train_from_command_line(arguments: argparse.Namespace) -> int:
 
 def make_routine(arguments: argparse.Namespace, definition: RoutineDefinition) -> Routine:
     """The Routine of this command line: where runs go, what it resumes, its tracker, its resume line."""
-    from ..routine import Routine
     from .resume_command import resume_command
+    from .routine import Routine
 
     repeated = resume_arguments(arguments, definition)
     return Routine(runs_directory=arguments.runs_dir, trackers=trackers_of(arguments), project=definition.project, resume=arguments.resume,

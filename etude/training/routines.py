@@ -1,6 +1,7 @@
-"""Which routine `etude train ROUTINE` runs: a shipped one by name, a Python file by its path, or `module:attribute`.
+"""Which routine `etude train ROUTINE` runs: a registered one by name, a Python file by its path, or `module:attribute`.
 
-    etude train spoken_digits                 # etude/routines/spoken_digits.py
+    etude train spoken_digits                 # etude/routines/spoken_digits.py, registered by etude
+    etude train music_generation              # etude/music/generation/routine.py, registered by etude
     etude train my_routine.py                 # a file; its folder goes on sys.path first, as `python my_routine.py` does
     etude train my_lab.routines:small_cnn     # the attribute small_cnn of the module my_lab.routines, imported from
                                               # the current folder or the installed packages, as `python -m` would
@@ -8,7 +9,12 @@
 Whatever the form, a routine is something holding the same declarations as a shipped routine module: DEFAULTS (a
 Parameters instance), `build(routine, parameters)`, and optionally TESTING, PROJECT and `report(summary)`. The
 `module:attribute` form lets one module hold several routines (each a submodule, a class or a SimpleNamespace with
-those names). The shipped routines are listed from their source with `ast`, so `etude train -h` imports no torch.
+those names).
+
+Routines are registered by name under the entry-point group `etude.routines` (`name = module`): etude's own in its
+`setup.py`, and any installed package's the same way, so a lab's package of routines runs as `etude train NAME` too.
+They are listed from their source with `ast` (the module's file is found without running it), so `etude train -h`
+imports no torch.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ from typing import Any
 
 from ..errors import RoutineError
 
-__all__ = ['DEFAULT_ROUTINE', 'RoutineDefinition', 'load_routine', 'shipped_routines']
+__all__ = ['DEFAULT_ROUTINE', 'ENTRY_POINT_GROUP', 'RoutineDefinition', 'load_routine', 'registered_routines', 'shipped_routines']
 
-SHIPPED = Path(__file__).resolve().parent.parent / 'routines'
+ENTRY_POINT_GROUP = 'etude.routines'
 DEFAULT_ROUTINE = 'circular_drum_size'
 CONTRACT = 'a routine declares DEFAULTS = SomeModel.Parameters(...) and def build(routine, parameters) (see etude train -h)'
 
@@ -54,12 +60,26 @@ class RoutineDefinition:
     """report(summary) -> the result line printed after the test, or None."""
 
 
+def registered_routines() -> dict[str, str]:
+    """Registered routine name → its module, for every installed distribution (the same name and module twice is one)."""
+    import importlib.metadata
+
+    found: dict[str, str] = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if found.get(entry.name, entry.value) != entry.value:
+            raise RoutineError(f"the routine '{entry.name}' is registered twice, as {found[entry.name]} and {entry.value}; "
+                               'uninstall one of the two packages')
+        found[entry.name] = entry.value
+    return dict(sorted(found.items()))
+
+
 def shipped_routines() -> dict[str, str]:
-    """Shipped routine name → first line of its docstring, read without importing (importing would load torch)."""
+    """Registered routine name → first line of its docstring, read without running the module (that would load torch)."""
     routines = {}
-    for path in sorted(SHIPPED.glob('*.py')):
-        if not path.name.startswith('_'):
-            routines[path.stem] = first_line(ast.get_docstring(ast.parse(path.read_text(encoding='utf-8'))))
+    for name, module_name in registered_routines().items():
+        spec = importlib.util.find_spec(module_name)
+        if spec is not None and spec.origin is not None and spec.origin.endswith('.py'):
+            routines[name] = first_line(ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding='utf-8'))))
     return routines
 
 
@@ -76,13 +96,13 @@ def load_routine(name: str) -> RoutineDefinition:
         if not hasattr(module, attribute):
             raise RoutineError(f'{module_name} has no attribute {attribute!r} (from {name}); name the object that holds DEFAULTS and build')
         return _definition(name, getattr(module, attribute))
-    shipped = shipped_routines()
-    if name not in shipped:
-        nearest = [f'{name}.py'] if Path(f'{name}.py').is_file() else difflib.get_close_matches(name, shipped, n=1)
+    registered = registered_routines()
+    if name not in registered:
+        nearest = [f'{name}.py'] if Path(f'{name}.py').is_file() else difflib.get_close_matches(name, registered, n=1)
         hint = f'did you mean {nearest[0]!r}? ' if nearest else ''
-        raise RoutineError(f"No routine {name!r}: {hint}the shipped routines are {', '.join(shipped)}; "
+        raise RoutineError(f"No routine {name!r}: {hint}the registered routines are {', '.join(registered)}; "
                            'a routine of your own is named by its file (my_routine.py) or as module:attribute')
-    return _definition(name, importlib.import_module(f'etude.routines.{name}'))
+    return _definition(name, _run_user_code(lambda: importlib.import_module(registered[name]), name, registered[name]))
 
 
 def first_line(docstring: str | None) -> str:

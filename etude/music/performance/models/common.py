@@ -1,0 +1,120 @@
+"""What the expressive-performance models share: input scaling, output units, the masked loss and its metrics.
+
+A model reads `(batch, notes, len(SCORE_FEATURES))` score features and returns `(batch, notes, 4)` performance
+features in their own units, in the order of `PREDICTED` (velocity 0-1, onset deviation s, log2 duration ratio,
+beat seconds), which `etude.music.performance.codec.render_performance` turns into notes. Targets come as the dict of
+`PerformanceSequences` labels, `(batch, notes)` each, with the masks `matched` and `note_mask`.
+
+The loss is a mean squared error in scaled units (`TARGET_SCALES`: a typical spread of each feature, tempo in log
+space), over matched notes for the three note features and over all real notes for the tempo, which the score defines
+for every note; the four are averaged, so no feature dominates by its units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ....metrics import Metric, _accumulator
+from ..codec import SCORE_FEATURES
+
+__all__ = ['FEATURE_NAMES', 'PREDICTED', 'PerformanceMetrics', 'masked_losses', 'scale_inputs']
+
+PREDICTED = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds')
+FEATURE_NAMES = {'velocity': 'velocity', 'onset_deviation': 'timing', 'log_duration_ratio': 'articulation', 'beat_seconds': 'tempo'}
+TARGET_SCALES = {'velocity': 0.1, 'onset_deviation': 0.05, 'log_duration_ratio': 0.3, 'beat_seconds': 0.15}
+# rough centre and spread of each score feature, so the network sees numbers near [-1, 1]
+_CENTRES = {'pitch': 60.0, 'duration_beats': 1.0, 'onset_delta_beats': 0.5, 'beat': 2.5, 'beat_strength': 0.5, 'key_sharps': 0.0,
+            'key_mode': 0.0, 'time_numerator': 4.0, 'time_denominator': 4.0, 'dynamic_level': 0.5}
+_SPREADS = {'pitch': 12.0, 'duration_beats': 1.0, 'onset_delta_beats': 0.5, 'beat': 1.5, 'beat_strength': 0.5, 'key_sharps': 3.0,
+            'key_mode': 1.0, 'time_numerator': 2.0, 'time_denominator': 4.0, 'dynamic_level': 0.3}
+
+
+def scale_inputs(inputs: torch.Tensor) -> torch.Tensor:
+    """`(batch, notes, features)` score features → the same, centred and scaled (flags stay 0/1)."""
+    centres = torch.tensor([_CENTRES.get(name, 0.0) for name in SCORE_FEATURES], dtype=inputs.dtype, device=inputs.device)
+    spreads = torch.tensor([_SPREADS.get(name, 1.0) for name in SCORE_FEATURES], dtype=inputs.dtype, device=inputs.device)
+    return (inputs - centres) / spreads
+
+
+def to_units(raw: torch.Tensor) -> torch.Tensor:
+    """A network's `(batch, notes, 4)` raw outputs → features in their units (the tempo positive, around 0.6 s)."""
+    velocity = 0.5 + TARGET_SCALES['velocity'] * raw[..., 0]
+    deviation = TARGET_SCALES['onset_deviation'] * raw[..., 1]
+    ratio = -0.2 + TARGET_SCALES['log_duration_ratio'] * raw[..., 2]
+    beat_seconds = 0.6 * torch.exp(TARGET_SCALES['beat_seconds'] * raw[..., 3])
+    return torch.stack([velocity, deviation, ratio, beat_seconds], dim=-1)
+
+
+def from_units(features: torch.Tensor) -> torch.Tensor:
+    """The inverse of `to_units`: what an autoregressive decoder reads back of the notes already played."""
+    return torch.stack([
+        (features[..., 0] - 0.5) / TARGET_SCALES['velocity'], features[..., 1] / TARGET_SCALES['onset_deviation'],
+        (features[..., 2] + 0.2) / TARGET_SCALES['log_duration_ratio'],
+        torch.log(features[..., 3].clamp_min(1e-3) / 0.6) / TARGET_SCALES['beat_seconds'],
+    ], dim=-1)
+
+
+def target_stack(targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """`(batch, notes, 4)` the targets in `PREDICTED` order."""
+    return torch.stack([targets[name] for name in PREDICTED], dim=-1)
+
+
+def masked_losses(predictions: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-feature mean squared errors in scaled units (see the module docstring), and their mean as 'loss'."""
+    matched, real = targets['matched'].to(predictions.dtype), targets['note_mask'].to(predictions.dtype)
+    scaled_predictions, scaled_targets = from_units(predictions), from_units(target_stack(targets).to(predictions.dtype))
+    losses = {}
+    for index, name in enumerate(PREDICTED):
+        mask = real if name == 'beat_seconds' else matched
+        squared = (scaled_predictions[..., index] - scaled_targets[..., index]) ** 2
+        losses[name] = (squared * mask).sum() / mask.sum().clamp_min(1.0)
+    losses['loss'] = torch.stack([losses[name] for name in PREDICTED]).mean()
+    return losses
+
+
+class PerformanceMetrics(Metric):
+    """Per feature, over the notes its mask admits: Pearson correlation and MAE of prediction against the performance,
+    and the feature's scaled loss.
+
+    Names: `<feature>_correlation`, `<feature>_mae`, `loss_<feature>` for feature in velocity (MAE in MIDI velocity
+    steps), timing (onset deviation, MAE in milliseconds), articulation (log2 duration ratio) and tempo (beat period,
+    MAE in milliseconds). The correlation is pooled over every note of the split (sufficient statistics, so it merges
+    across processes); a constant prediction has correlation 0 (it says nothing about which notes differ).
+    """
+
+    _state = ('sums',)
+    UNITS = {'velocity': 127.0, 'onset_deviation': 1000.0, 'log_duration_ratio': 1.0, 'beat_seconds': 1000.0}
+
+    def __init__(self) -> None:
+        self.sums = _accumulator(size=(len(PREDICTED), 8))  # n, Σx, Σy, Σx², Σy², Σxy, Σ|x - y|, Σ scaled squared error
+
+    def update(self, predictions: Any, targets: Any) -> None:
+        predicted = predictions.detach().to(self.sums.dtype)
+        truth = target_stack(targets).detach().to(self.sums.dtype)
+        scaled_error = (from_units(predicted) - from_units(truth)) ** 2
+        if self.sums.device != predicted.device:
+            self.sums = self.sums.to(predicted.device)
+        rows = []
+        for index, name in enumerate(PREDICTED):
+            mask = (targets['note_mask'] if name == 'beat_seconds' else targets['matched']).to(self.sums.dtype)
+            x, y = predicted[..., index] * self.UNITS[name], truth[..., index] * self.UNITS[name]
+            rows.append(torch.stack([mask.sum(), (mask * x).sum(), (mask * y).sum(), (mask * x * x).sum(), (mask * y * y).sum(),
+                                     (mask * x * y).sum(), (mask * (x - y).abs()).sum(), (mask * scaled_error[..., index]).sum()]))
+        self.sums = self.sums + torch.stack(rows)
+
+    def compute(self) -> dict[str, float]:
+        result = {}
+        for index, name in enumerate(PREDICTED):
+            n, sx, sy, sxx, syy, sxy, absolute, squared = (float(value) for value in self.sums[index].cpu())
+            feature = FEATURE_NAMES[name]
+            if n == 0:
+                result.update({f'{feature}_correlation': float('nan'), f'{feature}_mae': float('nan'), f'loss_{feature}': float('nan')})
+                continue
+            covariance, variance_x, variance_y = sxy / n - sx * sy / n**2, sxx / n - (sx / n) ** 2, syy / n - (sy / n) ** 2
+            constant = variance_x <= 1e-12 * max(1.0, abs(sxx / n)) or variance_y <= 0
+            result[f'{feature}_correlation'] = 0.0 if constant else covariance / (variance_x * variance_y) ** 0.5
+            result[f'{feature}_mae'] = absolute / n
+            result[f'loss_{feature}'] = squared / n
+        return result

@@ -1,0 +1,49 @@
+"""Piano transcription (seed 001): audio of any length to MIDI notes (onsets, offsets, velocities), after Kong et al. (2021).
+
+The parts are plain functions and small classes, each in its own module, so the routine, `etude infer` and the
+benchmarks share them:
+
+- `data`: rendered Bach chorales (FluidSynth) and MAESTRO as recordings with note lists, cut into segments whose
+  piano-roll targets are computed on the fly from the notes;
+- `decoding`: frame outputs to notes (onset peak picking with Kong's regression refinement), and whole files
+  transcribed in overlapping segments stitched without duplicated notes;
+- `scoring`: note and frame precision / recall / F1 with mir_eval, per piece and averaged;
+- `baseline`: a transcriber that learns nothing (spectral flux onsets, pitches from spectral peaks);
+- `model`: `PianoTranscriber`; `task`: `Transcription`; `routine`: `etude train piano_transcription`.
+
+Nothing heavy is imported here; each module imports torch or mir_eval itself.
+"""
+
+from typing import TYPE_CHECKING
+
+from ...lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .baseline import transcribe_baseline
+    from .data import Recording, SegmentDataset, clean_notes, maestro_recordings, rendered_chorales, segment_starts
+    from .decoding import NoteStream, decode_notes, planned_starts
+    from .metrics import NoteMetrics
+    from .model import PianoTranscriber
+    from .scoring import average_scores, note_scores, score_piece
+    from .settings import DecodingSettings, FrontEnd
+    from .task import Transcription
+    from .transcribe import transcribe
+
+_SOURCES = {
+    'transcribe_baseline': '.baseline',
+    **dict.fromkeys(['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts'], '.data'),
+    **dict.fromkeys(['NoteStream', 'decode_notes', 'planned_starts'], '.decoding'),
+    'NoteMetrics': '.metrics',
+    'PianoTranscriber': '.model',
+    'Transcription': '.task',
+    **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
+    **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
+    'transcribe': '.transcribe',
+}
+
+__all__ = ['DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording', 'SegmentDataset', 'Transcription',
+           'average_scores', 'clean_notes', 'decode_notes', 'maestro_recordings', 'note_scores', 'planned_starts', 'rendered_chorales',
+           'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
+
+
+__getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

@@ -1,0 +1,94 @@
+"""Transcribe audio of any length: overlapping segments through the model, stitched, decoded as they come.
+
+The file is read one segment at a time (soundfile seeks; a file at another rate is resampled per segment, and the
+overlap keeps the resampler's edges out of the frames that are kept), segments go through the model in batches, and
+the kept middle of each (`stitched_frames`) is fed to a `NoteStream`. So what stays in memory is one batch of audio
+and outputs plus the notes, whatever the file's length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...data.audio import audio_info, read_audio
+from ...errors import DataFileError
+from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
+from .settings import DecodingSettings, FrontEnd
+
+__all__ = ['front_end_of', 'transcribe']
+
+MIN_SECONDS = 0.1  # shorter input is refused: no note can be told from a frame or two
+
+
+def front_end_of(model: Any, segment_seconds: float) -> FrontEnd:
+    """The front end a `PianoTranscriber` hears, with segments of `segment_seconds`."""
+    p = model.hyperparameters
+    return FrontEnd(sample_rate=p.sample_rate, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, f_min=p.f_min, f_max=p.f_max,
+                    segment_seconds=segment_seconds)
+
+
+def _segments(source: str | os.PathLike[str] | np.ndarray, front_end: FrontEnd, hop_frames: int, count: int) -> Iterator[np.ndarray]:
+    """`(segment_samples,)` float32 audio of each segment, zero-padded past the end."""
+    length, hop_samples = front_end.segment_samples, hop_frames * front_end.hop_length
+    for index in range(count):
+        segment = np.zeros(length, dtype=np.float32)
+        begin = index * hop_samples
+        if isinstance(source, np.ndarray):
+            clip = source[begin:begin + length]
+        else:
+            clip = read_audio(source, sample_rate=front_end.sample_rate, offset_seconds=begin / front_end.sample_rate,
+                              duration_seconds=front_end.segment_seconds)[0]
+        segment[:len(clip)] = clip[:length]
+        yield segment
+
+
+@torch.no_grad()
+def transcribe(model: Any, source: str | os.PathLike[str] | np.ndarray, *, settings: DecodingSettings = DecodingSettings(),
+               segment_seconds: float = 4.0, batch_size: int = 8, device: torch.device | str = 'cpu') -> tuple[np.ndarray, float]:
+    """Notes (`NOTE_DTYPE`) of an audio file (or of mono float samples at the model's rate) and its duration in seconds.
+
+    Raises:
+        DataFileError: the file cannot be read as audio, or is shorter than `MIN_SECONDS`, or is silent.
+    """
+    front_end = front_end_of(model, segment_seconds)
+    if isinstance(source, np.ndarray):
+        num_samples = len(source)
+        peak = float(np.abs(source).max()) if num_samples else 0.0
+        name = 'audio'
+    else:
+        info = audio_info(source)
+        num_samples, name = round(info.duration * front_end.sample_rate), str(Path(source))
+        peak = None
+    duration = num_samples / front_end.sample_rate
+    if duration < MIN_SECONDS:
+        raise DataFileError(f'{name}: only {duration * 1000:.0f} ms of audio; transcription needs at least {MIN_SECONDS * 1000:.0f} ms')
+    num_frames = front_end.frames(num_samples)
+    segment_frames = front_end.frames(front_end.segment_samples)
+    hop, count = segment_plan(num_frames, segment_frames, settings.segment_overlap)
+    stream = NoteStream(settings, front_end.frames_per_second)
+    model.eval()
+    notes, loudest, batch = [], 0.0, []
+    index = 0
+    for segment in _segments(source, front_end, hop, count):
+        loudest = max(loudest, float(np.abs(segment).max()))
+        batch.append(segment)
+        if len(batch) == batch_size or index + len(batch) == count:
+            outputs = model(torch.from_numpy(np.stack(batch)).to(device))
+            for row in range(len(batch)):
+                begin, end = stitched_frames(index, count, hop, segment_frames, num_frames)
+                notes.append(stream.feed({key: outputs[key][row, begin:end].float().cpu().numpy() for key in OUTPUT_KEYS}))
+                index += 1
+            batch = []
+    if (peak if peak is not None else loudest) < 1e-4:
+        raise DataFileError(f'{name}: the audio is silent (peak below -80 dBFS); nothing to transcribe')
+    notes.append(stream.finish())
+    merged = np.concatenate(notes)
+    merged = merged[np.lexsort((merged['pitch'], merged['start']))]
+    merged['step'] = np.diff(merged['start'], prepend=0.0)
+    return merged, duration
