@@ -66,12 +66,11 @@ def main() -> None:
     from etude.data.definitions import score_performance_pairs
     from etude.data.score import read_score
     from etude.data.sequences import SequenceCache
-    from etude.music.performance import PerformanceHAN, PerformanceLSTM
+    from etude.music.performance import ExpressivePerformance, PerformanceHAN, PerformanceLSTM, predict_piece
     from etude.music.performance.alignment import align_score_to_performance
     from etude.music.performance.codec import render_performance
     from etude.music.performance.rule_performer import RulePerformer, export_rule_performances
     from etude.music.performance.sequences import PerformanceSequences
-    from etude.music.performance.task import ExpressivePerformance, predict_piece
 
     rows = [f'CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread', '',
             '| step | size | time | rate | peak memory |', '|---|---|---|---|---|']

@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,13 +71,13 @@ def pipeline(data: Path, checkpoint: Path, threads: int, segments: int = 200) ->
     import torch
 
     from etude.export import load_model
+    from etude.music.transcription import PianoTranscriber
     from etude.music.transcription.data import SegmentDataset, rendered_chorales, segment_starts
-    from etude.music.transcription.transcribe import front_end_of
 
     torch.set_num_threads(threads)
     recordings = rendered_chorales(data, count=100)
     model = load_model(checkpoint)
-    front_end = front_end_of(model, 4.0)
+    front_end = cast(PianoTranscriber, model).front_end(4.0)
     items = [(index, start) for index, recording in enumerate(recordings) for start in segment_starts(recording.duration, 4.0, 4.0)]
     dataset = SegmentDataset(recordings, items, front_end)
     began = time.perf_counter()
@@ -105,15 +106,15 @@ def train_briefly(data: Path, checkpoint: Path, threads: int, repeat: int, steps
     import torch
 
     from etude.export import load_model
+    from etude.music.transcription import PianoTranscriber
     from etude.music.transcription.data import SegmentDataset, rendered_chorales, segment_starts
-    from etude.music.transcription.transcribe import front_end_of
 
     torch.set_num_threads(threads)
     # distinct copies of the note lists, as distinct pieces would have: only they grow with the hours listed
     recordings = [replace(recording, notes=recording.notes.copy()) for _ in range(repeat) for recording in rendered_chorales(data, count=100)]
     model = load_model(checkpoint)
     model.train()
-    front_end = front_end_of(model, 4.0)
+    front_end = cast(PianoTranscriber, model).front_end(4.0)
     items = [(index, start) for index, recording in enumerate(recordings) for start in segment_starts(recording.duration, 4.0, 4.0)]
     loader = torch.utils.data.DataLoader(SegmentDataset(recordings, items, front_end), batch_size=8, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))

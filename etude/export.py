@@ -27,7 +27,7 @@ import torch
 
 from .atomic_files import fsync_directory, write_temporary
 from .errors import CheckpointError
-from .imports import current_folder_importable
+from .imports import current_folder_importable, extension_packages
 from .interrupts import deferred_interrupts
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ def import_model_class(class_path: str, path: str | Path, allow_modules: Sequenc
     class_path = MOVED_CLASSES.get(class_path, class_path)
     module_name, _, class_name = class_path.rpartition('.')
     top = module_name.split('.')[0]
-    trusted = (*TRUSTED_MODULES, *(f'{module}.' for module in allow_modules))
+    trusted = (*TRUSTED_MODULES, *(f'{module}.' for module in (*allow_modules, *extension_packages())))
     if not f'{module_name}.'.startswith(trusted):
         raise CheckpointError(
             f'{path} was made by {class_path}, outside etude; importing its module would run its code, so allow it if you trust it: '

@@ -1,8 +1,12 @@
-"""Importing a user's module from a folder without leaving that folder on `sys.path` afterwards.
+"""Importing code that is not etude's: a user's module from a folder, and the packages that extend etude.
 
 The installed `etude` console script does not put the current folder on `sys.path` (`python -m etude` does), so a
 routine file's folder, a module named with `--allow-module` or a `module:attribute` routine is made importable for the
 one import that needs it and taken away after: a notebook or a long-lived process keeps the path it had.
+
+A package that registers a task kind or a routine by entry point (`etude.tasks`, `etude.routines`) was installed to
+extend etude, and its registered modules are imported to list their options: its model classes load from an export
+as etude's own do, without `--allow-module` (`extension_packages`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ['current_folder_importable', 'folder_importable']
+__all__ = ['ENTRY_POINT_GROUPS', 'current_folder_importable', 'extension_packages', 'folder_importable']
+
+ENTRY_POINT_GROUPS = ('etude.tasks', 'etude.routines')
 
 
 @contextmanager
@@ -39,3 +45,10 @@ def current_folder_importable(needed: bool = True) -> Iterator[None]:
         return
     with folder_importable(os.getcwd()):
         yield
+
+
+def extension_packages() -> tuple[str, ...]:
+    """The top-level packages of the modules registered under etude's entry-point groups (etude's own among them)."""
+    from importlib.metadata import entry_points
+
+    return tuple(sorted({entry.value.split(':')[0].split('.')[0] for group in ENTRY_POINT_GROUPS for entry in entry_points(group=group)}))

@@ -1,7 +1,8 @@
 """The template every etude network fills in.
 
 A model is a `torch.nn.Module` built from its typed hyperparameters alone, so an export can rebuild it from the file.
-For ordinary supervised learning a model supplies its layers, `forward` and `loss` (and `metrics` to report); the
+For ordinary supervised learning a model supplies its layers, `forward` and `loss` (what a split is judged by is its
+task's `metrics`, not the model's); the
 default `training_step` computes the loss in the run's precision and hands it to the routine's `Step`, which owns
 backward, accumulation, clipping, optimiser and schedule stepping and gradient averaging under torchrun. A model that
 needs more (several optimisers, teacher forcing, a GAN) overrides `configure_optimisers` and `training_step` and
@@ -20,7 +21,6 @@ import torch
 from .parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
-    from .metrics import Metric
     from .training.step import Step
 
 __all__ = ['Batch', 'Model', 'build_optimiser']
@@ -51,11 +51,6 @@ class Model(ABC, torch.nn.Module):
         """The training objective, a scalar, from what `forward` returned and the batch's targets (tensors, tuples or
         dicts, as the dataset gives them). Override for anything but the default mean squared error."""
         return torch.nn.functional.mse_loss(predictions, targets)
-
-    def metrics(self) -> list[Metric]:
-        """Metrics reported on the validation and test splits (fresh copies are made for each pass): e.g.
-        `[MeanAbsoluteError(scale=100, name='mae_cm')]`. The routine may add its own with `train(metrics=...)`."""
-        return []
 
     def configure_optimisers(self) -> list[torch.optim.Optimizer]:
         """Optimisers built from the hyperparameters; override to use several, or per-layer settings."""

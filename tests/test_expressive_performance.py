@@ -118,16 +118,21 @@ def test_the_listening_test_of_a_run_serves_and_records_a_rating(trained_run: di
 
     import httpx
 
+    from etude.cli import main
     from etude.listening.server import create_app
     from etude.listening.simulate import listen, running_server
-    from etude.music.performance.listening import CONDITIONS, main
+    from etude.music.performance.listening import CONDITIONS
 
     run = Path(trained_run['summary']['paths']['run'])
     data = next((trained_run['folder'] / 'data' / 'cache').glob('rule-performances-*'))
-    assert main([str(run), str(tmp_path / 'test'), '--pieces', '2', '--beats', '8', '--data', str(data)]) == 0
+    assert main(['listen', 'from-run', str(run), str(tmp_path / 'test'), '--pieces', '2', '--seconds', '5', '--data', str(data)]) == 0
     plan = json.loads((tmp_path / 'test' / 'plan.json').read_text())
-    assert plan['kind'] == 'mos' and len(plan['pages']) == 2
+    assert plan['kind'] == 'mos' and len(plan['pages']) == 2, 'MOS, all four versions of a piece on one page'
     assert sorted(plan['conditions']) == sorted(CONDITIONS)
+    assert main(['listen', 'from-run', str(run), str(tmp_path / 'mushra'), '--kind', 'mushra', '--pieces', '1', '--seconds', '4',
+                 '--data', str(data)]) == 0
+    mushra = json.loads((tmp_path / 'mushra' / 'plan.json').read_text())
+    assert mushra['kind'] == 'mushra' and 'performance' not in mushra['conditions'], "the pianist's performance is the reference"
 
     async def one_listener(url: str) -> None:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -137,4 +142,4 @@ def test_the_listening_test_of_a_run_serves_and_records_a_rating(trained_run: di
         asyncio.run(one_listener(url))
     with sqlite3.connect(tmp_path / 'test' / 'ratings.sqlite') as connection:
         assert connection.execute('SELECT COUNT(*) FROM ratings').fetchone()[0] == len(CONDITIONS)
-    assert main([str(tmp_path / 'nowhere'), str(tmp_path / 'other')]) == 2
+    assert main(['listen', 'from-run', str(tmp_path / 'nowhere'), str(tmp_path / 'other')]) == 2

@@ -36,7 +36,7 @@ def test_create_then_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.Ca
 
     (folders['modelB'] / 'item1.wav').unlink()
     failing = [
-        (['listen'], 'etude listen create|serve|results|demo'),
+        (['listen'], 'etude listen from-run|create|serve|results|demo'),
         (['listen', 'create', str(tmp_path / 'new'), '--condition', 'a=b'], 'required: --kind'),
         (['listen', 'create', str(tmp_path / 'new'), '--kind', 'mos', '--condition', 'modelA'], 'NAME=FOLDER'),
         (['listen', 'create', str(tmp_path / 'new'), '--kind', 'mos', '--condition', f"a={folders['modelA']}", '--condition', f"a={folders['refs']}"], 'twice'),

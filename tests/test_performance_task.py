@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from etude.music.performance import PerformanceHAN, PerformanceLSTM
-from etude.music.performance.task import ExpressivePerformance, UnsupportedScoreElement
+from etude.music.performance import ExpressivePerformance, PerformanceHAN, PerformanceLSTM, UnsupportedScoreElement
 from etude.tasks.base import InferenceContext
 
 

@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
     parser.add_argument('--batch-size', type=int, default=None, metavar='N', help="items per batch (default the run's batch_size)")
     parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
-                        help='import the model class from this package (repeatable; found in the current folder too); only for models you trust')
+                        help='import the model class or task kind from this package (repeatable; found in the current folder too); '
+                             'only for code you trust')
 
 
 def run(arguments: argparse.Namespace) -> int:

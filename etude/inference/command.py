@@ -38,10 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--batch-size', type=int, default=64, metavar='N', help='inputs run through the model at once (default 64)')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
     parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
-                        help='import the model class from this package (repeatable; found in the current folder too); only for models you trust')
-    from ..tasks import inference_options, task_kinds
+                        help='import the model class or task kind from this package (repeatable; found in the current folder too); '
+                             'only for code you trust')
+    from ..tasks import inference_options, registered_kinds
 
-    group = parser.add_argument_group('options of some task kinds (' + ', '.join(task_kinds()) + ')')
+    group = parser.add_argument_group('options of some task kinds (' + ', '.join(registered_kinds()) + '; a kind found by --allow-module runs '
+                                      "with its options' defaults)")
     for option in inference_options():
         if option.is_switch:
             group.add_argument(option.flag, action='store_true', default=None, help=option.help)

@@ -57,7 +57,8 @@ class Predictor:
             raise ConfigError(f'batch_size is {batch_size}; give at least 1')
         model = load_model(path, device=device, model_class=model_class, allow_modules=allow_modules)
         export = model.export_info
-        task = task_from_dict(dict(export.get('task') or {}), source=str(path))
+        task = task_from_dict(dict(export.get('task') or {}), source=str(path), allow_modules=allow_modules)
+        task.check_model(model)
         context = InferenceContext(export, str(path), torch.device(device), batch_size, task_options(task, options, str(path)),
                                    readers or min(4, os.cpu_count() or 1))
         return cls(model, task, context)

@@ -1,4 +1,4 @@
-"""`etude listen create | serve | results | demo`: the listening-test commands.
+"""`etude listen from-run | create | serve | results | demo`: the listening-test commands.
 
 Imports nothing heavy at import time (`etude -h` must answer at once): numpy, scipy, the web stack and matplotlib
 load inside the subcommand that needs them.
@@ -21,10 +21,46 @@ def _anchors(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f'--anchors takes cutoffs in kHz separated by commas, e.g. 3.5,7; got {text!r}') from None
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a whole number of at least 1, got {text!r}')
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float('nan')
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'must be a positive number of seconds, got {text!r}')
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     from ..cli import OneLineArgumentParser
 
     commands = parser.add_subparsers(dest='listen_command', metavar='SUBCOMMAND', parser_class=OneLineArgumentParser)
+    from_run = commands.add_parser('from-run', help="a test of a run's held-out items, as its task offers them", description=(
+        "Build a listening test of a finished run: its task writes held-out items (generated pieces beside the Markov chain's "
+        'and test pieces; transcriptions re-synthesised beside the recordings; performances beside deadpan, rule and human ones), '
+        'loudness-matched and trimmed to one length.'))
+    from_run.add_argument('run_path', metavar='RUN', help='a finished run folder (runs/<id>) of a task that writes audio or MIDI')
+    from_run.add_argument('test_dir', metavar='TEST_DIR', help='a new (or empty) folder for the test')
+    from_run.add_argument('--kind', choices=('mushra', 'mos', 'ab'), help="the test (default: the task's own: mushra where a reference exists)")
+    from_run.add_argument('--pieces', type=_at_least_one, default=4, metavar='N', help='held-out items (default 4)')
+    from_run.add_argument('--seconds', type=_positive, default=15.0, metavar='S', help='about how long each excerpt is (default 15)')
+    from_run.add_argument('--data', metavar='DIR', help='the stored dataset the run trained on, if it has moved')
+    from_run.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
+    from_run.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
+                          help='import the model class or task kind from this package (found in the current folder too); only code you trust')
+    from_run.add_argument('--seed', type=int, help="base of the listeners' random orders and of the generated pieces (default 0 for the pieces, "
+                                                   'random orders)')
+
     create = commands.add_parser('create', help='build a test from folders of audio paired by file name', description=(
         'Build a listening test in TEST_DIR from folders of audio files paired by name (refs/a.wav, outA/a.wav, ...).'))
     create.add_argument('test_dir', metavar='TEST_DIR', help='a new (or empty) folder for the test')
@@ -68,7 +104,16 @@ def run(arguments: argparse.Namespace) -> int:
 
     command = arguments.listen_command
     if command is None:
-        raise ListeningTestError('say what to do: etude listen create|serve|results|demo TEST_DIR (see etude listen -h)')
+        raise ListeningTestError('say what to do: etude listen from-run|create|serve|results|demo TEST_DIR (see etude listen -h)')
+    if command == 'from-run':
+        from .from_run import create_from_run
+
+        plan = create_from_run(arguments.run_path, arguments.test_dir, kind=arguments.kind, pieces=arguments.pieces, seconds=arguments.seconds,
+                               data=arguments.data, device=arguments.device, allow_modules=arguments.allow_module, seed=arguments.seed)
+        print(f'{plan.kind} test with {len(plan.items)} items, {len(plan.conditions)} conditions ({", ".join(plan.conditions)}) '
+              f'and {len(plan.pages)} pages in {arguments.test_dir}')
+        print(f'serve it with: etude listen serve {arguments.test_dir}')
+        return 0
     if command == 'create':
         return _create(arguments)
     if command == 'serve':

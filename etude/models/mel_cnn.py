@@ -27,7 +27,6 @@ from ..parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
     from ..data.augment import BatchAugmentation
-    from ..metrics import Metric
     from ..training.step import Step
 
 __all__ = ['MelCNN']
@@ -167,11 +166,6 @@ class MelCNN(Model):
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of logits `(batch, classes)` against class indices `(batch,)`."""
         return torch.nn.functional.cross_entropy(predictions, targets, label_smoothing=self.hyperparameters.label_smoothing)
-
-    def metrics(self) -> list[Metric]:
-        from ..metrics import Classification
-
-        return [Classification(num_classes=self.hyperparameters.classes)]
 
     def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
         """The default supervised step, on a batch masked by the augmentation when it is switched on."""

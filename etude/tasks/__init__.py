@@ -20,22 +20,31 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_names
 
 if TYPE_CHECKING:
-    from .base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
+    from ..training.routine_data import SplitView
+    from .audio import AudioTask
+    from .base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
     from .classification import Classification
+    from .context import EvaluationContext, open_run
     from .options import inference_options
     from .registry import registered_kinds, task_class, task_from_dict, task_kinds
     from .regression import Regression
+    from .testing import TaskCheckError, TaskExample, check_task
 
 _SOURCES = {
-    **dict.fromkeys(['Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'Outcome', 'Task'], '.base'),
+    'AudioTask': '.audio',
+    **dict.fromkeys(['Evaluation', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet', 'Outcome', 'Task'], '.base'),
+    **dict.fromkeys(['EvaluationContext', 'open_run'], '.context'),
+    'SplitView': '..training.routine_data',
+    **dict.fromkeys(['TaskCheckError', 'TaskExample', 'check_task'], '.testing'),
     'Classification': '.classification',
     'inference_options': '.options',
     **dict.fromkeys(['registered_kinds', 'task_class', 'task_from_dict', 'task_kinds'], '.registry'),
     'Regression': '.regression',
 }
 
-__all__ = ['Classification', 'Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'Outcome', 'Regression',
-           'Task', 'inference_options', 'registered_kinds', 'task_class', 'task_from_dict', 'task_kinds']
+__all__ = ['AudioTask', 'Classification', 'Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet', 'Outcome',
+           'Regression', 'SplitView', 'Task', 'TaskCheckError', 'TaskExample', 'check_task', 'inference_options', 'open_run', 'registered_kinds',
+           'task_class', 'task_from_dict', 'task_kinds']
 
 _MOVED = {'Generation': 'etude.music.generation', 'Transcription': 'etude.music.transcription', 'ExpressivePerformance': 'etude.music.performance'}
 

@@ -6,7 +6,7 @@ the export alone), runs `batch_size` clips at a time through the model without g
 files are read by a few threads ahead of the model (libsndfile and soxr release the GIL), at most two batches
 ahead, so decoding the next files overlaps featurising and running the current batch, and results keep the order of
 the inputs. Evaluation runs the routine's evaluation pass over the run's stored dataset, cut as the routine cut it
-(`input_length`), and recomputes the task's baseline on the same items.
+(`input_length`); the baseline (`baseline`: the simplest honest guess) is fitted on the train split's targets.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigError
-from .base import Evaluation, EvaluationContext, InferenceContext, InputKind, Outcome, Task
+from .base import Evaluation, InferenceContext, InputKind, Outcome, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ..data.preparation import AudioPreprocessing
     from ..metrics import Metric
     from ..model import Model
+    from ..training.routine_data import SplitView
+    from .context import EvaluationContext
 
 __all__ = ['AUDIO_INPUTS', 'AudioTask']
 
@@ -67,13 +69,19 @@ class AudioTask(Task):
         """One batch of raw outputs → one JSON-safe result per item."""
 
     @abstractmethod
-    def metrics(self) -> list[Metric]:
-        """The metrics the task is judged by, named as in `summary.json`."""
+    def metrics(self, model: Model | None = None) -> list[Metric]:
+        """The metrics the task is judged by, named as in `summary.json` (they need nothing of the model)."""
 
     @abstractmethod
     def baseline(self, train_targets: Any, evaluated_targets: Any) -> tuple[str, dict[str, float]]:
-        """`(name, metrics)` of the simplest honest guess learnt from the train targets, scored on the evaluated ones:
-        `routine.add_baseline(*task.baseline(train, test))`."""
+        """`(name, metrics)` of the simplest honest guess learnt from the train targets, scored on the evaluated ones."""
+
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
+        """The `baseline` fitted on the train split's targets and scored on `split`'s (none without train items)."""
+        if not len(data.indices['train']) or not len(data.indices[split]):
+            return {}
+        name, figures = self.baseline(data.targets('train').numpy(), data.targets(split).numpy())
+        return {name: figures}
 
     @abstractmethod
     def truth(self, target: torch.Tensor) -> dict[str, Any]:
@@ -147,38 +155,27 @@ class AudioTask(Task):
 
     # -- evaluation ---------------------------------------------------------------------------------------------
 
-    def evaluate(self, context: EvaluationContext) -> Evaluation:
-        import torch
+    keeps_outputs: ClassVar[bool] = True
 
+    def evaluation_data(self, context: EvaluationContext) -> SplitView:
         from ..data.torch_dataset import Crop
 
-        dataset = context.torch_dataset(Crop(self.input_length) if self.input_length else None)
-        indices = context.indices[context.split]
-        metrics, kept, objects = context.evaluation_pass(dataset, indices, [*context.model.metrics(), *self.metrics()])
+        return context.split_view(context.torch_dataset(Crop(self.input_length) if self.input_length else None))
+
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
+        """One row per clip: its file, the truth and what the model said; the outputs and targets for the figures."""
+        import torch
+
         outputs = torch.cat([predictions for predictions, _ in kept]) if kept else torch.empty(0)
         targets = torch.cat([target for _, target in kept]) if kept else torch.empty(0)
-        baselines: dict[str, dict[str, float]] = {}
-        if len(context.indices['train']):
-            name, figures = self.baseline(_targets_of(dataset, context.indices['train']).numpy(), targets.numpy())
-            baselines[name] = figures
         decoded = self.decode(outputs, None) if len(outputs) else []
         stored = context.stored_dataset()
         files, root = stored.metadata.get('files'), stored.metadata.get('raw_root')
-        rows = []
-        for position, index in enumerate(indices):
+        for position, index in enumerate(data.indices[evaluation.split]):
             row: dict[str, Any] = {'index': int(index)}
             if files is not None:
                 row['file'] = str(Path(root) / files[index]) if root else files[index]
             row['true'] = self.truth(targets[position])
             row['predicted'] = decoded[position]
-            rows.append(row)
-        return Evaluation(context.split, metrics, baselines, rows, details={'outputs': outputs, 'targets': targets, 'metrics': objects})
-
-
-def _targets_of(dataset: Any, indices: np.ndarray, block: int = 1024) -> torch.Tensor:
-    """The targets of `indices`, read as the routine read them (one sorted read per block of items)."""
-    import torch
-
-    parts = [torch.stack([target for _, target in dataset.__getitems__(indices[start:start + block].tolist())])
-             for start in range(0, len(indices), block)]
-    return torch.cat(parts)
+            evaluation.predictions.append(row)
+        evaluation.details.update({'outputs': outputs, 'targets': targets, 'metrics': list(metrics)})

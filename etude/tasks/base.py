@@ -1,19 +1,26 @@
-"""The task protocol: what a kind of model does, in one place, so inference and evaluation need no per-task branch.
+"""The task protocol: what a kind of model does, in one place, so the loop, inference and evaluation need no branch.
 
 A routine declares its task with a `Task` instance, `routine.set_task(Classification(target='digit', classes=[...]))`,
-and the export records `task.to_dict()`. Everything that depends on the kind of model reads it back through
-`task_from_dict` and calls the same few methods:
+and the export records `task.to_dict()`. Everything that depends on the kind of model asks the task:
 
+    model_protocol             the methods a model of this kind must have (a typing.Protocol), checked by set_model
+    metrics(model)             the figures of a split: the Routine's validation and test passes and `etude evaluate`
+    baselines(data, split)     the task's baselines, fitted on the train split and scored on `split`: computed once
+                               when a run starts, recorded in its baselines.json, read back by everyone after
+    on_split_end(...)          whole-item work after a split's pass (sampling and judging pieces, say): more figures
     inputs / options           what `etude infer` reads (audio, MIDI primers, scores, nothing) and the flags it takes
     infer(model, sources, ..)  read the inputs, run the model in the task's own way (one forward pass per batch, a
                                sampling loop, overlapping segments), decode: one `Outcome` per input (or per piece)
     write(outcome, folder)     the files an outcome becomes (MIDI, audio); `predictions.jsonl` is written by the command
-    evaluate(context)          the task's metrics and its baselines on one split of a finished run, recomputed
+    evaluate(context)          a finished run's figures on one split: the same pass, metrics and hooks as training,
+                               beside the recorded baselines; `describe` adds the task's rows and details
     figures(evaluation, dir)   the figures its report shows
+    listening_set(...)         folders of audio for a listening test of a run (`etude listen from-run`)
 
 Settings are typed dataclass fields, checked when the task is made (so `set_task` catches a typo at once, not
 `etude infer` weeks later) and again when an export is read. Subclasses import torch, matplotlib or music libraries
-inside their methods, so `etude -h`, which lists every task's inference flags, stays light.
+inside their methods, so `etude -h`, which lists every task's inference flags, stays light. A kind of your own is a
+subclass registered by entry point (see `etude.tasks.registry`) and checked with `etude.tasks.testing.check_task`.
 """
 
 from __future__ import annotations
@@ -23,17 +30,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from ..errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
+    from ..metrics import Metric
     from ..model import Model
+    from ..training.routine_data import SplitView
+    from .context import EvaluationContext
 
-__all__ = ['Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'Outcome', 'Task']
+__all__ = ['Evaluation', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet', 'Outcome', 'Task']
+
+ListeningKind = Literal['mushra', 'mos', 'ab']
 
 
 @dataclass(frozen=True)
@@ -118,64 +129,37 @@ class Evaluation:
     record: dict[str, Any] = field(default_factory=dict)  # further entries of metrics.json (a confusion matrix's counts)
 
 
-@dataclass
-class EvaluationContext:
-    """What `evaluate_run` hands a task: the rebuilt model, its export, the run's split and, on demand, its stored
-    dataset (checked against the export's fingerprint) and the routine's evaluation pass over any part of it."""
+@dataclass(frozen=True)
+class ListeningSet:
+    """What a task offers a listening test of a run: folders of audio files paired by name, one per condition.
 
-    model: Model
-    export: Mapping[str, Any]
-    checkpoint: Path
-    split: str
-    indices: dict[str, np.ndarray]
-    device: torch.device
-    batch_size: int
-    dataset_directory: Path
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    _stored: Any = None
+    `reference` is what MUSHRA compares against (the recording a transcription was made from, a pianist's
+    performance; named by the task's `listening_reference`, under which a MOS or A/B test rates it as one more
+    condition); None where no reference exists (generated music). `default_kind` is the test a listener of this task
+    is usually given.
+    """
 
-    @property
-    def dataset(self) -> dict[str, Any]:
-        return dict(self.export.get('dataset') or {})
-
-    def stored_dataset(self) -> Any:
-        """The run's stored dataset (`etude.data.StoredDataset`), refused when it is not the one the run trained on."""
-        if self._stored is None:
-            from ..data.store import read_dataset
-            from ..errors import DatasetError
-
-            stored = read_dataset(self.dataset_directory)
-            recorded = self.dataset.get('fingerprint')
-            if recorded is not None and stored.fingerprint != recorded:
-                raise DatasetError(f'{self.dataset_directory} holds dataset {stored.fingerprint[:12]}, but {self.checkpoint} was trained on '
-                                   f'{str(recorded)[:12]}; pass --data with the dataset the run trained on')
-            self._stored = stored
-        return self._stored
-
-    def torch_dataset(self, transform: Any = None) -> Any:
-        """The stored dataset as the routine read it: the export's targets, and `transform` (e.g. the task's Crop)."""
-        from ..data.torch_dataset import StoredTorchDataset
-
-        return StoredTorchDataset(self.stored_dataset(), self.dataset.get('targets'), transform)
-
-    def evaluation_pass(self, dataset: Any, indices: np.ndarray, metrics: Sequence[Any], *, keep: bool = True,
-                        collate: Any = None) -> tuple[dict[str, float], list[Any], list[Any]]:
-        """The routine's evaluation pass over `indices` of `dataset`: the mean loss weighted by batch size and every
-        metric, as `summary.json` has them; with `keep`, each batch's `(predictions, targets)` on the CPU, in order;
-        and the computed metric objects."""
-        from .passes import evaluation_pass
-
-        return evaluation_pass(self.model, dataset, indices, metrics, batch_size=self.batch_size, device=self.device, keep=keep, collate=collate)
+    conditions: dict[str, Path]
+    reference: Path | None = None
+    title: str = ''
+    default_kind: ListeningKind = 'mos'
 
 
 @dataclass(kw_only=True)
 class Task(ABC):
-    """A kind of model: subclass as a dataclass of its settings, and implement `infer` and `evaluate`."""
+    """A kind of model: subclass as a dataclass of its settings, and implement `infer` (and what its kind needs of the
+    rest: `metrics`, `baselines`, `describe`, `figures`, `listening_set`)."""
 
     kind: ClassVar[str]
     inputs: ClassVar[InputKind]
     writes_files: ClassVar[bool] = False  # `etude infer` needs --output: its outcomes are files
     options: ClassVar[tuple[InferenceOption, ...]] = ()
+    listening_reference: ClassVar[str | None] = None
+    """The name of the reference its listening set holds (the recording, the pianist's performance), which MUSHRA
+    compares against; None where there is none (generated music). Declared, so a test is refused before any work."""
+    model_protocol: ClassVar[type | None] = None
+    """A `typing.Protocol` naming the methods a model of this kind must have beyond `etude.Model`'s (a note model's
+    `run`, a transcriber's `front_end`); None when any Model will do."""
 
     def __post_init__(self) -> None:
         self.check()
@@ -201,11 +185,75 @@ class Task(ABC):
         unknown = sorted(set(settings) - known)
         if unknown:
             raise CheckpointError(f"{source} records the {cls.kind} setting {unknown[0]!r}, which this etude does not know "
-                                  f"(it knows {', '.join(sorted(known))}); upgrade etude")
+                                  f"(it knows {', '.join(sorted(known)) or 'none'}); upgrade etude")
         try:
             return cls(**settings)
         except (ConfigError, TypeError) as error:
             raise CheckpointError(f'{source} records {cls.kind} settings that do not work: {error}') from None
+
+    # -- the model ----------------------------------------------------------------------------------------------
+
+    def check_model(self, model: Model) -> None:
+        """Refuse a model that lacks a method of `model_protocol`, in one line naming it (before anything trains)."""
+        if self.model_protocol is None:
+            return
+        missing = [name for name in _protocol_members(self.model_protocol) if not hasattr(model, name)]
+        if missing:
+            raise ConfigError(f'a {self.kind} task needs a model with {", ".join(missing)} ({self.model_protocol.__module__}.'
+                              f'{self.model_protocol.__qualname__}); {type(model).__name__} has no {missing[0]}: add it, or choose the task '
+                              'kind this model is for')
+
+    # -- training and evaluation --------------------------------------------------------------------------------
+
+    def metrics(self, model: Model) -> list[Metric]:
+        """The metrics a split of a run is judged by, named as in `summary.json`: the Routine computes them in every
+        validation and test pass, and `etude evaluate` in the same pass over the same items. None by default."""
+        return []
+
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
+        """`{name: figures}` of the task's baselines, fitted on `data`'s train split and scored on `split` (the
+        training mean, the majority class, a Markov chain), named as the model's figures are. None by default.
+
+        The Routine calls this once when a run starts, for the validation and the test split, and records the
+        answer; `etude evaluate` reads that record (it calls this only for a run that recorded none)."""
+        return {}
+
+    def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric],
+                     device: torch.device) -> dict[str, float]:
+        """More figures of `split` once its pass is over: whole-item work no batch can do (sampling pieces from the
+        model and judging them against the split's). `metrics` are the pass's metric objects, computed. None by
+        default; a task doing costly work may do it for the test split only."""
+        return {}
+
+    def evaluation_data(self, context: EvaluationContext) -> SplitView:
+        """The data `etude evaluate` runs the pass over: by default the run's stored dataset read as the export says
+        (its targets), split as `split.json` says. A task whose routine built its items another way rebuilds them."""
+        return context.split_view(context.torch_dataset())
+
+    def evaluate(self, context: EvaluationContext) -> Evaluation:
+        """A finished run's figures on `context.split`: the Routine's evaluation pass over the same items with this
+        task's metrics, the end-of-split work, and the baselines the run recorded; then `describe` adds the rows."""
+        data = self.evaluation_data(context)
+        indices = data.indices[context.split]
+        metrics, kept, objects = context.evaluation_pass(data.dataset, indices, self.metrics(context.model), keep=self.keeps_outputs,
+                                                         collate=data.collate)
+        metrics.update(self.on_split_end(context.model, context.split, data, objects, context.device))
+        baselines, computed = context.recorded_baselines(self, data)
+        notes = [f'Baselines computed now from the train split: {context.checkpoint} recorded none.'] if computed else []
+        evaluation = Evaluation(context.split, metrics, baselines, predictions=[], notes=notes)
+        self.describe(evaluation, context, data, kept, objects)
+        return evaluation
+
+    keeps_outputs: ClassVar[bool] = False
+    """Whether `evaluate` keeps each batch's predictions and targets for `describe` (costs memory)."""
+
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any],  # noqa: B027
+                 metrics: Sequence[Metric]) -> None:
+        """Fill `evaluation`'s predictions (one row per item or piece), details (what `figures` draws) and notes."""
+
+    def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
+        """`caption → PNG` drawn into `folder` for the report; none by default."""
+        return {}
 
     # -- inference ----------------------------------------------------------------------------------------------
 
@@ -224,12 +272,18 @@ class Task(ABC):
         """`(result key, column title)` of the table `etude infer` prints; every key of the first result when empty."""
         return []
 
-    # -- evaluation ---------------------------------------------------------------------------------------------
+    # -- listening ----------------------------------------------------------------------------------------------
 
-    @abstractmethod
-    def evaluate(self, context: EvaluationContext) -> Evaluation:
-        """The task's metrics on `context.split` of the run, with its baselines recomputed on the same items."""
+    def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
+        """Write audio for a listening test of the run into `folder` (which exists): one subfolder per condition, the
+        same file names in each, `pieces` held-out items of about `seconds` each. Refused by tasks whose outputs
+        are not sound or music."""
+        raise ConfigError(f'a {self.kind} model writes no audio or music, so there is nothing to listen to; '
+                          'listening tests are for the tasks that write audio or MIDI (generation, transcription, expressive performance)')
 
-    def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
-        """`caption → PNG` drawn into `folder` for the report; none by default."""
-        return {}
+
+def _protocol_members(protocol: type) -> list[str]:
+    """The names a Protocol class declares (methods and attributes), without the machinery every Protocol has."""
+    names = [name for name in vars(protocol) if not name.startswith('_')]
+    names += [name for name in getattr(protocol, '__annotations__', {}) if not name.startswith('_') and name not in names]
+    return sorted(names)

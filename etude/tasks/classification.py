@@ -1,11 +1,10 @@
 """Classification: one clip of audio → one of the task's classes (spoken digits, say).
 
-    task = Classification(target='digit', classes=stored.metadata['classes']['digit'])
-    routine.set_task(task)
-    routine.add_baseline(*task.baseline(train_ids, test_ids))       # always the most common training class
+    routine.set_task(Classification(target='digit', classes=stored.metadata['classes']['digit']))
 
 Decoding: `(batch, classes)` logits → `{'digit': '7', 'probability': 0.98}` (+ `'top': [...]` with `--top K`).
 Metrics: `Classification` (accuracy, macro F1 and the confusion matrix); the report draws the confusion matrix.
+Baseline: always the most common training class.
 """
 
 from __future__ import annotations
@@ -19,9 +18,15 @@ from .audio import AudioTask
 from .base import Evaluation, InferenceContext, InferenceOption
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
 
     from ..metrics import Metric
+    from ..model import Model
+    from ..training.routine_data import SplitView
+    from .context import EvaluationContext
+    from .testing import TaskExample
 
 __all__ = ['Classification']
 
@@ -80,7 +85,7 @@ class Classification(AudioTask):
     def columns(self) -> list[tuple[str, str]]:
         return [(self.target, self.target), ('probability', 'probability')]
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, model: Model | None = None) -> list[Metric]:
         from ..metrics import Classification as ConfusionMatrix
 
         return [ConfusionMatrix(num_classes=len(self.classes), class_names=self.classes)]
@@ -98,17 +103,23 @@ class Classification(AudioTask):
             result.update(metric.compute())
         return 'majority class', result
 
+    @classmethod
+    def example(cls, folder: Path) -> TaskExample:
+        """A tiny run of this kind, for `etude.tasks.testing.check_task` (see `etude.tasks.examples`)."""
+        from .examples import classification_example
+
+        return classification_example(folder, cls)
+
     def truth(self, target: torch.Tensor) -> dict[str, Any]:
         return {self.target: self.classes[int(target)]}
 
-    def evaluate(self, context: Any) -> Evaluation:
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
         from ..metrics import Classification as ConfusionMatrix
 
-        evaluation = super().evaluate(context)
-        matrix = [metric for metric in evaluation.details['metrics'] if isinstance(metric, ConfusionMatrix)][-1]  # the task's, with its names
+        super().describe(evaluation, context, data, kept, metrics)
+        matrix = [metric for metric in metrics if isinstance(metric, ConfusionMatrix)][-1]  # the task's, with its names
         evaluation.details['confusion'] = matrix.confusion
         evaluation.record['confusion_matrix'] = {'classes': self.classes, 'counts': matrix.confusion.tolist()}
-        return evaluation
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         from ..figures import confusion_matrix_figure

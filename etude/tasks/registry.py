@@ -25,13 +25,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, ConfigError
+from ..imports import ENTRY_POINT_GROUPS
 
 if TYPE_CHECKING:
     from .base import Task
 
 __all__ = ['ENTRY_POINT_GROUP', 'registered_kinds', 'task_class', 'task_from_dict', 'task_kinds']
 
-ENTRY_POINT_GROUP = 'etude.tasks'
+ENTRY_POINT_GROUP = ENTRY_POINT_GROUPS[0]
 
 
 @cache

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import torch
 
     from ..metrics import Metric
+    from ..model import Model
+    from .testing import TaskExample
 
 __all__ = ['Regression']
 
@@ -67,7 +69,7 @@ class Regression(AudioTask):
         units = self.target_units
         return [(name, f'{name} ({units[name]})' if units[name] else name) for name in self.targets]
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, model: Model | None = None) -> list[Metric]:
         from ..metrics import MeanAbsoluteError, RootMeanSquaredError
 
         names, scales, units = self.targets, self.target_scales, self.target_units
@@ -91,6 +93,13 @@ class Regression(AudioTask):
             metric.update(predictions, truth)
             result.update(metric.compute())
         return 'training mean', result
+
+    @classmethod
+    def example(cls, folder: Path) -> TaskExample:
+        """A tiny run of this kind, for `etude.tasks.testing.check_task` (see `etude.tasks.examples`)."""
+        from .examples import regression_example
+
+        return regression_example(folder, cls)
 
     def truth(self, target: torch.Tensor) -> dict[str, Any]:
         scales = self.target_scales

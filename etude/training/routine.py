@@ -3,14 +3,20 @@
     routine = Routine()
     parameters = routine.set_parameters(SomeModel.Parameters(), config_path=..., overrides=[...])
     routine.set_dataset(TensorDataset(inputs, targets), groups=speakers)      # or a stored etude dataset
+    routine.set_task(Classification(target='digit', classes=[...]))          # optional: metrics, baselines, inference
     routine.set_model(SomeModel(parameters))
-    summary = routine.train(metrics=[Accuracy()])
+    summary = routine.train()                                                 # or train(metrics=[Accuracy()]) without a task
 
 It knows nothing about any task: the model supplies its loss (or its own training step), the routine script supplies
-the data, the metrics and the baselines. What it owns is the bookkeeping every run needs and nobody should rewrite:
+the data, and the task (any object with the protocol below, in practice an `etude.tasks.Task`) supplies the metrics
+of a split, the baselines (fitted once when the run starts and recorded in its folder), the whole-item work at the end
+of a split, and the model methods it needs. What the Routine owns is the bookkeeping every run needs and nobody should
+rewrite:
 resolving settings, seeding, the device and torchrun's processes, grouped splits, the optimisation `Step`, the epoch
 loop with early stopping on any monitored metric, checkpoints that resume exactly, the run directory and its
-trackers (W&B, MLflow, TensorBoard: see `etude.trackers`).
+trackers (W&B, MLflow, TensorBoard: see `etude.trackers`). `set_parameters` seeds Python's, NumPy's and torch's
+global generators with the run's seed, as Lightning's `seed_everything` does: a notebook that trains a routine keeps
+that seed afterwards.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from .early_stopping import EarlyStopping
 from .evaluation_loop import evaluate_batches
 from .loaders import evaluation_loader, training_loader
 from .resume import check_same_data, restore
-from .routine_data import RoutineData, check_model_takes_data, prepare_data
+from .routine_data import RoutineData, SplitView, check_model_takes_data, prepare_data
 from .run_directory import RunDirectory, git_commit, new_run_id, software_versions, utc_now
 from .seeding import capture_rng_state, deterministic_settings, seed_everything
 from .step import Diverged, Step
@@ -56,10 +62,22 @@ __all__ = ['Routine', 'TrainingInterrupted']
 P = TypeVar('P', bound=Parameters)
 
 
-class TaskRecord(Protocol):
-    """A task kind's settings (`etude.tasks.Task`, one layer up): the Routine only records them in its exports."""
+class TaskHooks(Protocol):
+    """What the Routine asks of a task (`etude.tasks.Task`, one layer up, has every one of these; see its docstrings)."""
 
     def to_dict(self) -> dict[str, Any]: ...
+
+    def check_model(self, model: Model) -> None: ...
+
+    def metrics(self, model: Model) -> list[Metric]: ...
+
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]: ...
+
+    def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]: ...
+
+
+TASK_HOOKS = ('to_dict', 'check_model', 'metrics', 'baselines', 'on_split_end')
+EVALUATED_SPLITS = ('validation', 'test')
 
 
 class TrainingInterrupted(EtudeError):
@@ -111,11 +129,13 @@ class Routine:
         self.model: Model | None = None
         self.run: RunDirectory | None = None
         self.split: dict[str, np.ndarray] = {}  # 'train', 'validation', 'test' → item indices, once a dataset is set
-        self.task: dict[str, Any] = {}
+        self.task: TaskHooks | None = None
         self.summary_extras: dict[str, Any] = {}
-        self.baselines: dict[str, dict[str, float]] = {}
+        self.baselines: dict[str, dict[str, float]] = {}  # the test split's, the task's and add_baseline's
+        self.split_baselines: dict[str, dict[str, dict[str, float]]] = {}  # split → name → figures, as baselines.json records them
         self.step: Step | None = None
         self.parameter_count: int | None = None  # trainable parameters of the model, counted by set_model
+        self._merged_metrics: list[Metric] = []  # the last pass's metric objects, merged across processes
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -204,6 +224,11 @@ class Routine:
         """
         parameters, _ = self._require_parameters()
         _check_model_matches(model, parameters)
+        if callable(getattr(type(model), 'metrics', None)):
+            raise RoutineError(f'{type(model).__name__} defines metrics(), which etude no longer reads: the figures of a split are its '
+                               "task's (Task.metrics) or routine.train(metrics=[...]); move them there")
+        if self.task is not None:
+            self.task.check_model(model)
         self.model = model.to(self.device)
         self.model.optimisers = self.model.configure_optimisers()
         self.parameter_count = sum(weights.numel() for weights in model.parameters()
@@ -222,15 +247,20 @@ class Routine:
         self.parameters = updated
         return updated
 
-    def set_task(self, task: TaskRecord) -> None:
-        """What the model does, for `etude infer` and `etude evaluate`: a task kind of `etude.tasks` with its settings,
-        e.g. `set_task(Classification(target='digit', classes=[...]))`, checked when it is made; the exports record it."""
-        if not callable(getattr(task, 'to_dict', None)):
-            raise RoutineError(f'set_task takes a task such as etude.tasks.Classification(...), got {type(task).__name__}')
-        self.task = dict(task.to_dict())
+    def set_task(self, task: TaskHooks) -> None:
+        """What the model does: a task kind (`etude.tasks`) with its settings, e.g. `set_task(Classification(target='digit',
+        classes=[...]))`, checked when it is made. The task gives the run its metrics, its baselines and its
+        end-of-split figures; the exports record it for `etude infer` and `etude evaluate`. Call it before set_model."""
+        missing = [name for name in TASK_HOOKS if not callable(getattr(task, name, None))]
+        if missing:
+            raise RoutineError(f'set_task takes a task such as etude.tasks.Classification(...); {type(task).__name__} has no {missing[0]}()')
+        if self.model is not None:
+            raise RoutineError('set_task comes before set_model, which checks the model against the task; call set_task first')
+        self.task = task
 
     def add_baseline(self, name: str, metrics: Mapping[str, float]) -> None:
-        """Test figures of a baseline computed in the same run (e.g. the training mean), printed and saved beside the model's."""
+        """Test figures of a baseline of your own computed in the same run, printed and saved beside the model's (a
+        task's own baselines come from the task: do not add them here)."""
         self.baselines[name] = {key: float(value) for key, value in metrics.items()}
 
     def add_to_summary(self, values: Mapping[str, Any]) -> None:
@@ -253,7 +283,7 @@ class Routine:
                 raise RoutineError('train() got another dataset than set_dataset(); pass the dataset to one of them only')
             self.set_dataset(data)
         model, routine_data = self._require_model_and_data()
-        prototypes = [*model.metrics(), *metrics]
+        prototypes = [*(self.task.metrics(model) if self.task is not None else []), *metrics]
         status: RunStatus = 'failed'
         self._tracked_summary: dict[str, Any] = {}
         try:
@@ -291,12 +321,13 @@ class Routine:
         loaders = {name: evaluation_loader(data.dataset, self.split[name], batch_size=per_process_batch, num_workers=self.options.num_workers,
                                            device=self.device, distributed=self.distributed, collate=data.collate) for name in ('validation', 'test')}
         check_model_takes_data(model, data, self.split['validation'], self.device, step.autocast)
+        self._fit_baselines(data)
         started = time.perf_counter() - seconds_before
         try:
             while not self._finished(epoch, stopping):
                 epoch_started = time.perf_counter()
                 training_loss = self._train_epoch(model, step, data, epoch + 1, per_process_batch)
-                validation = self._evaluate(model, loaders['validation'], prototypes)
+                validation = self._evaluate(model, loaders['validation'], prototypes, 'validation')
                 monitored = self._monitored(validation)
                 if not (math.isfinite(training_loss) and math.isfinite(validation['loss'])):
                     raise Diverged(
@@ -343,11 +374,34 @@ class Routine:
             total.total, total.weight = torch.where(finite, values, 0.0) @ weights, weights.sum()
         return self._merged([total])['loss']
 
-    def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric]) -> dict[str, float]:
-        """The mean loss and every metric over one split (this process's share, merged with the others')."""
-        assert self.step is not None
+    def _evaluate(self, model: Model, loader: DataLoader[Any], prototypes: Sequence[Metric], split: str) -> dict[str, float]:
+        """The mean loss and every metric over one split (this process's share, merged with the others'), then the
+        task's end-of-split figures, worked out on rank 0 and shared, so every rank monitors the same numbers."""
+        assert self.step is not None and self.data is not None
         losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
-        return self._merged([losses, *metrics])
+        figures = self._merged([losses, *metrics])
+        if self.task is not None:
+            merged = self._merged_metrics
+            more = self.task.on_split_end(model, split, self.data.view(self.split), merged[1:], self.device) if self.is_main else {}
+            figures.update(self.distributed.broadcast_object(more))
+            self._merged_metrics = merged
+        return figures
+
+    def _fit_baselines(self, data: RoutineData) -> None:
+        """The task's baselines on the validation and test splits, fitted on the train split once, when the run starts
+        (rank 0, shared with the others), and recorded in the run's baselines.json; a resumed run reads them back."""
+        recorded = self.resume_from.read_baselines() if self.resume_from is not None else None
+        if recorded is None:
+            fitted: dict[str, dict[str, dict[str, float]]] = {}
+            if self.task is not None and self.is_main:
+                view = data.view(self.split)
+                fitted = {split: self.task.baselines(view, split) for split in EVALUATED_SPLITS}
+            recorded = self.distributed.broadcast_object(fitted)
+            for name, figures in recorded.get('test', {}).items():
+                self.say(f'etude: baseline {name} on the test split: ' + '  '.join(f'{key} {value:.4g}' for key, value in figures.items()))
+        self.split_baselines = {split: {name: dict(figures) for name, figures in recorded.get(split, {}).items()} for split in EVALUATED_SPLITS}
+        self.split_baselines['test'].update(self.baselines)  # add_baseline's, test figures of the routine's own
+        self.baselines = self.split_baselines['test']
 
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:
         """compute() of each metric after adding every other process's statistics, in rank order (the same on every rank)."""
@@ -381,7 +435,7 @@ class Routine:
         self.distributed.barrier()  # rank 0 has written best.pt
         best = load_export(run.best_checkpoint, map_location=self.device)
         load_weights(model, best, run.best_checkpoint)
-        testing = self._evaluate(model, loader, prototypes)
+        testing = self._evaluate(model, loader, prototypes, 'test')
         self.test_metrics = self._merged_metrics[1:]  # the merged metric objects (a confusion matrix, decoded items) for reports
         summary = {
             'run_id': run.run_id,
@@ -429,6 +483,7 @@ class Routine:
             run.create()
             run.write_config(parameters.to_dict())
             run.write_split(self.split, self.data.groups)
+            run.write_baselines(self.split_baselines)
         export = self._export(epoch, stopping, step, training_loss, validation, seconds)
         save_export(export, run.last_checkpoint, copies=[run.best_checkpoint] if improved else [])  # best first
 
@@ -438,7 +493,7 @@ class Routine:
         assert self.model is not None and self.parameters is not None and self.data is not None
         return {
             'dataset': self.data.summary(),
-            'task': self.task,
+            'task': dict(self.task.to_dict()) if self.task is not None else {},
             'hyperparameters': self.parameters.to_dict(),
             'model': {'class_path': type(self.model).class_path(), 'etude_version': __version__},
             'model_state_dict': self.model.state_dict(),

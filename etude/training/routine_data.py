@@ -26,7 +26,7 @@ from ..data.torch_dataset import StoredTorchDataset, TargetSpec, Transform
 from ..errors import ConfigError, RoutineError
 from ..model import Model, move_to_device
 
-__all__ = ['RoutineData', 'check_model_takes_data', 'prepare_data']
+__all__ = ['RoutineData', 'SplitView', 'check_model_takes_data', 'prepare_data']
 
 
 @dataclass
@@ -66,6 +66,11 @@ class RoutineData:
             return self.dataset.summary()
         return {'name': self.name, 'size': self.size, **{key: value for key, value in self.metadata.items() if _plain(value)}}
 
+    def view(self, split: Mapping[str, np.ndarray]) -> SplitView:
+        """This dataset cut by `split`, as its task reads it."""
+        directory = self.directory or self.metadata.get('directory')
+        return SplitView(self.dataset, split, str(directory) if directory else None, self.collate)
+
     def make_split(self, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
         split = self._split(fractions, seed)
         if len(split['train']) == 0:  # torch's sampler would fail on it with a ValueError, not a message
@@ -82,6 +87,53 @@ class RoutineData:
             return split_by_column(self.own_split, SPLIT_ALIASES)
         groups = self.groups if self.groups is not None else np.arange(self.size)
         return split_by_groups(groups, fractions, seed)
+
+
+@dataclass
+class SplitView:
+    """A run's data as its task reads it: the torch Dataset the routine reads, the items of each split and, when the
+    data is an etude stored dataset, that dataset (opened on first use).
+
+    A task fits its baselines on `indices['train']` and scores them on another split; the Routine hands it the view it
+    trains on, and `etude evaluate` one rebuilt from the run's folder, so both see the same items in the same order.
+    """
+
+    dataset: Any
+    indices: Mapping[str, np.ndarray]
+    directory: str | None = None
+    """Where the stored dataset lies, when there is one (a `StoredDataset` folder)."""
+    collate: Callable[[list[Any]], Any] | None = None
+    opener: Callable[[], StoredDataset] | None = None
+    """Opens the stored dataset instead of reading `directory` (`etude evaluate` checks it against the export's fingerprint)."""
+    _stored: StoredDataset | None = None
+
+    def stored(self) -> StoredDataset:
+        """The stored dataset the run read (a DatasetError when the run's data is not one)."""
+        if self._stored is None:
+            from ..data.store import read_dataset
+            from ..errors import DatasetError
+
+            if self.opener is not None:
+                self._stored = self.opener()
+            elif self.directory is None:
+                raise DatasetError('this run did not train on a stored etude dataset, so its labels cannot be read by name')
+            else:
+                self._stored = read_dataset(self.directory)
+        return self._stored
+
+    def labels(self, name: str, split: str) -> np.ndarray:
+        """The stored label `name` of the items of `split`, in order (read without the inputs)."""
+        return np.asarray(self.stored().labels[name])[np.asarray(self.indices[split])]
+
+    def targets(self, split: str, block: int = 1024) -> Any:
+        """The targets of the items of `split` as the dataset returns them, stacked (a tensor per item is read, so this
+        reads the inputs too: for a stored dataset prefer `labels`)."""
+        indices = np.asarray(self.indices[split])
+        read = getattr(self.dataset, '__getitems__', None)
+        items = [item for start in range(0, len(indices), block)
+                 for item in (read(indices[start:start + block].tolist()) if read is not None else
+                              [self.dataset[int(index)] for index in indices[start:start + block]])]
+        return torch.stack([torch.as_tensor(target) for _, target in items]) if items else torch.empty(0)
 
 
 def prepare_data(

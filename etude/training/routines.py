@@ -32,10 +32,11 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import RoutineError
+from ..imports import ENTRY_POINT_GROUPS
 
 __all__ = ['DEFAULT_ROUTINE', 'ENTRY_POINT_GROUP', 'RoutineDefinition', 'load_routine', 'registered_routines', 'shipped_routines']
 
-ENTRY_POINT_GROUP = 'etude.routines'
+ENTRY_POINT_GROUP = ENTRY_POINT_GROUPS[1]
 DEFAULT_ROUTINE = 'circular_drum_size'
 CONTRACT = 'a routine declares DEFAULTS = SomeModel.Parameters(...) and def build(routine, parameters) (see etude train -h)'
 

@@ -5,6 +5,7 @@ anything leaves nothing behind.
 
     config.yaml            the resolved hyperparameters (how the run executed is in summary.json and each export)
     split.json             which items went to train / validation / test
+    baselines.json         the task's baselines on the validation and test splits, fitted once on the train split
     metrics.jsonl          one JSON line per epoch: epoch, losses, metrics, seconds
     checkpoints/last.pt    the end of the latest epoch, with what `--resume` needs
     checkpoints/best.pt    the weights with the lowest validation loss
@@ -176,6 +177,23 @@ class RunDirectory:
         """On resume, drop lines of epochs after the checkpoint (written before a crash) and any partial line."""
         kept = [record for record in self.read_metrics() if record['epoch'] <= last_epoch]
         write_text_atomic(self.path / 'metrics.jsonl', ''.join(json.dumps(record) + '\n' for record in kept))
+
+    def write_baselines(self, baselines: dict[str, dict[str, dict[str, float]]]) -> None:
+        """split → baseline name → figures: computed once when the run starts, read back by a resumed run and by
+        `etude evaluate`, so no one fits them again."""
+        write_text_atomic(self.path / 'baselines.json', json.dumps(baselines, indent=2, sort_keys=True))
+
+    def read_baselines(self) -> dict[str, dict[str, dict[str, float]]] | None:
+        """What `write_baselines` wrote, or None for a run that recorded none (one made before they were recorded)."""
+        path = self.path / 'baselines.json'
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding='utf-8'))
+        except ValueError:
+            raise ConfigError(f'{path} is damaged (not JSON); restore it from a backup of the run') from None
+        return {str(split): {str(name): {str(key): float(value) for key, value in figures.items()} for name, figures in named.items()}
+                for split, named in record.items()}
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_text_atomic(self.path / 'summary.json', json.dumps(summary, indent=2, sort_keys=True, default=str))

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from .evaluation import excerpts, judge_generated
     from .figures import copied_runs_figure, piano_rolls
     from .likelihood import NoteLikelihood
-    from .listening import write_listening_sets
     from .measures import histogram_divergences, histograms, jensen_shannon_bits, longest_copied_runs, memorisation, piece_features, relative_measures
     from .model import NoteLSTM
     from .sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
@@ -31,7 +30,6 @@ _SOURCES = {
     **dict.fromkeys(['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes'], '.baselines'),
     **dict.fromkeys(['excerpts', 'judge_generated'], '.evaluation'),
     **dict.fromkeys(['copied_runs_figure', 'piano_rolls'], '.figures'),
-    'write_listening_sets': '.listening',
     'NoteLikelihood': '.likelihood',
     'NoteLSTM': '.model',
     'Generation': '.task',
@@ -44,7 +42,7 @@ _SOURCES = {
 __all__ = ['Generation', 'MarkovNotes', 'NoteLSTM', 'NoteLikelihood', 'NoteTiles', 'SamplingSettings', 'UnigramNotes', 'copied_runs_figure',
            'decode_tokens', 'encode_notes', 'excerpts', 'filter_logits', 'histogram_divergences', 'histograms', 'jensen_shannon_bits',
            'judge_generated', 'longest_copied_runs', 'memorisation', 'piano_rolls', 'piece_features', 'relative_measures', 'sample_notes',
-           'sample_notes_naive', 'tiles_from_windows', 'write_listening_sets']
+           'sample_notes_naive', 'tiles_from_windows']
 
 
 __getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...errors import ConfigError
 from .likelihood import TIME_BINS, quantise_time
 
-__all__ = ['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes']
+if TYPE_CHECKING:
+    from .tiles import NoteTiles
+
+__all__ = ['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes', 'fit_baselines']
 
 PITCHES = 128
 TOKENS = PITCHES * TIME_BINS * TIME_BINS
@@ -163,3 +167,13 @@ class MarkovNotes:
                 tokens.append(state)
             pieces.append(decode_tokens(np.array(tokens), self.unigram.step_values, self.unigram.duration_values))
         return pieces
+
+
+def fit_baselines(train: NoteTiles, validation: NoteTiles) -> tuple[UnigramNotes, MarkovNotes]:
+    """The unigram sampler and the Markov chain of a run, fitted on its training tiles (the chain's concentration
+    chosen on the validation tiles): the one place they are fitted, for the run's baselines and for sampling from
+    them (a listening test, a report's piano rolls)."""
+    unigram = UnigramNotes.fit(train.notes, train.weights())
+    markov = MarkovNotes.fit(train.notes, train.weights())
+    markov.fit_concentration(validation.notes, validation.weights())
+    return unigram, markov

@@ -32,7 +32,6 @@ from ...parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ...parameters import Parameters as BaseParameters
 
 if TYPE_CHECKING:
-    from ...metrics import Metric
     from ...training.step import Step
 
 __all__ = ['BEGIN_PITCH', 'PITCH_TOKENS', 'LSTMState', 'NoteLSTM']
@@ -127,11 +126,6 @@ class NoteLSTM(Model):
             step = (predictions['step'] - targets['step']) ** 2
             duration = (predictions['duration'] - targets['duration']) ** 2
         return ((pitch + h.step_weight * step + h.duration_weight * duration) * weight).sum() / notes
-
-    def metrics(self) -> list[Metric]:
-        from .likelihood import NoteLikelihood
-
-        return [NoteLikelihood()]
 
     def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
         """Teacher forcing: the true notes shifted by one are the inputs; see the module."""

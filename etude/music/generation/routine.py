@@ -4,14 +4,14 @@ Trains `NoteLSTM` by teacher forcing on MIDI pieces cut into tiles of `tile_note
 chorales that ship with music21, exported as MIDI once, offline; or `dataset=maestro-v3-midi` / `classical-music-midi`
 when installed), split by piece. Reports the test negative log-likelihood per note (nats: pitch + step bin + duration
 bin, see etude.music.generation.likelihood) beside a unigram sampler and a first-order Markov chain fitted on the training
-pieces in the same run, on the same notes. `etude infer` samples pieces from the export; `etude evaluate` judges them.
+pieces in the same run, on the same notes, and judges pieces sampled from each against the test pieces (the task's
+`on_split_end`). `etude infer` samples pieces from the export; `etude evaluate` reports the same figures.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from etude.music.generation import Generation, NoteLSTM
 
 if TYPE_CHECKING:
-    from etude import Metric, Routine
+    from etude import Routine
     from etude.music.generation import NoteTiles
 
 CHORALES: Literal['bach-chorales'] = 'bach-chorales'
@@ -76,23 +76,14 @@ def note_tiles(parameters: MusicGeneration, *, verbose: bool = False) -> tuple[N
     return tiles_from_windows(stored), {**stored.summary(), 'directory': str(Path(stored.directory).resolve()), 'midi_folder': str(folder.resolve())}
 
 
-def build(routine: Routine, parameters: MusicGeneration) -> Sequence[Metric] | None:
-    """Tiles split by piece; the unigram and Markov baselines fitted on train and scored on test; the LSTM."""
-    from etude.music.generation import MarkovNotes, UnigramNotes
-
+def build(routine: Routine, parameters: MusicGeneration) -> None:
+    """Tiles split by piece; the task (NLL per note, the unigram and Markov baselines, judged samples); the LSTM."""
     tiles, dataset = note_tiles(parameters, verbose=routine.verbose)
     routine.set_dataset(tiles.torch_dataset(), groups=tiles.pieces, name=dataset['name'], metadata=dataset)
     routine.set_task(Generation(tile_notes=parameters.tile_notes))
-    train, validation, test = (tiles.subset(routine.split[name]) for name in ('train', 'validation', 'test'))
-    unigram = UnigramNotes.fit(train.notes, train.weights())
-    markov = MarkovNotes.fit(train.notes, train.weights())
-    concentration = markov.fit_concentration(validation.notes, validation.weights())
-    routine.add_baseline('unigram', unigram.nll_terms(test.notes, test.weights()))
-    routine.add_baseline('markov', {**markov.nll_terms(test.notes, test.weights()), 'concentration': concentration})
-    routine.add_to_summary({'nll_units': NLL_UNITS, 'scored_notes': {name: int(part.weights().sum()) for name, part in
-                                                                    (('train', train), ('validation', validation), ('test', test))}})
+    scored = {name: int(tiles.subset(indices).weights().sum()) for name, indices in routine.split.items()}
+    routine.add_to_summary({'nll_units': NLL_UNITS, 'scored_notes': scored})
     routine.set_model(NoteLSTM(parameters))
-    return None
 
 
 def report(summary: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Sampling pieces from a `NoteLSTM`: from scratch or continuing primers, one LSTM step per note.
+"""Sampling pieces from a note model (`NoteLSTM`, or any `NoteModel`): from scratch or continuing primers, one LSTM step per note.
 
     pieces = sample_notes(model, SamplingSettings(count=4, length_notes=200, temperature=0.9, top_p=0.95, seed=1))
     # 4 arrays (200, 3): pitch, step, duration (seconds); write one with etude.data.midi.notes_to_midi(piece, path)
@@ -27,7 +27,8 @@ from ...errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-    from .model import LSTMState, NoteLSTM
+    from .model import LSTMState
+    from .protocol import NoteModel
 
 __all__ = ['SamplingSettings', 'filter_logits', 'sample_notes', 'sample_notes_naive']
 
@@ -114,7 +115,7 @@ def _begin(batch: int, device: torch.device) -> torch.Tensor:
     return begin
 
 
-def _primed(model: NoteLSTM, primers: Sequence[np.ndarray], count: int, device: torch.device) -> tuple[dict[str, torch.Tensor], LSTMState]:
+def _primed(model: NoteModel, primers: Sequence[np.ndarray], count: int, device: torch.device) -> tuple[dict[str, torch.Tensor], LSTMState]:
     """The predictions and LSTM state after the begin token and each primer, each repeated `count` times (primers of
     different lengths run one by one; their states are stacked along the batch)."""
     import torch
@@ -131,7 +132,7 @@ def _primed(model: NoteLSTM, primers: Sequence[np.ndarray], count: int, device: 
     return joined, (h, c)
 
 
-def _next_notes(model: NoteLSTM, outputs: dict[str, torch.Tensor], settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
+def _next_notes(model: NoteModel, outputs: dict[str, torch.Tensor], settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
     """`(batch, 1, 3)` the next note of each piece from the last predictions."""
     import torch
 
@@ -188,12 +189,12 @@ def _done(generated: int, elapsed: torch.Tensor, settings: SamplingSettings) -> 
     return generated >= settings.max_notes or bool((elapsed >= settings.length_seconds).all())
 
 
-def sample_notes(model: NoteLSTM, settings: SamplingSettings, primers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+def sample_notes(model: NoteModel, settings: SamplingSettings, primers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
     """Pieces `(notes, 3)` float32 (pitch, step, duration), `settings.count` per primer (or from scratch), in the
     primers' order. One LSTM step per generated note, all pieces in one batch.
 
     Args:
-        model: a NoteLSTM (its device is used; it is put in eval mode).
+        model: a NoteModel, e.g. NoteLSTM (its device is used; it is put in eval mode).
         settings: count, length, temperature, top-k, top-p, seed.
         primers: `(n_i, 3)` note arrays (pitch 0..127, step, duration), each with at least one note.
     """
@@ -220,7 +221,7 @@ def sample_notes(model: NoteLSTM, settings: SamplingSettings, primers: Sequence[
     return _finish(generated, primers, settings)
 
 
-def sample_notes_naive(model: NoteLSTM, settings: SamplingSettings) -> list[np.ndarray]:
+def sample_notes_naive(model: NoteModel, settings: SamplingSettings) -> list[np.ndarray]:
     """What `sample_notes` from scratch returns, computed by re-running the LSTM over the whole prefix for every note."""
     import torch
 

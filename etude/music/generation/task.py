@@ -10,10 +10,10 @@ one generator seeded by `--seed` (`etude.music.generation.sampling`), so the sam
 writes the same files; `predictions.jsonl` records every setting with each piece. A primer that is not MIDI or has no
 notes is one line, skipped, and `etude infer` exits with status 2.
 
-Evaluation (`etude evaluate`): the NLL per note of the model on the split's tiles beside a unigram sampler and a
-Markov chain fitted on the training tiles in the same pass (same notes, same nats: `etude.music.generation.likelihood`);
-then `evaluation_pieces` pieces of `evaluation_notes` notes from the model, the unigram sampler and the Markov chain,
-with the test pieces' openings as the ceiling, judged by `etude.music.generation.evaluation.judge_generated`.
+Training and evaluation: the NLL per note of the model on a split's tiles (`metrics`), beside a unigram sampler and a
+Markov chain fitted once on the training tiles (`baselines`: same notes, same nats, `likelihood.py`); and at the end of
+a split, `evaluation_pieces` pieces of `evaluation_notes` notes from the model, judged as the baselines' samples are,
+with the split's own pieces as the ceiling (`on_split_end`, `evaluation.judge_generated`).
 """
 
 from __future__ import annotations
@@ -22,21 +22,26 @@ import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ...errors import ConfigError, DataFileError
-from ...tasks.base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
+from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
+from .protocol import NoteModel
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
+    from ...metrics import Metric
     from ...model import Model
+    from ...tasks.context import EvaluationContext
+    from ...tasks.testing import TaskExample
+    from ...training.routine_data import SplitView
+    from .tiles import NoteTiles
 
 __all__ = ['Generation']
 
 SCRATCH = 'from scratch'
-DRAWN = 'LSTM, times drawn'
-HISTOGRAMS = ('pitch', 'step', 'duration', 'interval', 'pitch_class_transition')
 
 
 def _whole(minimum: int) -> Any:
@@ -77,6 +82,7 @@ class Generation(Task):
     many pieces of how many notes `etude evaluate` generates from the model and from each baseline."""
 
     kind: ClassVar[str] = 'generation'
+    model_protocol: ClassVar[type | None] = NoteModel
     inputs: ClassVar[InputKind] = InputKind('MIDI primers', extensions=('.mid', '.midi'), required=False)
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = (
@@ -130,7 +136,7 @@ class Generation(Task):
                 yield Outcome(source, error=str(error))
         if sources and not used:
             return
-        pieces = sample_notes(model, settings, primers)  # type: ignore[arg-type]
+        pieces = sample_notes(cast(NoteModel, model), settings, primers)
         origins = [(source, index) for source in (used or [SCRATCH]) for index in range(settings.count)]
         taken: set[str] = set()
         for batch_index, (piece, (source, index)) in enumerate(zip(pieces, origins, strict=True)):
@@ -162,72 +168,150 @@ class Generation(Task):
     def columns(self) -> list[tuple[str, str]]:
         return [('name', 'piece'), ('notes', 'notes'), ('seconds', 'seconds')]
 
-    # -- evaluation ---------------------------------------------------------------------------------------------
+    @classmethod
+    def example(cls, folder: Path) -> TaskExample:
+        """A tiny run of this kind, for `etude.tasks.testing.check_task` (see `example.py`)."""
+        from .example import generation_example
 
-    def evaluate(self, context: EvaluationContext) -> Evaluation:
+        return generation_example(folder, cls)
+
+    # -- training and evaluation ------------------------------------------------------------------------------
+
+    def metrics(self, model: Model) -> list[Metric]:
+        """NLL per note in nats (pitch + step bin + duration bin), the unit the counting baselines share."""
+        from .likelihood import NoteLikelihood
+
+        return [NoteLikelihood()]
+
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
+        """The unigram sampler and the Markov chain, fitted on the training tiles, scored on `split`'s notes (NLL) and
+        judged on `evaluation_pieces` pieces of theirs; beside them the split's own pieces, cut to the same length:
+        the ceiling a generator can reach on the judged measures."""
         import numpy as np
 
-        from .baselines import MarkovNotes, UnigramNotes
-        from .evaluation import CEILING, judge_generated
-        from .likelihood import NoteLikelihood
-        from .sampling import SamplingSettings, sample_notes
+        from .baselines import fit_baselines
+        from .evaluation import CEILING, flat_figures
+
+        parts = self._parts(data)
+        unigram, markov = fit_baselines(parts['train'], parts['validation'])
+        count, length = self.evaluation_pieces, self.evaluation_notes
+        samples = {'unigram': unigram.sample(count, length, np.random.default_rng(0)), 'markov': markov.sample(count, length, np.random.default_rng(1))}
+        judged = self._judged(samples, parts, split)
+        scored = parts[split]
+        return {'unigram': {**unigram.nll_terms(scored.notes, scored.weights()), **flat_figures(judged, 'unigram')},
+                'markov': {**markov.nll_terms(scored.notes, scored.weights()), 'concentration': markov.concentration, **flat_figures(judged, 'markov')},
+                CEILING: flat_figures(judged, CEILING)}
+
+    def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]:
+        """`evaluation_pieces` pieces of `evaluation_notes` notes sampled from the model, judged as the baselines are:
+        the Jensen-Shannon divergences of their histograms from the training and `split` pieces, Yang & Lerch's
+        relative measures and the longest run copied from a training piece."""
+        from .evaluation import flat_figures
+
+        judged = self._judged({'model': self._sampled(model)}, self._parts(data), split)
+        return flat_figures(judged, 'model')
+
+    def evaluation_data(self, context: EvaluationContext) -> SplitView:
         from .tiles import tiles_from_windows
 
-        tiles = tiles_from_windows(context.stored_dataset())
-        parts = {name: tiles.subset(indices) for name, indices in context.indices.items()}
-        evaluated = parts[context.split]
-        figures, _, _ = context.evaluation_pass(tiles.torch_dataset(), context.indices[context.split], [NoteLikelihood()], keep=False)
-        unigram = UnigramNotes.fit(parts['train'].notes, parts['train'].weights())
-        markov = MarkovNotes.fit(parts['train'].notes, parts['train'].weights())
-        concentration = markov.fit_concentration(parts['validation'].notes, parts['validation'].weights())
-        nll = {'LSTM': figures, DRAWN: figures, 'unigram': unigram.nll_terms(evaluated.notes, evaluated.weights()),
-               'Markov': markov.nll_terms(evaluated.notes, evaluated.weights())}
+        return context.split_view(tiles_from_windows(context.stored_dataset()).torch_dataset())
 
-        count, length = self.evaluation_pieces, self.evaluation_notes
-        generated = sample_notes(context.model, SamplingSettings(count=count, length_notes=length, seed=0))  # type: ignore[arg-type]
-        drawn = sample_notes(context.model, SamplingSettings(count=count, length_notes=length, seed=0, draw_times=True))  # type: ignore[arg-type]
-        candidates = {'LSTM': generated, DRAWN: drawn, 'unigram': unigram.sample(count, length, np.random.default_rng(0)),
-                      'Markov': markov.sample(count, length, np.random.default_rng(1))}
-        pieces = {name: part.piece_sequences() for name, part in parts.items()}
-        judged = judge_generated(candidates, train=pieces['train'], validation=pieces['validation'], test=pieces[context.split])
-        rows = {name: _flat(judged, name, nll.get(name, {}), context.split) for name in [*candidates, CEILING]}
-        metrics = rows.pop('LSTM')
-        runs = np.asarray(judged['memorisation_runs']['LSTM'])
-        predictions = [{'piece': index, 'notes': int(len(piece)), 'longest_copied_run': int(runs[index]),
-                        'pitch_range': int(piece[:, 0].max() - piece[:, 0].min())} for index, piece in enumerate(generated)]
-        notes = [
-            'NLL per note is in nats: -log P(pitch) - log P(step bin) - log P(duration bin) on the same notes for every model; the LSTM\'s '
-            'step and duration are read as Gaussians in log(seconds + 0.01) with the spread it measured in training, and their bins\' '
-            f'masses scored (the Markov chain\'s concentration, chosen on validation: {concentration:g}).',
-            'JSD: Jensen–Shannon divergence in bits (0 identical, 1 disjoint), jsd_<histogram> against the training pieces, '
-            f'jsd_<histogram>_vs_{context.split} against the {context.split} pieces; bins: '
-            + '; '.join(f'{name}: {description}' for name, description in judged['bins'].items()) + '.',
-            'Relative measures (Yang & Lerch 2020), against the training pieces: overlap area (1 best) and KL divergence (nats, 0 best) of '
-            'the set\'s intra-set distance density with its inter-set density, for pitch-class histogram, pitch range, mean inter-onset '
-            'interval and notes per 10 s.',
-            f'Memorisation: the longest run of consecutive notes (pitch, step bin, duration bin; pitch_only_: pitches alone) a piece shares with '
-            f'a training piece; {count} pieces of {length} notes per generator ({DRAWN}: the same LSTM, its steps and durations drawn from '
-            f'its calibration tables, --draw-times); {CEILING}: the first {judged["notes_per_piece"]} notes of each '
-            f'{context.split} piece.',
-            *_where_not_better(metrics, rows),
-        ]
-        return Evaluation(split=context.split, metrics=metrics, baselines=rows, predictions=predictions, notes=notes,
-                          details={'pieces': {'LSTM': generated[:4], DRAWN: drawn[:4], 'Markov': candidates['Markov'][:4],
-                                              CEILING: pieces[context.split][:4]},
-                                   'runs': {name: judged['memorisation_runs'][name] for name in judged['memorisation_runs']}},
-                          record={'generation': {key: value for key, value in judged.items() if key != 'memorisation_runs'}, 'nll': nll})
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
+        """One row per sampled piece (its length, pitch range and longest copied run), the pieces and runs the figures
+        draw, and the notes on units and bins."""
+        import numpy as np
+
+        from .baselines import fit_baselines
+        from .evaluation import CEILING, excerpts, report_notes
+        from .measures import longest_copied_runs
+
+        parts = self._parts(data)
+        pieces = self._sampled(context.model)
+        train = parts['train'].piece_sequences()
+        runs = longest_copied_runs(pieces, train)
+        evaluation.predictions.extend({'piece': index, 'notes': int(len(piece)), 'longest_copied_run': int(runs[index]),
+                                       'pitch_range': int(piece[:, 0].max() - piece[:, 0].min())} for index, piece in enumerate(pieces))
+        _, markov = fit_baselines(parts['train'], parts['validation'])  # to draw its pieces beside the model's
+        shown = {'model': pieces[:4], 'Markov': markov.sample(4, self.evaluation_notes, np.random.default_rng(1)),
+                 CEILING: excerpts(parts[evaluation.split].piece_sequences(), self.evaluation_notes)[:4]}
+        evaluation.details.update({'pieces': shown, 'runs': {'model': runs.tolist(), CEILING: longest_copied_runs(shown[CEILING], train).tolist()}})
+        judged = self._judged({'model': pieces}, parts, evaluation.split)
+        evaluation.record['generation'] = {key: value for key, value in judged.items() if key != 'memorisation_runs'}
+        evaluation.notes.extend(report_notes(judged, evaluation.metrics, evaluation.baselines, evaluation.split, self.evaluation_pieces,
+                                             self.evaluation_notes))
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         from .figures import copied_runs_figure, piano_rolls
 
-        pieces = {name: [piece[:200] for piece in value] for name, value in evaluation.details.get('pieces', {}).items()}
         drawn = {}
-        if pieces:
-            drawn['Piano rolls: generated pieces (LSTM, Markov chain) beside test pieces, first 20 s'] = piano_rolls(pieces, folder / 'piano_rolls.png')
+        if evaluation.details.get('pieces'):
+            pieces = {name: [piece[:200] for piece in value] for name, value in evaluation.details['pieces'].items()}
+            caption = 'Piano rolls: generated pieces (the model, the Markov chain) beside test pieces, first 20 s'
+            drawn[caption] = piano_rolls(pieces, folder / 'piano_rolls.png')
         if evaluation.details.get('runs'):
-            drawn['Longest run of notes copied from a training piece, per piece'] = copied_runs_figure(evaluation.details['runs'],
-                                                                                                      folder / 'copied_runs.png')
+            drawn['Longest run of notes copied from a training piece, per piece'] = copied_runs_figure(evaluation.details['runs'], folder / 'copied_runs.png')
         return drawn
+
+    def _parts(self, data: SplitView) -> dict[str, NoteTiles]:
+        from .tiles import tiles_from_windows
+
+        tiles = tiles_from_windows(data.stored())
+        return {name: tiles.subset(indices) for name, indices in data.indices.items()}
+
+    @staticmethod
+    def _judged(candidates: dict[str, list[np.ndarray]], parts: dict[str, NoteTiles], split: str) -> dict[str, Any]:
+        """`judge_generated` of `candidates` against the training and validation pieces and `split`'s."""
+        from .evaluation import judge_generated
+
+        return judge_generated(candidates, train=parts['train'].piece_sequences(), validation=parts['validation'].piece_sequences(),
+                               test=parts[split].piece_sequences())
+
+    def _sampled(self, model: Model) -> list[np.ndarray]:
+        """The pieces the model is judged by: always the same draw (seed 0), so training and `etude evaluate` agree."""
+        from .sampling import SamplingSettings, sample_notes
+
+        return sample_notes(cast('NoteModel', model), SamplingSettings(count=self.evaluation_pieces, length_notes=self.evaluation_notes, seed=0))
+
+    # -- listening ----------------------------------------------------------------------------------------------
+
+    def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
+        """`pieces` pieces of about `seconds` from the model and from the Markov chain, and as many test pieces' openings,
+        rendered with FluidSynth under the same names (`piece-000` ...); no reference: MOS or A/B."""
+        import numpy as np
+
+        from ...data.generators.fluidsynth_render import render_midi
+        from ...data.midi import notes_to_midi
+        from .baselines import fit_baselines
+        from .sampling import SamplingSettings, sample_notes
+
+        parts = self._parts(self.evaluation_data(context))
+        _, markov = fit_baselines(parts['train'], parts['validation'])
+        test = parts['test'].piece_sequences()
+        if len(test) < pieces:
+            raise ConfigError(f'the run has {len(test)} test pieces; ask for at most that many (--pieces {len(test)})')
+        sets = {
+            'model': sample_notes(cast('NoteModel', context.model), SamplingSettings(count=pieces, length_notes=None, length_seconds=seconds, seed=seed)),
+            'markov': [_opening(piece, seconds) for piece in markov.sample(pieces, 40 * int(seconds) + 40, np.random.default_rng(seed))],
+            'test': [_opening(piece, seconds) for piece in test[:pieces]],
+        }
+        conditions = {}
+        for name, pieces_of_set in sets.items():
+            target = folder / name
+            target.mkdir(parents=True, exist_ok=True)
+            for index, piece in enumerate(pieces_of_set):
+                midi = target / f'piece-{index:03d}.mid'
+                notes_to_midi(piece, midi)
+                render_midi(midi, midi.with_suffix('.wav'))
+            conditions[name] = target
+        return ListeningSet(conditions, title='Generated music: how musical is each excerpt?', default_kind='mos')
+
+
+def _opening(piece: np.ndarray, seconds: float) -> np.ndarray:
+    """The notes of `piece` whose onsets fall within its first `seconds`."""
+    import numpy as np
+
+    onsets = np.cumsum(piece[:, 1]) - piece[0, 1]
+    return piece[onsets < seconds]
 
 
 def read_primer(source: str) -> np.ndarray:
@@ -241,33 +325,3 @@ def read_primer(source: str) -> np.ndarray:
     if path.suffix.lower() not in ('.mid', '.midi'):
         raise DataFileError(f'{source}: not a MIDI file (.mid, .midi); a primer is a MIDI file whose notes the pieces continue')
     return note_columns(midi_to_notes(path), ('pitch', 'step', 'duration'))
-
-
-def _flat(judged: dict[str, Any], name: str, nll: dict[str, float], split: str) -> dict[str, float]:
-    """One candidate's figures as flat names for the report's table."""
-    row: dict[str, float] = {key: float(value) for key, value in nll.items() if key != 'loss'}
-    divergences = judged['jensen_shannon_bits'][name]
-    for histogram in HISTOGRAMS:
-        row[f'jsd_{histogram}'] = divergences['train'][histogram]
-        row[f'jsd_{histogram}_vs_{split}'] = divergences[split][histogram] if split in divergences else float('nan')
-    for feature, values in judged['relative'][name].items():
-        row[f'{feature}_overlap'] = values['overlap_area']
-        row[f'{feature}_kl'] = values['kl_divergence']
-    row.update(judged['memorisation'][name])
-    return row
-
-
-def _where_not_better(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> list[str]:
-    """Sentences naming each measure where a baseline does better than the LSTM (lower, or higher for overlaps)."""
-    import math
-
-    sentences = []
-    for name, row in baselines.items():
-        if name not in ('unigram', 'Markov'):
-            continue
-        worse = [key for key in model if key in row and not math.isnan(row[key]) and not math.isnan(model[key])
-                 and not key.startswith(('longest_run', 'pitch_only', 'share_copying'))
-                 and (row[key] > model[key] if key.endswith('_overlap') else row[key] < model[key])]
-        if worse:
-            sentences.append(f'The {name} baseline does better than the LSTM on: {", ".join(worse)}.')
-    return sentences

@@ -34,34 +34,38 @@ if TYPE_CHECKING:
         score_features,
     )
     from .figures import draw_performance_curves
-    from .listening import build_performance_test
+    from .listening import write_performances
     from .models.common import PerformanceMetrics
     from .models.han import PerformanceHAN
     from .models.lstm import PerformanceLSTM
+    from .play import UnsupportedScoreElement, play_score, predict_piece
     from .rule_performer import RulePerformer, export_rule_performances
     from .sequences import PERFORMANCE_TARGETS, PerformanceSequences
-    from .task import ExpressivePerformance, UnsupportedScoreElement, play_score, predict_piece
+    from .task import ExpressivePerformance
 
 _SOURCES = {
     **dict.fromkeys(['Alignment', 'align_score_to_performance'], '.alignment'),
-    **dict.fromkeys(['baselines_mean', 'deadpan_predictions', 'rule_predictions', 'score_path_for', 'score_window_metrics'], '.baselines'),
+    **dict.fromkeys(['baselines_mean', 'deadpan_predictions', 'rule_predictions', 'score_path_for', 'score_window_metrics',
+           'write_performances'], '.baselines'),
     **dict.fromkeys(['PERFORMANCE_FEATURES', 'SCORE_FEATURES', 'EncodedPerformance', 'deadpan_targets', 'encode_performance', 'local_tempo',
                      'performance_to_midi', 'read_pedal', 'render_performance', 'score_features'], '.codec'),
     'draw_performance_curves': '.figures',
-    'build_performance_test': '.listening',
+    'write_performances': '.listening',
     'PerformanceMetrics': '.models.common',
     'PerformanceHAN': '.models.han',
     'PerformanceLSTM': '.models.lstm',
     **dict.fromkeys(['RulePerformer', 'export_rule_performances'], '.rule_performer'),
     **dict.fromkeys(['PERFORMANCE_TARGETS', 'PerformanceSequences'], '.sequences'),
-    **dict.fromkeys(['ExpressivePerformance', 'UnsupportedScoreElement', 'play_score', 'predict_piece'], '.task'),
+    **dict.fromkeys(['UnsupportedScoreElement', 'play_score', 'predict_piece'], '.play'),
+    'ExpressivePerformance': '.task',
 }
 
 __all__ = ['Alignment', 'EncodedPerformance', 'ExpressivePerformance', 'PERFORMANCE_FEATURES', 'PERFORMANCE_TARGETS', 'PerformanceHAN',
            'PerformanceLSTM', 'PerformanceMetrics', 'PerformanceSequences', 'RulePerformer', 'SCORE_FEATURES', 'UnsupportedScoreElement',
-           'align_score_to_performance', 'baselines_mean', 'build_performance_test', 'deadpan_predictions', 'deadpan_targets',
+           'align_score_to_performance', 'baselines_mean', 'deadpan_predictions', 'deadpan_targets',
            'draw_performance_curves', 'encode_performance', 'export_rule_performances', 'local_tempo', 'performance_to_midi', 'play_score',
-           'predict_piece', 'read_pedal', 'render_performance', 'rule_predictions', 'score_features', 'score_path_for', 'score_window_metrics']
+           'predict_piece', 'read_pedal', 'render_performance', 'rule_predictions', 'score_features', 'score_path_for', 'score_window_metrics',
+           'write_performances']
 
 
 __getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

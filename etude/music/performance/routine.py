@@ -11,27 +11,22 @@ same run on the same held-out pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from etude import AT_LEAST_ONE, Metric, Range, Routine
-from etude.data import SequenceCache, read_score, score_performance_pairs
+from etude import AT_LEAST_ONE, Range, Routine
+from etude.data import SequenceCache, score_performance_pairs
 from etude.music.performance import (
     PERFORMANCE_TARGETS,
     ExpressivePerformance,
     PerformanceHAN,
     PerformanceLSTM,
     PerformanceSequences,
-    baselines_mean,
     deadpan_predictions,
     export_rule_performances,
-    rule_predictions,
-    score_path_for,
-    score_window_metrics,
 )
 
 FEATURES = ('velocity', 'timing', 'articulation', 'tempo')
@@ -63,8 +58,8 @@ TESTING = {'number_of_pieces': 12, 'num_of_epochs': 2, 'batch_size': 8, 'hidden_
 PROJECT = 'etude-expressive-performance'
 
 
-def build(routine: Routine, parameters: ExpressivePerformanceParameters) -> Sequence[Metric] | None:
-    """Pairs → windows of features → the chosen model, with the deadpan and rule baselines on the test pieces."""
+def build(routine: Routine, parameters: ExpressivePerformanceParameters) -> None:
+    """Pairs → windows of features → the task (per-feature r and MAE, the deadpan and rule baselines) → the chosen model."""
     if parameters.dataset == 'rule-performances':
         root = Path(parameters.data_directory) / f'rule-performances-{parameters.number_of_pieces}-seed{parameters.seed}'
         export_rule_performances(root, limit=parameters.number_of_pieces, seed=parameters.seed)
@@ -75,28 +70,16 @@ def build(routine: Routine, parameters: ExpressivePerformanceParameters) -> Sequ
                                     tempo_window_beats=parameters.tempo_window_beats)
     stored = SequenceCache(definition, settings, cache_root=Path(parameters.data_directory) / 'cache', on_error='skip', progress=False).load()
     routine.set_dataset(stored, targets={name: name for name in PERFORMANCE_TARGETS})
-
-    names = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
-    train = {name: np.asarray(stored.labels[name])[routine.split['train']] for name in names}
-    test_rows = routine.split['test']
-    test = {name: np.asarray(stored.labels[name])[test_rows] for name in names}
-    deadpan = deadpan_predictions(train, test['velocity'].shape)
-    routine.set_task(ExpressivePerformance(sequence_length=parameters.sequence_length, deadpan_velocity=float(deadpan[0, 0, 0]),
-                                           deadpan_beat_seconds=float(deadpan[0, 0, 3]), pair_by=parameters.pair_by))
-    routine.add_baseline('deadpan', score_window_metrics(deadpan, test))
-    files = [stored.metadata['files'][row] for row in test_rows]
-    starts = [stored.metadata['window_starts'][row] for row in test_rows]
-    raw_root = Path(stored.metadata['raw_root'])
-    rule = rule_predictions(files, starts, parameters.sequence_length, lambda file: read_score(score_path_for(raw_root, file, parameters.pair_by),
-                                                                                              expand_repeats=True), beat_seconds=baselines_mean(train))
-    routine.add_baseline('rule', score_window_metrics(rule, test))
-
+    # the deadpan rendering plays at the training notes' mean velocity and tempo, as the deadpan baseline does
+    train = {name: np.asarray(stored.labels[name])[routine.split['train']] for name in ('velocity', 'beat_seconds', 'matched', 'note_mask')}
+    velocity, _, _, beat_seconds = deadpan_predictions(train, (1, 1))[0, 0]
+    routine.set_task(ExpressivePerformance(sequence_length=parameters.sequence_length, deadpan_velocity=float(velocity),
+                                           deadpan_beat_seconds=float(beat_seconds), pair_by=parameters.pair_by))
     values = parameters.to_dict()
     if parameters.model == 'lstm':
         routine.set_model(PerformanceLSTM(PerformanceLSTM.Parameters.from_dict(values, source='the routine', ignore_unknown=True)))
     else:
         routine.set_model(PerformanceHAN(PerformanceHAN.Parameters.from_dict(values, source='the routine', ignore_unknown=True)))
-    return None
 
 
 def report(summary: dict[str, Any]) -> str:

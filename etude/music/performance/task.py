@@ -10,8 +10,10 @@ at their note's loudness), and an element the performer cannot play as marked (a
 sign) is played as plain notes with a warning naming it. A file that is not a readable score is one line, and the
 other files are still played.
 
-Evaluation recomputes the per-feature correlation and MAE on a split with the deadpan and marks-only rule baselines
-beside them (`etude.music.performance.baselines`), and draws tempo curves and velocity contours of a few pieces.
+Training and evaluation judge each feature by its correlation and MAE on matched notes (`PerformanceMetrics`), beside
+the deadpan and marks-only rule baselines fitted once on the training windows (`baselines.py`); `etude evaluate`
+draws tempo curves and velocity contours of a few pieces, and `etude listen from-run` builds a test of held-out
+pieces as the model, deadpan, the rule performer and the data's own performance play them (`listening.py`).
 """
 
 from __future__ import annotations
@@ -20,112 +22,24 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ...errors import ConfigError, DataFileError
-from ...tasks.base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
+from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
+from .play import UnsupportedScoreElement, play_score
+from .protocol import ScorePerformer
 
 if TYPE_CHECKING:
-    import numpy as np
-    import torch
 
+    from ...metrics import Metric
     from ...model import Model
+    from ...tasks.context import EvaluationContext
+    from ...tasks.testing import TaskExample
+    from ...training.routine_data import SplitView
 
-__all__ = ['ExpressivePerformance', 'UnsupportedScoreElement', 'play_score', 'predict_piece']
+__all__ = ['ExpressivePerformance']
 
-# music21 expression and articulation classes this performer plays as plain notes
-_UNPLAYED = ('Trill', 'Mordent', 'InvertedMordent', 'Turn', 'InvertedTurn', 'Tremolo', 'TremoloSpanner', 'ArpeggioMark', 'ArpeggioMarkSpanner',
-             'Glissando', 'Schleifer', 'Shake')
-GRACE_SECONDS = 0.06  # a grace note is played this long, just before its beat
-
-
-class UnsupportedScoreElement(UserWarning):
-    """A score holds something the performer plays without its meaning (an ornament, a tremolo): the message names it."""
-
-
-def predict_piece(model: Model, features: np.ndarray, sequence_length: int, device: torch.device) -> np.ndarray:
-    """`(n, 4)` performance features of a whole piece from `(n, 15)` score features: windows of `sequence_length`
-    notes every half window (and one ending on the last note), predictions averaged where windows overlap."""
-    import numpy as np
-    import torch
-
-    count = len(features)
-    hop = max(sequence_length // 2, 1)
-    starts = list(range(0, max(count - sequence_length, 0) + 1, hop))
-    if count > sequence_length and starts[-1] + sequence_length < count:
-        starts.append(count - sequence_length)
-    windows = np.zeros((len(starts), sequence_length, features.shape[1]), dtype=np.float32)
-    for row, start in enumerate(starts):
-        part = features[start:start + sequence_length]
-        windows[row, :len(part)] = part
-    model.eval()
-    with torch.no_grad():
-        predicted = model(torch.from_numpy(windows).to(device)).double().cpu().numpy()
-    sums, counts = np.zeros((count, predicted.shape[-1])), np.zeros((count, 1))
-    for row, start in enumerate(starts):
-        stop = min(start + sequence_length, count)
-        sums[start:stop] += predicted[row, :stop - start]
-        counts[start:stop] += 1
-    return sums / counts
-
-
-def _unplayed_elements(parsed: Any) -> list[str]:
-    found = set()
-    for element in parsed.recurse():
-        for mark in [*getattr(element, 'expressions', ()), *getattr(element, 'articulations', ())]:
-            if type(mark).__name__ in _UNPLAYED:
-                found.add(type(mark).__name__)
-        if type(element).__name__ in _UNPLAYED:
-            found.add(type(element).__name__)
-    return sorted(found)
-
-
-def play_score(model: Model, path: str | Path, task: ExpressivePerformance, device: torch.device) -> dict[str, Any]:
-    """The model's performance and the deadpan one of a score file: {'score', 'notes', 'deadpan', 'predicted',
-    'warnings'} (note arrays in score order, grace notes appended at the end).
-
-    Raises:
-        DataFileError: the file is not a readable score.
-    """
-    import numpy as np
-
-    from ...data.score import _parse, read_score
-    from .codec import deadpan_targets, render_performance, score_features
-
-    parsed = _parse(Path(path))
-    notices = [f'{path}: {name} is played as plain notes (etude does not perform it)' for name in _unplayed_elements(parsed)]
-    if task.expand_repeats:
-        try:
-            parsed = parsed.expandRepeats()
-        except Exception as error:  # music21's RepeatExpander raises its own and generic errors on ill-formed repeats
-            notices.append(f'{path}: its repeats cannot be written out ({type(error).__name__}), so they are played once')
-    score_all = read_score(parsed, include_grace=True)
-    grace = score_all['duration_beats'] <= 0
-    score = score_all[~grace]
-    if not len(score):
-        raise DataFileError(f'{path}: the score has only grace notes')
-    predicted = predict_piece(model, score_features(score), task.sequence_length, device)
-    names = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds')
-    notes, _ = render_performance(score, {name: predicted[:, index].astype(np.float32) for index, name in enumerate(names)},
-                                  start_seconds=task.start_seconds)
-    deadpan, _ = render_performance(score, deadpan_targets(score, velocity=task.deadpan_velocity, beat_seconds=task.deadpan_beat_seconds),
-                                    start_seconds=task.start_seconds)
-    if grace.any():  # just before the first score note at or after each grace note's onset, as loud as it
-        notes, deadpan = (_with_grace(rendered, score, score_all[grace]) for rendered in (notes, deadpan))
-    return {'score': score, 'notes': notes, 'deadpan': deadpan, 'predicted': predicted, 'warnings': notices, 'grace_notes': int(grace.sum())}
-
-
-def _with_grace(rendered: np.ndarray, score: np.ndarray, grace: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    following = np.clip(np.searchsorted(score['onset_beats'], grace['onset_beats'] - 1e-9), 0, len(score) - 1)
-    added = np.zeros(len(grace), dtype=rendered.dtype)
-    added['pitch'] = grace['pitch']
-    added['start'] = np.maximum(rendered['start'][following] - GRACE_SECONDS, 0.0)
-    added['duration'] = GRACE_SECONDS
-    added['end'] = added['start'] + GRACE_SECONDS
-    added['velocity'] = rendered['velocity'][following]
-    return np.concatenate([rendered, added])
+LABELS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')  # what the metrics read
 
 
 def _render_switch(text: str) -> bool:
@@ -138,6 +52,8 @@ class ExpressivePerformance(Task):
     the training data's means, which the deadpan rendering plays at; start_seconds: silence before the first beat."""
 
     kind: ClassVar[str] = 'expressive_performance'
+    model_protocol: ClassVar[type | None] = ScorePerformer
+    listening_reference: ClassVar[str | None] = 'performance'
     inputs: ClassVar[InputKind] = InputKind('MusicXML scores', extensions=('.musicxml', '.xml', '.mxl'))
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = (
@@ -162,7 +78,7 @@ class ExpressivePerformance(Task):
 
         for source in sources:
             try:
-                played = play_score(model, source, self, context.device)
+                played = play_score(cast(ScorePerformer, model), source, self, context.device)
             except DataFileError as error:
                 yield Outcome(source=source, error=str(error))
                 continue
@@ -191,39 +107,62 @@ class ExpressivePerformance(Task):
     def columns(self) -> list[tuple[str, str]]:
         return [('notes', 'notes'), ('seconds', 'seconds'), ('mean_velocity', 'mean velocity'), ('mean_tempo_qpm', 'tempo (qpm)')]
 
-    def evaluate(self, context: EvaluationContext) -> Evaluation:
-        import numpy as np
+    @classmethod
+    def example(cls, folder: Path) -> TaskExample:
+        """A tiny run of this kind, for `etude.tasks.testing.check_task` (see `example.py`)."""
+        from .example import performance_example
 
-        from . import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
+        return performance_example(folder, cls)
+
+    # -- training and evaluation ------------------------------------------------------------------------------
+
+    keeps_outputs: ClassVar[bool] = True
+
+    def metrics(self, model: Model) -> list[Metric]:
+        """Per feature (velocity, timing, articulation, tempo): Pearson r and MAE over matched notes."""
         from .models.common import PerformanceMetrics
 
-        stored = context.stored_dataset()
-        indices = np.asarray(context.indices[context.split])
-        figures, kept, _ = context.evaluation_pass(context.torch_dataset(), indices, [PerformanceMetrics()], keep=True)
-        names = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')
-        labels = {name: np.asarray(stored.labels[name])[indices] for name in names}
-        train = {name: np.asarray(stored.labels[name])[np.asarray(context.indices['train'])] for name in names}
-        files = [stored.metadata['files'][index] for index in indices]
-        starts = [stored.metadata['window_starts'][index] for index in indices]
-        raw_root = Path(stored.metadata['raw_root'])
-        baselines = {'deadpan': score_window_metrics(deadpan_predictions(train, labels['velocity'].shape), labels)}
-        try:
-            from ...data.score import read_score
+        return [PerformanceMetrics()]
 
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
+        """Deadpan (the training notes' mean tempo and velocity) and the marks-only rule performer at that tempo, run
+        through the same metric on `split`'s windows. The rule performer needs the scores: left out, with a warning,
+        when they are no longer where the dataset recorded them."""
+        from ...data.score import read_score
+        from .baselines import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
+
+        train = {name: data.labels(name, 'train') for name in LABELS}
+        labels = {name: data.labels(name, split) for name in LABELS}
+        result = {'deadpan': score_window_metrics(deadpan_predictions(train, labels['velocity'].shape), labels)}
+        metadata = data.stored().metadata
+        rows = data.indices[split]
+        files, starts = [metadata['files'][row] for row in rows], [metadata['window_starts'][row] for row in rows]
+        raw_root = Path(metadata['raw_root'])
+        try:
             rule = rule_predictions(files, starts, labels['velocity'].shape[1],
                                     lambda file: read_score(score_path_for(raw_root, file, self.pair_by), expand_repeats=self.expand_repeats),
                                     beat_seconds=float(baselines_mean(train)))
-            baselines['rule'] = score_window_metrics(rule, labels)
+            result['rule'] = score_window_metrics(rule, labels)
         except DataFileError as error:
             warnings.warn(f'the rule baseline is left out: {error}', stacklevel=2)
+        return result
+
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
+        """One row per window (its file, start and matched notes) and what the tempo and velocity figures draw."""
+        import numpy as np
+
+        stored = data.stored()
+        indices = np.asarray(data.indices[evaluation.split])
+        labels = {name: data.labels(name, evaluation.split) for name in LABELS}
+        files = [stored.metadata['files'][index] for index in indices]
+        starts = [stored.metadata['window_starts'][index] for index in indices]
         predictions = [np.asarray(batch[0]) for batch in kept]
         predicted = np.concatenate(predictions) if predictions else np.zeros((0, 1, 4))
-        rows = [{'file': file, 'window_start': int(start), 'matched_notes': int(labels['matched'][row].sum())}
-                for row, (file, start) in enumerate(zip(files, starts, strict=True))]
-        return Evaluation(split=context.split, metrics=figures, baselines=baselines, predictions=rows,
-                          details={'predicted': predicted, 'labels': labels, 'files': files, 'indices': indices, 'stored': stored},
-                          notes=['MAE units: velocity in MIDI steps, timing and tempo in ms, articulation in log2 duration ratio; '
-                                 'a constant prediction has correlation 0.'])
+        evaluation.predictions.extend({'file': file, 'window_start': int(start), 'matched_notes': int(labels['matched'][row].sum())}
+                                      for row, (file, start) in enumerate(zip(files, starts, strict=True)))
+        evaluation.details.update({'predicted': predicted, 'labels': labels, 'files': files, 'indices': indices, 'stored': stored})
+        evaluation.notes.append('MAE units: velocity in MIDI steps, timing and tempo in ms, articulation in log2 duration ratio; '
+                                'a constant prediction has correlation 0.')
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         import numpy as np
@@ -246,3 +185,12 @@ class ExpressivePerformance(Task):
             pieces.append({'name': Path(file).stem, 'onsets': onsets, 'predicted': predicted[row][real], 'target': target,
                            'matched': labels['matched'][row][real]})
         return {'tempo curves and velocity contours, model against performance': draw_performance_curves(pieces, folder / 'performance_curves.png')}
+
+    # -- listening ----------------------------------------------------------------------------------------------
+
+    def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
+        """The first `seconds` (at the deadpan tempo) of `pieces` held-out scores as the model, deadpan and the rule
+        performer play them and as the data's performance does (the reference), each rendered with one piano."""
+        from .listening import write_performances
+
+        return write_performances(cast(ScorePerformer, context.model), self, context, folder, pieces=pieces, beats=seconds / self.deadpan_beat_seconds)

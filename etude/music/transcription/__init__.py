@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .decoding import NoteStream, decode_notes, planned_starts
     from .metrics import NoteMetrics
     from .model import PianoTranscriber
+    from .pieces import GROUPS, OTHER_SOUNDFONT
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
     from .task import Transcription
@@ -35,15 +36,16 @@ _SOURCES = {
     **dict.fromkeys(['NoteStream', 'decode_notes', 'planned_starts'], '.decoding'),
     'NoteMetrics': '.metrics',
     'PianoTranscriber': '.model',
+    **dict.fromkeys(['GROUPS', 'OTHER_SOUNDFONT'], '.pieces'),
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
     **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
     'transcribe': '.transcribe',
 }
 
-__all__ = ['DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording', 'SegmentDataset', 'Transcription',
-           'average_scores', 'clean_notes', 'decode_notes', 'maestro_recordings', 'note_scores', 'planned_starts', 'rendered_chorales',
-           'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
+__all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
+           'SegmentDataset', 'Transcription', 'average_scores', 'clean_notes', 'decode_notes', 'maestro_recordings', 'note_scores', 'planned_starts',
+           'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 
 __getattr__, __dir__ = lazy_names(__name__, _SOURCES, __all__)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,11 @@ class Recording:
     @property
     def name(self) -> str:
         return self.audio.stem
+
+    @classmethod
+    def read(cls, audio: str | os.PathLike[str], midi: str | os.PathLike[str], split: str | None = None) -> Recording:
+        """The recording of an audio file and its MIDI file: the notes as a piano plays them (`clean_notes`)."""
+        return cls(Path(audio), Path(midi), clean_notes(midi_to_notes(midi)), audio_info(audio).duration, split)
 
 
 def clean_notes(notes: np.ndarray) -> np.ndarray:
@@ -91,19 +96,19 @@ class SegmentDataset(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
     into pieces.
 
     Args:
-        recordings: the pieces.
+        recordings: the pieces, by index (a list, or a mapping when only some pieces of a numbering are read).
         segments: `(recording index, start seconds)` of every item, e.g. from `segment_starts`.
         front_end: sample rate, frame rate and segment length.
     """
 
-    def __init__(self, recordings: Sequence[Recording], segments: Sequence[tuple[int, float]], front_end: FrontEnd) -> None:
-        self.recordings = list(recordings)
+    def __init__(self, recordings: Sequence[Recording] | Mapping[int, Recording], segments: Sequence[tuple[int, float]], front_end: FrontEnd) -> None:
+        self.recordings: Mapping[int, Recording] = dict(enumerate(recordings)) if isinstance(recordings, Sequence) else dict(recordings)
         self.segments = list(segments)
         self.front_end = front_end
         self.num_samples = front_end.segment_samples
         self.num_frames = front_end.frames(self.num_samples)
         # where the recordings lie, recorded in exports (etude evaluate looks for the data there)
-        self.directory = self.recordings[0].audio.parent if self.recordings else None
+        self.directory = next(iter(self.recordings.values())).audio.parent if self.recordings else None
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -172,7 +177,7 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
             partial.replace(target)
         rewritten.append(target)
     pairs = render_pairs(rewritten, root / f'{font.stem}-{velocity_folder.name.rsplit("-", 1)[1]}', soundfont=font, progress=progress)
-    return [Recording(audio, midi, clean_notes(midi_to_notes(midi)), audio_info(audio).duration) for audio, midi in pairs]
+    return [Recording.read(audio, midi) for audio, midi in pairs]
 
 
 def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.0.csv') -> list[Recording]:
@@ -186,7 +191,7 @@ def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.
     recordings = []
     for item in definition.items:
         audio, midi = definition.root / item.path, definition.root / item.companions['midi']
-        recordings.append(Recording(audio, midi, clean_notes(midi_to_notes(midi)), audio_info(audio).duration, item.split))
+        recordings.append(Recording.read(audio, midi, item.split))
     if not recordings:
         raise DatasetError(f'{Path(root) / table} lists no recordings')
     return recordings

@@ -35,12 +35,13 @@ from ...metrics import Metric
 from ...model import Batch, Model
 from ...parameters import AT_LEAST_ONE, NON_NEGATIVE, Range
 from ...parameters import Parameters as BaseParameters
+from .settings import FrontEnd
 
 if TYPE_CHECKING:
     from ...data.augment import BatchAugmentation
     from ...training.step import Step
 
-__all__ = ['FULL_SIZE', 'HEADS', 'PianoTranscriber', 'augmentation_of']
+__all__ = ['FULL_SIZE', 'HEADS', 'HeadLosses', 'PianoTranscriber', 'augmentation_of']
 
 HEADS = ('onset', 'offset', 'frame', 'velocity')
 # nearer Kong's acoustic model (which has four conv stacks of 48-128 channels and 256-unit GRUs) for a GPU, where the
@@ -172,8 +173,11 @@ class PianoTranscriber(Model):
         losses = head_losses(predictions, targets)
         return sum((weights[head] * losses[head] for head in HEADS), start=torch.zeros((), device=losses['frame'].device))
 
-    def metrics(self) -> list[Metric]:
-        return [HeadLosses()]
+    def front_end(self, segment_seconds: float) -> FrontEnd:
+        """The front end this transcriber hears (its sample rate, STFT and mel bands), with segments of `segment_seconds`."""
+        p = self.hyperparameters
+        return FrontEnd(sample_rate=p.sample_rate, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, f_min=p.f_min, f_max=p.f_max,
+                        segment_seconds=segment_seconds)
 
     def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
         """The default supervised step, on a batch changed by the augmentation when it is switched on."""

@@ -1,36 +1,46 @@
 """Piano transcription: audio of any length → notes, written as MIDI (and, with --render, re-synthesised with FluidSynth).
 
-    routine.set_task(Transcription(onset_threshold=0.3, ..., pieces={'test': [[audio, midi], ...]}))
+    routine.set_task(Transcription(onset_threshold=0.3, ..., pieces={'train': [[audio, midi], ...], 'test': [...]}))
+    dataset, split = task.segment_dataset(recordings, model.front_end(...), training_hop_seconds=4.0)   # what the routine trains on
     etude infer run/best.pt recording.wav --output out/ --render     # out/recording.mid, out/recording.wav (re-synthesis)
 
-Inference reads each file in overlapping segments and decodes them as they come (`etude.music.transcription.transcribe`),
-so a file of any length takes the memory of one batch and its notes. The decoding thresholds are the task's settings,
-recorded in the export; `--onset-threshold`, `--offset-threshold` and `--frame-threshold` override them for one call.
+The task records the run's pieces (`pieces.py`: audio + MIDI paths per group, one numbering) and owns what is done
+with them: the segments a run trains and is scored on, the note metrics (`NoteMetrics`: each piece decoded whole from
+its segments as `transcribe` decodes a file, scored with mir_eval), the spectral-flux baseline on the same pieces, and
+a listening test of the originals beside re-syntheses. `etude evaluate` rebuilds a split's segments from the record
+and runs the same pass with the same metrics, so its figures are the run's by construction.
 
-Evaluation transcribes the split's whole pieces (recorded in the task as audio + MIDI paths) from the export alone,
-scores them with mir_eval (`etude.music.transcription.scoring`), recomputes the spectral-flux baseline on the same pieces,
-lists the worst pieces and draws piano rolls of prediction against truth.
+Inference reads each file in overlapping segments and decodes them as they come (`transcribe.py`), so a file of any
+length takes the memory of one batch and its notes. The decoding thresholds are the task's settings, recorded in the
+export; `--onset-threshold`, `--offset-threshold` and `--frame-threshold` override them for one call.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from ...errors import CheckpointError, ConfigError, DataFileError, EtudeError
+from ...errors import ConfigError, DataFileError, EtudeError
 from ...tasks.audio import AUDIO_INPUTS
-from ...tasks.base import Evaluation, EvaluationContext, InferenceContext, InferenceOption, InputKind, Outcome, Task
+from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
+from .pieces import GROUPS, OTHER_SOUNDFONT, split_of
+from .protocol import FrameTranscriber
 
 if TYPE_CHECKING:
+
+    from ...metrics import Metric
     from ...model import Model
+    from ...tasks.context import EvaluationContext
+    from ...tasks.testing import TaskExample
+    from ...training.routine_data import SplitView
+    from .data import Recording, SegmentDataset
+    from .settings import FrontEnd
 
-__all__ = ['Transcription']
-
-OTHER_SOUNDFONT = 'other_soundfont'  # the split name of the test pieces rendered with a second soundfont
+__all__ = ['OTHER_SOUNDFONT', 'Transcription']
 
 
 def _threshold(text: str) -> float:
@@ -49,6 +59,8 @@ class Transcription(Task):
     each split as `[audio path, MIDI path]` pairs for `etude evaluate`."""
 
     kind: ClassVar[str] = 'transcription'
+    model_protocol: ClassVar[type | None] = FrameTranscriber
+    listening_reference: ClassVar[str | None] = 'recording'
     inputs: ClassVar[InputKind] = AUDIO_INPUTS
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = (
@@ -71,9 +83,11 @@ class Transcription(Task):
         self.decoding()  # the thresholds' own checks
         if not self.segment_seconds > 0:
             raise ConfigError(f'transcription task: segment_seconds must be positive, got {self.segment_seconds}')
-        for split, pairs in self.pieces.items():
+        for group, pairs in self.pieces.items():
+            if group not in GROUPS:
+                raise ConfigError(f'transcription task: pieces has a group {group!r}; the groups are {", ".join(GROUPS)}')
             if any(len(pair) != 2 for pair in pairs):
-                raise ConfigError(f'transcription task: the {split} pieces must be [audio, midi] pairs')
+                raise ConfigError(f'transcription task: the {group} pieces must be [audio, midi] pairs')
 
     def decoding(self, options: dict[str, Any] | None = None) -> Any:
         """The `DecodingSettings`, with any thresholds given to `etude infer`."""
@@ -84,24 +98,47 @@ class Transcription(Task):
                   'segment_overlap': self.segment_overlap, **given}
         return DecodingSettings(**values)
 
-    @staticmethod
-    def _check_model(model: Model) -> None:
-        from .model import PianoTranscriber
+    @classmethod
+    def example(cls, folder: Path) -> TaskExample:
+        """A tiny run of this kind, for `etude.tasks.testing.check_task` (see `example.py`)."""
+        from .example import transcription_example
 
-        if not isinstance(model, PianoTranscriber):
-            raise CheckpointError(f'a transcription export holds a {type(model).__name__}, not a PianoTranscriber; the export is inconsistent, retrain it')
+        return transcription_example(folder, cls)
+
+    # -- the run's pieces --------------------------------------------------------------------------------------
+
+    def recordings(self, groups: Sequence[str]) -> dict[str, list[Recording]]:
+        """The recorded pieces of `groups` read again (notes from the MIDI files, durations from the audio), kept for
+        this task's later calls; a ConfigError names a piece that is no longer where the run recorded it."""
+        from .data import Recording
+
+        cache: dict[str, list[Recording]] = self.__dict__.setdefault('_recordings', {})
+        for group in groups:
+            if group not in cache:
+                try:
+                    cache[group] = [Recording.read(audio, midi) for audio, midi in self.pieces.get(group, [])]
+                except EtudeError as error:
+                    raise ConfigError(f'cannot read the {group} pieces the run recorded ({error}); they must still be where they were') from None
+        return {group: cache[group] for group in groups}
+
+    def segment_dataset(self, recordings: Mapping[str, Sequence[Recording]], front_end: FrontEnd, *,
+                        training_hop_seconds: float | None = None) -> tuple[SegmentDataset, dict[str, list[int]]]:
+        """The segments of `recordings` (group → pieces, as `pieces` records them) and the routine's split of them."""
+        from .pieces import numbered, segment_dataset
+
+        self.__dict__.setdefault('_recordings', {}).update({group: list(members) for group, members in recordings.items()})
+        return segment_dataset(recordings, numbered(self.pieces), front_end, overlap=self.segment_overlap, training_hop_seconds=training_hop_seconds)
 
     # -- inference ----------------------------------------------------------------------------------------------
 
     def infer(self, model: Model, sources: Sequence[str], context: InferenceContext) -> Iterator[Outcome]:
         from .transcribe import transcribe
 
-        self._check_model(model)
         settings = self.decoding(context.options)
         for source in sources:
             began = time.perf_counter()
             try:
-                notes, duration = transcribe(model, source, settings=settings, segment_seconds=self.segment_seconds,
+                notes, duration = transcribe(cast(FrameTranscriber, model), source, settings=settings, segment_seconds=self.segment_seconds,
                                              batch_size=min(context.batch_size, 16), device=context.device)
             except DataFileError as error:
                 yield Outcome(source, error=str(error))
@@ -130,50 +167,68 @@ class Transcription(Task):
     def columns(self) -> list[tuple[str, str]]:
         return [('notes', 'notes'), ('duration', 'seconds of audio'), ('seconds', 'seconds taken')]
 
-    # -- evaluation ---------------------------------------------------------------------------------------------
+    # -- training and evaluation ------------------------------------------------------------------------------
 
-    def evaluate(self, context: EvaluationContext) -> Evaluation:
-        from ...data.midi import midi_to_notes
+    def metrics(self, model: Model) -> list[Metric]:
+        """mir_eval's note and frame figures of the validation and test pieces, each decoded whole from its segments
+        (`NoteMetrics`), the other soundfont's apart (`other_soundfont_*`), and each head's loss."""
+        from .metrics import NoteMetrics
+        from .model import HeadLosses
+        from .pieces import numbered
+
+        front_end = cast(FrameTranscriber, model).front_end(self.segment_seconds)
+        numbers = numbered(self.pieces)
+        metrics: list[Metric] = []
+        for groups, prefix in ((('validation', 'test'), ''), ((OTHER_SOUNDFONT,), f'{OTHER_SOUNDFONT}_')):
+            read = self.recordings([group for group in groups if self.pieces.get(group)])
+            pieces = {number: recording for group, members in read.items() for number, recording in zip(numbers[group], members, strict=True)}
+            if pieces:
+                metrics.append(NoteMetrics({number: piece.notes for number, piece in pieces.items()},
+                                           {number: piece.duration for number, piece in pieces.items()},
+                                           {number: piece.name for number, piece in pieces.items()}, front_end, self.decoding(), prefix=prefix))
+        return [*metrics, HeadLosses()]
+
+    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
+        """A transcriber that learns nothing (spectral flux onsets, pitches from spectral peaks) on `split`'s pieces,
+        scored by the same mir_eval calls; it fits nothing, so the train split plays no part."""
         from .baseline import transcribe_baseline
-        from .data import clean_notes
         from .scoring import average_scores, score_piece
-        from .transcribe import transcribe
 
-        self._check_model(context.model)
-        pairs = self.pieces.get(context.split)
-        if not pairs:
+        pieces = self.recordings([split])[split] if self.pieces.get(split) else []
+        if not pieces:
+            return {}
+        return {'spectral flux': average_scores([score_piece(piece.notes, transcribe_baseline(piece.audio)) for piece in pieces])}
+
+    def evaluation_data(self, context: EvaluationContext) -> SplitView:
+        """The segments `transcribe` cuts from the split's pieces (and the other soundfont's, for the test split)."""
+        import numpy as np
+
+        groups = [group for group in GROUPS if group != 'train' and split_of(group) == context.split and self.pieces.get(group)]
+        if not groups:
             raise ConfigError(f'the transcription task of {context.checkpoint} records no {context.split} pieces; evaluate another split')
-        settings = self.decoding()
-        metrics: dict[str, float] = {}
-        rows: list[dict[str, Any]] = []
+        dataset, split = self.segment_dataset(self.recordings(groups), cast(FrameTranscriber, context.model).front_end(self.segment_seconds))
+        return context.split_view(dataset, {name: np.asarray(indices, dtype=np.int64) for name, indices in split.items()})
+
+    def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
+        """One row per piece with its figures, the worst pieces by onset F1, and three pieces' notes for piano rolls."""
+        from .metrics import NoteMetrics
+
         shown: list[tuple[str, Any, Any]] = []
-        baseline_scores = []
-        for group in (context.split, OTHER_SOUNDFONT if context.split == 'test' else None):
-            if group is None or not self.pieces.get(group):
+        for metric in metrics:
+            if not isinstance(metric, NoteMetrics):
                 continue
-            scores = []
-            for audio, midi in self.pieces[group]:
-                try:
-                    truth = clean_notes(midi_to_notes(midi))
-                    estimate, duration = transcribe(context.model, audio, settings=settings, segment_seconds=self.segment_seconds,
-                                                    batch_size=min(context.batch_size, 16), device=context.device)
-                except EtudeError as error:
-                    raise ConfigError(f'cannot evaluate {audio}: {error}; the pieces the run recorded must still be where they were') from None
-                figures = score_piece(truth, estimate)
-                scores.append(figures)
-                rows.append({'piece': Path(audio).stem, 'group': group, 'file': audio, 'duration': round(duration, 3), 'notes': int(len(estimate)),
-                             'true_notes': int(len(truth)), **{key: round(value, 4) for key, value in figures.items()}})
-                if group == context.split:
-                    baseline_scores.append(score_piece(truth, transcribe_baseline(audio)))
-                    if len(shown) < 3:
-                        shown.append((Path(audio).stem, truth, estimate))
-            prefix = '' if group == context.split else f'{OTHER_SOUNDFONT}_'
-            metrics.update({prefix + key: value for key, value in average_scores(scores).items()})
-        worst = sorted((row for row in rows if row['group'] == context.split), key=lambda row: row['onset_f1'])[:5]
-        notes = [f'Offsets: {self.offset_convention}; onsets within 50 ms, offsets within 20 % of the note or 50 ms (mir_eval); '
-                 'figures are means over pieces.',
-                 'Worst pieces by note-onset F1: ' + ', '.join(f"{row['piece']} ({row['onset_f1']:.3f})" for row in worst) + '.']
-        return Evaluation(context.split, metrics, {'spectral flux': average_scores(baseline_scores)}, rows, details={'shown': shown}, notes=notes)
+            group = evaluation.split if not metric.prefix else OTHER_SOUNDFONT
+            truths = {name: metric.notes[number] for number, name in metric.names.items()}
+            for name, figures in metric.pieces.items():
+                evaluation.predictions.append({'piece': name, 'group': group, 'notes': int(len(metric.estimates[name])),
+                                               'true_notes': int(len(truths[name])), **{key: round(value, 4) for key, value in figures.items()}})
+                if not metric.prefix and len(shown) < 3:
+                    shown.append((name, truths[name], metric.estimates[name]))
+        worst = sorted((row for row in evaluation.predictions if row['group'] == evaluation.split), key=lambda row: row['onset_f1'])[:5]
+        evaluation.details['shown'] = shown
+        evaluation.notes.extend([f'Offsets: {self.offset_convention}; onsets within 50 ms, offsets within 20 % of the note or 50 ms (mir_eval); '
+                                 'figures are means over pieces.',
+                                 'Worst pieces by note-onset F1: ' + ', '.join(f"{row['piece']} ({row['onset_f1']:.3f})" for row in worst) + '.'])
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         from .figures import piano_roll_figure
@@ -182,3 +237,41 @@ class Transcription(Task):
         return {f'piano roll of {name}, first 15 s (grey: truth, red: transcribed)': piano_roll_figure(truth, estimate, folder / f'piano_roll_{index}.png',
                                                                                                        title=name)
                 for index, (name, truth, estimate) in enumerate(shown)}
+
+    # -- listening ----------------------------------------------------------------------------------------------
+
+    def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
+        """The first `seconds` of `pieces` test recordings (the reference), and the same excerpts re-synthesised from the
+        model's transcription and from the spectral-flux baseline's, with the recordings' own soundfont: MUSHRA."""
+        import numpy as np
+
+        from ...data.audio import audio_info, read_audio, write_audio
+        from ...data.generators import render_midi
+        from ...data.midi import notes_to_midi
+        from .baseline import transcribe_baseline
+        from .transcribe import transcribe
+
+        test = self.recordings(['test'])['test'] if self.pieces.get('test') else []
+        if len(test) < pieces:
+            raise ConfigError(f'the run recorded {len(test)} test pieces; ask for at most that many (--pieces {len(test)})')
+        folders = {name: folder / name for name in ('reference', 'model', 'spectral-flux')}
+        for path in folders.values():
+            path.mkdir(parents=True, exist_ok=True)
+        for piece in test[:pieces]:
+            rate = audio_info(piece.audio).sample_rate
+            audio, _ = read_audio(piece.audio, sample_rate=rate, duration_seconds=seconds)
+            write_audio(folders['reference'] / f'{piece.name}.wav', audio, rate)
+            transcribed, _ = transcribe(cast(FrameTranscriber, context.model), piece.audio, settings=self.decoding(), segment_seconds=self.segment_seconds,
+                                        device=context.device)
+            for name, notes in (('model', transcribed), ('spectral-flux', transcribe_baseline(piece.audio))):
+                kept = notes[notes['start'] < seconds]
+                midi = folders[name] / f'{piece.name}.mid'
+                notes_to_midi(kept, midi)
+                if len(kept):
+                    render_midi(midi, midi.with_suffix('.wav'), sample_rate=rate)
+                else:  # a transcription of nothing sounds as silence
+                    write_audio(midi.with_suffix('.wav'), np.zeros(len(audio), dtype=np.float32), rate)
+        return ListeningSet({'model': folders['model'], 'spectral-flux': folders['spectral-flux']}, reference=folders['reference'],
+                            title='Piano transcription: how close is each re-synthesis to the recording?', default_kind='mushra')
+
+

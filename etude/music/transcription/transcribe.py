@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,16 +21,12 @@ from ...errors import DataFileError
 from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
 from .settings import DecodingSettings, FrontEnd
 
-__all__ = ['front_end_of', 'transcribe']
+if TYPE_CHECKING:
+    from .protocol import FrameTranscriber
+
+__all__ = ['transcribe']
 
 MIN_SECONDS = 0.1  # shorter input is refused: no note can be told from a frame or two
-
-
-def front_end_of(model: Any, segment_seconds: float) -> FrontEnd:
-    """The front end a `PianoTranscriber` hears, with segments of `segment_seconds`."""
-    p = model.hyperparameters
-    return FrontEnd(sample_rate=p.sample_rate, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, f_min=p.f_min, f_max=p.f_max,
-                    segment_seconds=segment_seconds)
 
 
 def _segments(source: str | os.PathLike[str] | np.ndarray, front_end: FrontEnd, hop_frames: int, count: int) -> Iterator[np.ndarray]:
@@ -49,14 +45,14 @@ def _segments(source: str | os.PathLike[str] | np.ndarray, front_end: FrontEnd, 
 
 
 @torch.no_grad()
-def transcribe(model: Any, source: str | os.PathLike[str] | np.ndarray, *, settings: DecodingSettings = DecodingSettings(),
+def transcribe(model: FrameTranscriber, source: str | os.PathLike[str] | np.ndarray, *, settings: DecodingSettings = DecodingSettings(),
                segment_seconds: float = 4.0, batch_size: int = 8, device: torch.device | str = 'cpu') -> tuple[np.ndarray, float]:
     """Notes (`NOTE_DTYPE`) of an audio file (or of mono float samples at the model's rate) and its duration in seconds.
 
     Raises:
         DataFileError: the file cannot be read as audio, or is shorter than `MIN_SECONDS`, or is silent.
     """
-    front_end = front_end_of(model, segment_seconds)
+    front_end = model.front_end(segment_seconds)
     if isinstance(source, np.ndarray):
         num_samples = len(source)
         peak = float(np.abs(source).max()) if num_samples else 0.0

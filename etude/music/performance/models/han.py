@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 
-from ....metrics import Metric
 from ....model import Batch, Model
 from ....parameters import AT_LEAST_ONE, Range
 from ....parameters import Parameters as BaseParameters
 from ..codec import SCORE_FEATURES
-from .common import PREDICTED, PerformanceMetrics, from_units, masked_losses, scale_inputs, target_stack, to_units
+from .common import PREDICTED, from_units, masked_losses, scale_inputs, target_stack, to_units
 
 if TYPE_CHECKING:
     from ....training.step import Step
@@ -150,5 +149,6 @@ class PerformanceHAN(Model):
     def loss(self, predictions: torch.Tensor, targets: Any) -> torch.Tensor:
         return masked_losses(predictions, targets)['loss']
 
-    def metrics(self) -> list[Metric]:
-        return [PerformanceMetrics()]
+    def perform(self, inputs: torch.Tensor) -> torch.Tensor:
+        """`(batch, notes, 15)` score features → `(batch, notes, 4)` performance features, as the task plays a score."""
+        return self(inputs)

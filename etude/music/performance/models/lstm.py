@@ -12,12 +12,11 @@ from typing import Annotated, Any
 
 import torch
 
-from ....metrics import Metric
 from ....model import Model
 from ....parameters import AT_LEAST_ONE, Range
 from ....parameters import Parameters as BaseParameters
 from ..codec import SCORE_FEATURES
-from .common import PREDICTED, PerformanceMetrics, masked_losses, scale_inputs, to_units
+from .common import PREDICTED, masked_losses, scale_inputs, to_units
 
 __all__ = ['PerformanceLSTM']
 
@@ -55,5 +54,6 @@ class PerformanceLSTM(Model):
     def loss(self, predictions: torch.Tensor, targets: Any) -> torch.Tensor:
         return masked_losses(predictions, targets)['loss']
 
-    def metrics(self) -> list[Metric]:
-        return [PerformanceMetrics()]
+    def perform(self, inputs: torch.Tensor) -> torch.Tensor:
+        """`(batch, notes, 15)` score features → `(batch, notes, 4)` performance features, as the task plays a score."""
+        return self(inputs)

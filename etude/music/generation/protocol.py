@@ -1,0 +1,32 @@
+"""What a note model must do for the generation task: run notes through it, carrying its state from one call to the next.
+
+`NoteLSTM` (seed 002) is one; a model of your own is one if it has `run`. `etude.tasks.Task.check_model` holds a
+model to this before anything trains, and the sampler (`sampling.sample_notes`) relies on nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ['NoteModel']
+
+
+class NoteModel(Protocol):
+    """A model over notes `(batch, time, 3)` (pitch index 0..128 as a float, step, duration in seconds)."""
+
+    def run(self, notes: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
+        """The predictions for each position of `notes` (`pitch_logits` `(batch, time, 129)`, `step` and `duration`
+        `(batch, time)` in seconds) and the state after the last note, to continue from."""
+        ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Its weights (the sampler runs on their device)."""
+        ...
+
+    def eval(self) -> Any:
+        """Switch to inference mode (no dropout)."""
+        ...

@@ -1,0 +1,71 @@
+"""A run's pieces and the segments cut from them: one numbering, shared by training, its metrics and `etude evaluate`.
+
+The transcription task records the pieces of each group as `[audio, midi]` pairs: `train`, `validation`, `test`, and
+`other_soundfont` (the test pieces rendered with a second piano, scored apart). Pieces are numbered in that order,
+group after group; a segment's `piece` target is that number, so `NoteMetrics` can join segments back into pieces
+whichever part of the run a dataset holds. Training segments start every `training_hop_seconds`; the segments of the
+other groups are the ones `transcribe` cuts (`planned_starts`), so a split's figures are the ones a whole-file
+transcription gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .data import Recording, SegmentDataset
+    from .settings import FrontEnd
+
+__all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'numbered', 'segment_dataset', 'split_of']
+
+OTHER_SOUNDFONT = 'other_soundfont'
+"""The group of test pieces rendered with a second soundfont: scored apart, its figures prefixed `other_soundfont_`."""
+GROUPS = ('train', 'validation', 'test', OTHER_SOUNDFONT)
+SPLIT_OF_GROUP = {'train': 'train', 'validation': 'validation', 'test': 'test', OTHER_SOUNDFONT: 'test'}
+
+
+def split_of(group: str) -> str:
+    """The routine's split a group's segments belong to (the other soundfont's are test segments)."""
+    return SPLIT_OF_GROUP[group]
+
+
+def numbered(pieces: Mapping[str, Sequence[object]]) -> dict[str, list[int]]:
+    """group → the numbers of its pieces, counting through `GROUPS` in order (a run's whole record of pieces)."""
+    numbers, first = {}, 0
+    for group in GROUPS:
+        count = len(pieces.get(group, ()))
+        numbers[group] = list(range(first, first + count))
+        first += count
+    return numbers
+
+
+def segment_dataset(recordings: Mapping[str, Sequence[Recording]], numbers: Mapping[str, Sequence[int]], front_end: FrontEnd, *,
+                    overlap: float, training_hop_seconds: float | None = None) -> tuple[SegmentDataset, dict[str, list[int]]]:
+    """The segments of the given groups' recordings and the routine's split of them (`{'train': [...], ...}`).
+
+    Args:
+        recordings: group → its recordings, in the task's order (only the groups to read).
+        numbers: `numbered(...)` of the run's whole record of pieces, so a piece keeps its number in any dataset.
+        overlap: the decoding's segment overlap (the evaluation segments are `transcribe`'s).
+        training_hop_seconds: the hop of the training segments (needed when `train` is given).
+    """
+    from .data import SegmentDataset, segment_starts
+    from .decoding import planned_starts
+
+    pieces: dict[int, Recording] = {}
+    items: list[tuple[int, float]] = []
+    split: dict[str, list[int]] = {'train': [], 'validation': [], 'test': []}
+    for group, members in recordings.items():
+        for number, recording in zip(numbers[group], members, strict=True):
+            pieces[number] = recording
+            if group == 'train':
+                if training_hop_seconds is None:
+                    raise ValueError('training segments need training_hop_seconds')
+                starts = segment_starts(recording.duration, front_end.segment_seconds, training_hop_seconds)
+            else:
+                starts = planned_starts(recording.duration, front_end, overlap)
+            for start in starts:
+                split[split_of(group)].append(len(items))
+                items.append((number, start))
+    return SegmentDataset(pieces, items, front_end), split
