@@ -17,23 +17,7 @@ from etude.listening.design import create_test
 from etude.listening.server import create_app
 from etude.listening.simulate import running_server
 
-README = Path(__file__).resolve().parent.parent / 'README.md'
-
-
-class _Section:
-    """The README's section on the server's HTTP interface, read as a file would be."""
-
-    def read_text(self) -> str:
-        text = README.read_text()
-        start = text.index("### The server's HTTP interface")
-        following = [found for found in (text.find('\n## ', start), text.find('\n### ', start + 1)) if found != -1]
-        return text[start:min(following, default=len(text))]
-
-    def __str__(self) -> str:
-        return f"{README} (### The server's HTTP interface)"
-
-
-DOC = _Section()
+DOC = Path(__file__).resolve().parent.parent / 'docs' / 'listening-http.md'
 TOKEN = 'lab-token-0123456789abcdef'
 
 

@@ -167,8 +167,8 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     """Read a score into a note array with score features (see the module docstring for the fields).
 
     Args:
-        source: a score file (.musicxml, .xml, .mxl, .krn, .abc, .mei, .mid, .midi; the first score of a
-            multi-score file) or an already parsed music21 `Score` or `Part`.
+        source (str | Path | music21.stream.Score | music21.stream.Part): a score file (.musicxml, .xml, .mxl, .krn,
+            .abc, .mei, .mid, .midi; the first score of a multi-score file) or an already parsed music21 `Score` or `Part`.
         include_grace: keep grace notes (with `duration_beats` 0). Off by default: they take no metrical time
             and most MIDI renderings of a score leave them out.
         analyze_key: where the notation gives a key signature but no mode (MusicXML often has only

@@ -208,7 +208,10 @@ def render_pairs(
     Args:
         midi_files: the MIDI files; their stems name the pairs and must be distinct.
         directory: where to write; created if needed.
-        soundfont, sample_rate, gain, reverb: as for `render_midi`; audio is mono.
+        soundfont: as for `render_midi`.
+        sample_rate: as for `render_midi`; audio is mono.
+        gain: as for `render_midi`.
+        reverb: as for `render_midi`.
         piano_only: render every instrument as acoustic grand piano and drop drums (on by default: transcription
             models are piano models).
         extension: audio format, 'wav' or 'flac'.

@@ -35,7 +35,9 @@ def judge_generated(candidates: Mapping[str, Sequence[np.ndarray]], *, train: Se
 
     Args:
         candidates: name → pieces `(notes, 3)` (pitch, step, duration in seconds), e.g. the LSTM's and the baselines'.
-        train, validation, test: the reference pieces of each split (whole pieces).
+        train: the reference pieces of the training split (whole pieces).
+        validation: the same of the validation split.
+        test: the same of the test split.
     Returns:
         {'bins': ..., 'jensen_shannon_bits': {candidate: {split: {histogram: bits}}}, 'relative': {candidate: {feature:
         {...}}}, 'memorisation': {candidate: {...}}, 'pieces': {candidate: count}, 'notes_per_piece': n}.

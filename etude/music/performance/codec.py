@@ -266,7 +266,8 @@ def local_tempo(anchor_beats: np.ndarray, anchor_seconds: np.ndarray, beats: np.
     fewer than two other onsets lie within reach, the three nearest are used.
 
     Args:
-        anchor_beats, anchor_seconds: `(n,)` score onsets (quarter notes) of matched notes and their performed times.
+        anchor_beats: `(n,)` score onsets (quarter notes) of matched notes.
+        anchor_seconds: `(n,)` their performed times.
         beats: `(m,)` the onsets to evaluate at.
     Returns:
         `(m,)` expected times in seconds and `(m,)` seconds per quarter note.
