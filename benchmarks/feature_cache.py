@@ -35,7 +35,8 @@ import soundfile
 import torch
 
 from etude.data.cache import FeatureCache
-from etude.data.definitions import DatasetDefinition, audio_folder
+from etude.data.dataset_layouts import audio_folder
+from etude.data.definitions import DatasetDefinition
 from etude.data.representations import Featuriser, RepresentationSettings
 
 RATE = 48000

@@ -63,7 +63,7 @@ def main() -> None:
     arguments = parser.parse_args()
     torch.set_num_threads(1)
 
-    from etude.data.definitions import score_performance_pairs
+    from etude.data.dataset_layouts import score_performance_pairs
     from etude.data.score import read_score
     from etude.data.sequences import SequenceCache
     from etude.music.performance import ExpressivePerformance, PerformanceHAN, PerformanceLSTM, predict_piece

@@ -19,7 +19,8 @@ import torch
 
 from etude.data.audio import read_audio
 from etude.data.cache import BuildInterrupted, FeatureCache
-from etude.data.definitions import SkippedFileWarning, audio_folder, split_items
+from etude.data.dataset_layouts import audio_folder
+from etude.data.definitions import SkippedFileWarning, split_items
 from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings, featurise, output_shape
 from etude.data.store import is_stored_dataset, read_dataset

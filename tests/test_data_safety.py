@@ -13,7 +13,7 @@ import soundfile
 from etude.data import DatasetWriter, generate_dataset, obtain_dataset, read_dataset
 from etude.data.audio import read_audio
 from etude.data.cache import FeatureCache
-from etude.data.definitions import midi_collection
+from etude.data.dataset_layouts import midi_collection
 from etude.data.generators import spoken_digit_folder
 from etude.data.representations import RepresentationSettings
 from etude.data.samplers import CircularDrumSampler, CircularDrumSettings

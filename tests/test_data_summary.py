@@ -14,7 +14,7 @@ import soundfile
 from etude.data import obtain_dataset
 from etude.data.audio import read_audio
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_midi_pairs, midi_collection
+from etude.data.dataset_layouts import audio_midi_pairs, midi_collection
 from etude.data.generators import spoken_digit_folder
 from etude.data.midi import midi_to_notes, piano_roll_targets
 from etude.data.representations import RepresentationSettings, featurise

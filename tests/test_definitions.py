@@ -9,17 +9,8 @@ import pretty_midi
 import pytest
 import soundfile
 
-from etude.data.definitions import (
-    DatasetDefinition,
-    Item,
-    SkippedFileWarning,
-    audio_folder,
-    audio_midi_pairs,
-    metadata_table,
-    midi_collection,
-    score_performance_pairs,
-    split_items,
-)
+from etude.data.dataset_layouts import audio_folder, audio_midi_pairs, metadata_table, midi_collection, score_performance_pairs
+from etude.data.definitions import DatasetDefinition, Item, SkippedFileWarning, split_items
 from etude.data.generators import spoken_digit_folder
 from etude.errors import ConfigError, DataFileError, DatasetError
 
@@ -253,7 +244,7 @@ def test_numerically_equal_names_order_the_same_in_every_process(tmp_path):
 
     for name in ('1_spk01_0.wav', '01_spk1_0.wav', '2_spk2_0.wav', '1_spk1_1.wav'):
         (tmp_path / name).write_bytes(b'')
-    script = ('import sys; from etude.data.definitions import audio_folder, split_items; '
+    script = ('import sys; from etude.data import audio_folder, split_items; '
               'd = audio_folder(sys.argv[1], "{digit}_{speaker}_{index}.wav", group_by="speaker"); '
               'print(d.classes()["digit"], d.group_ids()[1], {k: v.tolist() for k, v in split_items(d, seed=0).items()})')
     outputs = {subprocess.run([sys.executable, '-c', script, str(tmp_path)], capture_output=True, text=True, check=True,

@@ -11,7 +11,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from etude.data.definitions import SkippedFileWarning, midi_collection, score_performance_pairs, split_items
+from etude.data.dataset_layouts import midi_collection, score_performance_pairs
+from etude.data.definitions import SkippedFileWarning, split_items
 from etude.data.generators import export_chorales
 from etude.data.midi import midi_to_notes, note_columns
 from etude.data.sequences import NoteSequences, SequenceCache

@@ -12,7 +12,7 @@ from conftest import needs_fluidsynth
 
 from etude.data.audio import audio_info, read_audio
 from etude.data.cache import FeatureCache
-from etude.data.definitions import audio_folder, audio_midi_pairs
+from etude.data.dataset_layouts import audio_folder, audio_midi_pairs
 from etude.data.generators import export_chorales, render_pairs
 from etude.data.midi import midi_to_notes, piano_roll_targets
 from etude.data.representations import Featuriser, RepresentationSettings

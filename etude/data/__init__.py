@@ -13,17 +13,8 @@ if TYPE_CHECKING:
     from .audio import AUDIO_FORMATS, AudioInfo, audio_info, read_audio, resample, write_audio
     from .augment import AddNoise, BatchAugmentation, BatchAugmentor, FrequencyMasking, Gain, PitchShift, TimeMasking
     from .cache import BuildInterrupted, BuildReport, FeatureCache, build_feature_cache
-    from .definitions import (
-        DatasetDefinition,
-        Item,
-        SkippedFileWarning,
-        audio_folder,
-        audio_midi_pairs,
-        metadata_table,
-        midi_collection,
-        score_performance_pairs,
-        split_items,
-    )
+    from .dataset_layouts import audio_folder, audio_midi_pairs, metadata_table, midi_collection, score_performance_pairs
+    from .definitions import DatasetDefinition, Item, SkippedFileWarning, split_items
     from .download import install_dataset
     from .generators import chorale_names, export_chorales, find_soundfont, generate_spoken_digits, render_midi, render_pairs, spoken_digit_folder
     from .layout import is_stored_dataset
@@ -44,8 +35,8 @@ _SOURCES = {
     **dict.fromkeys(['AUDIO_FORMATS', 'AudioInfo', 'audio_info', 'read_audio', 'resample', 'write_audio'], '.audio'),
     **dict.fromkeys(['AddNoise', 'BatchAugmentation', 'BatchAugmentor', 'FrequencyMasking', 'Gain', 'PitchShift', 'TimeMasking'], '.augment'),
     **dict.fromkeys(['BuildInterrupted', 'BuildReport', 'FeatureCache', 'build_feature_cache'], '.cache'),
-    **dict.fromkeys(['DatasetDefinition', 'Item', 'SkippedFileWarning', 'audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection',
-                    'score_performance_pairs', 'split_items'], '.definitions'),
+    **dict.fromkeys(['DatasetDefinition', 'Item', 'SkippedFileWarning', 'split_items'], '.definitions'),
+    **dict.fromkeys(['audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection', 'score_performance_pairs'], '.dataset_layouts'),
     **dict.fromkeys(['install_dataset'], '.download'),
     **dict.fromkeys(['chorale_names', 'export_chorales', 'find_soundfont', 'generate_spoken_digits', 'render_midi', 'render_pairs',
                     'spoken_digit_folder'], '.generators'),

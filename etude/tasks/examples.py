@@ -43,7 +43,7 @@ def classification_example(folder: Path, kind: type[Classification]) -> TaskExam
 
     def build(routine: Routine, parameters: Any) -> None:
         from ..data.cache import FeatureCache
-        from ..data.definitions import audio_folder
+        from ..data.dataset_layouts import audio_folder
         from ..data.representations import RepresentationSettings
         representation = RepresentationSettings(kind='log_mel', sample_rate=SAMPLE_RATE, n_fft=256, hop_length=128, n_mels=16,
                                                 normalise='standardise')

@@ -65,6 +65,16 @@ class Trackers:
     def __bool__(self) -> bool:
         return bool(self.active)
 
+    def add(self, trackers: Sequence[str | Tracker], settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Add the trackers not yet here: a name is created now (so a missing package is one line before any work, see
+        `etude.trackers.create_trackers`), a Tracker instance is taken as it is."""
+        from . import check_tracker_names, create_trackers
+
+        present = {tracker.name for tracker in self.active}
+        wanted = [name for name in trackers if isinstance(name, str) and name not in present]
+        self.active.extend([tracker for tracker in trackers if not isinstance(tracker, str) and tracker.name not in present])
+        self.active.extend(create_trackers(check_tracker_names(wanted), settings))
+
     def start(self, run: TrackedRun, config: Mapping[str, Any]) -> None:
         self.started = True  # a tracker that started before another failed to is still finished
         self._each('start', run, config)

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -37,47 +37,30 @@ from ..configuration import resolve
 from ..data.store import StoredDataset
 from ..device import select_device
 from ..errors import ConfigError, EtudeError, RoutineError
-from ..export import ExportedModel, RunInfo, load_export, load_weights, save_export
+from ..export import load_export, load_weights, save_export
 from ..interrupts import deferred_interrupts, terminate_as_interrupt
 from ..metrics import Mean, Metric
 from ..model import Model, batch_size_of, move_to_device
 from ..parameters import Parameters
 from ..run_options import RunOptions
-from ..trackers import TrackedRun, Tracker, Trackers, check_tracker_names, create_trackers
+from ..trackers import TrackedRun, Tracker, Trackers
 from ..trackers.base import RunStatus
 from ..trackers.wandb import wandb_sweep_values
-from ..version import __version__
 from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .evaluation_loop import evaluate_batches
 from .loaders import evaluation_loader, training_loader
+from .records import Provenance, check_model_matches, epoch_export, result_line, test_summary
 from .resume import check_same_data, restore
-from .routine_data import RoutineData, SplitView, check_model_takes_data, prepare_data
-from .run_directory import RunDirectory, git_commit, new_run_id, software_versions, utc_now
-from .seeding import capture_rng_state, deterministic_settings, seed_everything
+from .routine_data import RoutineData, check_model_takes_data, prepare_data
+from .run_directory import RunDirectory, git_commit, new_run_id, software_versions
+from .seeding import deterministic_settings, seed_everything
 from .step import Diverged, Step
+from .task_hooks import TASK_HOOKS, TaskHooks, fit_baselines
 
 __all__ = ['Routine', 'TrainingInterrupted']
 
 P = TypeVar('P', bound=Parameters)
-
-
-class TaskHooks(Protocol):
-    """What the Routine asks of a task (`etude.tasks.Task`, one layer up, has every one of these; see its docstrings)."""
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-    def check_model(self, model: Model) -> None: ...
-
-    def metrics(self, model: Model) -> list[Metric]: ...
-
-    def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]: ...
-
-    def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]: ...
-
-
-TASK_HOOKS = ('to_dict', 'check_model', 'metrics', 'baselines', 'on_split_end')
-EVALUATED_SPLITS = ('validation', 'test')
 
 
 class TrainingInterrupted(EtudeError):
@@ -120,7 +103,8 @@ class Routine:
         self.tracker_settings = {name: dict(values) for name, values in (tracker_settings or {}).items()}
         self.project = project or 'etude'
         self.trackers = Trackers()
-        self._add_trackers(list(trackers))
+        if self.is_main:  # trackers run on rank 0 only
+            self.trackers.add(list(trackers), self.tracker_settings)
         self.parameters: Parameters | None = None
         self.options = RunOptions()
         self.distributed = Distributed()
@@ -156,7 +140,8 @@ class Routine:
                                     resumed_config=self.resume_from.read_config() if self.resume_from is not None else None,
                                     resumed_from=str(self.resume_from.path / 'config.yaml') if self.resume_from is not None else '',
                                     sweep_values=wandb_sweep_values if os.environ.get('WANDB_SWEEP_PARAM_PATH') else None)
-        self._add_trackers(options.trackers)
+        if self.is_main:
+            self.trackers.add(options.trackers, self.tracker_settings)
         requested = select_device(options.device)
         self.distributed = Distributed.from_environment(options.backend, requested.type)
         if self.distributed.active:
@@ -171,7 +156,8 @@ class Routine:
         self.parameters, self.options, self.device = resolved, options, requested
         seed_everything(resolved.seed)
         self.run = self.resume_from or RunDirectory.new(self.runs_directory, run_id)
-        self._git_commit, self._versions = git_commit(), software_versions()
+        self.provenance = Provenance(self.run, git_commit(), software_versions(), str(requested), options.to_dict(), self.distributed.world_size,
+                                     resolved.batch_size // self.distributed.world_size)
         where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
         self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
         return resolved
@@ -223,7 +209,7 @@ class Routine:
         before anything trains, rather than written into a checkpoint that no one can load.
         """
         parameters, _ = self._require_parameters()
-        _check_model_matches(model, parameters)
+        check_model_matches(model, parameters)
         if callable(getattr(type(model), 'metrics', None)):
             raise RoutineError(f'{type(model).__name__} defines metrics(), which etude no longer reads: the figures of a split are its '
                                "task's (Task.metrics) or routine.train(metrics=[...]); move them there")
@@ -321,7 +307,10 @@ class Routine:
         loaders = {name: evaluation_loader(data.dataset, self.split[name], batch_size=per_process_batch, num_workers=self.options.num_workers,
                                            device=self.device, distributed=self.distributed, collate=data.collate) for name in ('validation', 'test')}
         check_model_takes_data(model, data, self.split['validation'], self.device, step.autocast)
-        self._fit_baselines(data)
+        self.split_baselines = fit_baselines(self.task, data.view(self.split), resumed=self.resume_from, distributed=self.distributed,
+                                             is_main=self.is_main, say=self.say)
+        self.split_baselines['test'].update(self.baselines)  # add_baseline's: test figures of the routine's own
+        self.baselines = self.split_baselines['test']
         started = time.perf_counter() - seconds_before
         try:
             while not self._finished(epoch, stopping):
@@ -387,22 +376,6 @@ class Routine:
             self._merged_metrics = merged
         return figures
 
-    def _fit_baselines(self, data: RoutineData) -> None:
-        """The task's baselines on the validation and test splits, fitted on the train split once, when the run starts
-        (rank 0, shared with the others), and recorded in the run's baselines.json; a resumed run reads them back."""
-        recorded = self.resume_from.read_baselines() if self.resume_from is not None else None
-        if recorded is None:
-            fitted: dict[str, dict[str, dict[str, float]]] = {}
-            if self.task is not None and self.is_main:
-                view = data.view(self.split)
-                fitted = {split: self.task.baselines(view, split) for split in EVALUATED_SPLITS}
-            recorded = self.distributed.broadcast_object(fitted)
-            for name, figures in recorded.get('test', {}).items():
-                self.say(f'etude: baseline {name} on the test split: ' + '  '.join(f'{key} {value:.4g}' for key, value in figures.items()))
-        self.split_baselines = {split: {name: dict(figures) for name, figures in recorded.get(split, {}).items()} for split in EVALUATED_SPLITS}
-        self.split_baselines['test'].update(self.baselines)  # add_baseline's, test figures of the routine's own
-        self.baselines = self.split_baselines['test']
-
     def _merged(self, metrics: Sequence[Metric]) -> dict[str, float]:
         """compute() of each metric after adding every other process's statistics, in rank order (the same on every rank)."""
         if self.distributed.active:
@@ -437,29 +410,10 @@ class Routine:
         load_weights(model, best, run.best_checkpoint)
         testing = self._evaluate(model, loader, prototypes, 'test')
         self.test_metrics = self._merged_metrics[1:]  # the merged metric objects (a confusion matrix, decoded items) for reports
-        summary = {
-            'run_id': run.run_id,
-            'test': testing,
-            'baselines': self.baselines,
-            'monitor': parameters.monitor,
-            'best_epoch': stopping.best_epoch,
-            'best_validation': stopping.best_value,
-            'epochs': len(run.read_metrics()) if self.is_main else None,
-            'stopped_early': stopping.should_stop,
-            'skipped_updates': self.step.skipped_updates if self.step is not None else 0,
-            'parameter_count': self.parameter_count,
-            'wall_seconds': round(seconds, 3),
-            'device': str(self.device),
-            'world_size': self.distributed.world_size,
-            'run_options': self.options.to_dict(),
-            'split_sizes': {name: len(indices) for name, indices in self.split.items()},
-            'dataset': self.data.summary() if self.data is not None else None,
-            'dataset_directory': self.data.directory if self.data is not None else None,
-            'paths': {'run': str(run.path), 'best': str(run.best_checkpoint), 'last': str(run.last_checkpoint), 'config': str(run.path / 'config.yaml')},
-            'versions': self._versions,
-            'git_commit': self._git_commit,
-            **self.summary_extras,
-        }
+        summary = test_summary(self.provenance, testing=testing, baselines=self.baselines, monitor=parameters.monitor, stopping=stopping,
+                               epochs=len(run.read_metrics()) if self.is_main else None,
+                               skipped_updates=self.step.skipped_updates if self.step is not None else 0, parameter_count=self.parameter_count,
+                               seconds=seconds, split=self.split, data=self.data, extras=self.summary_extras)
         if self.is_main:
             best['testing_metrics'], best['resume_state'] = testing, None  # a finished export: nothing to resume from it
             save_export(best, run.best_checkpoint)
@@ -467,7 +421,7 @@ class Routine:
             self.trackers.log_artifact(run.best_checkpoint)
             self.trackers.log_artifact(run.path / 'summary.json')
             self._tracked_summary = summary  # the trackers' last figures, sent when train() finishes them
-        self.say(_result_line(testing, self.baselines))
+        self.say(result_line(testing, self.baselines))
         self.distributed.barrier()
         self.distributed.close()
         return summary
@@ -484,28 +438,11 @@ class Routine:
             run.write_config(parameters.to_dict())
             run.write_split(self.split, self.data.groups)
             run.write_baselines(self.split_baselines)
-        export = self._export(epoch, stopping, step, training_loss, validation, seconds)
+        assert self.model is not None
+        export = epoch_export(self.provenance, data=self.data, task=self.task.to_dict() if self.task is not None else {}, parameters=parameters,
+                              model=self.model, epoch=epoch, stopping=stopping, step=step, training_loss=training_loss, validation=validation,
+                              seconds=seconds)
         save_export(export, run.last_checkpoint, copies=[run.best_checkpoint] if improved else [])  # best first
-
-    def _export(self, epoch: int, stopping: EarlyStopping, step: Step, training_loss: float, validation: dict[str, float],
-                seconds: float) -> ExportedModel:
-        """The checkpoint of the epoch just finished, with everything `--resume` needs to continue after it."""
-        assert self.model is not None and self.parameters is not None and self.data is not None
-        return {
-            'dataset': self.data.summary(),
-            'task': dict(self.task.to_dict()) if self.task is not None else {},
-            'hyperparameters': self.parameters.to_dict(),
-            'model': {'class_path': type(self.model).class_path(), 'etude_version': __version__},
-            'model_state_dict': self.model.state_dict(),
-            'optimiser_state_dicts': [optimiser.state_dict() for optimiser in self.model.optimisers],
-            'run_info': self._run_info(epoch, stopping.best_epoch),
-            'training_loss': training_loss,
-            'validation_loss': validation['loss'],
-            'validation_metrics': {key: value for key, value in validation.items() if key != 'loss'},
-            'testing_metrics': None,
-            'resume_state': {'rng': capture_rng_state(), 'early_stopping': stopping.state_dict(), 'step': step.state_dict(), 'seconds': seconds,
-                             'dataset_fingerprint': self.data.fingerprint, 'world_size': self.distributed.world_size},
-        }
 
     def _restore(self, stopping: EarlyStopping, step: Step) -> tuple[int, float]:
         """Continue from last.pt (see `etude.training.resume`), then tidy the run's folder for the epochs to come."""
@@ -519,39 +456,14 @@ class Routine:
         self.say(f'etude: resuming {self.run.run_id} after epoch {epoch}')
         return epoch, seconds
 
-    def _run_info(self, epoch: int, best_epoch: int) -> RunInfo:
-        assert self.run is not None
-        return {
-            'id': self.run.run_id,
-            'epoch': epoch,
-            'best_epoch': best_epoch,
-            'git_commit': self._git_commit,
-            'time': utc_now(),
-            'device': str(self.device),
-            'run_directory': str(self.run.path),
-            'versions': self._versions,
-            'run_options': self.options.to_dict(),
-            'world_size': self.distributed.world_size,
-            'batch_size_per_process': self.parameters.batch_size // self.distributed.world_size if self.parameters is not None else None,
-        }
-
     # -- trackers -------------------------------------------------------------------------------------------------
-
-    def _add_trackers(self, names: Sequence[str | Tracker]) -> None:
-        """Create the named trackers not yet there (rank 0 only); a Tracker instance is taken as it is."""
-        if not self.is_main:
-            return
-        present = {tracker.name for tracker in self.trackers.active}
-        wanted = [name for name in names if isinstance(name, str) and name not in present]
-        self.trackers.active.extend([tracker for tracker in names if not isinstance(tracker, str) and tracker.name not in present])
-        self.trackers.active.extend(create_trackers(check_tracker_names(wanted), self.tracker_settings))
 
     def _start_trackers(self, parameters: Parameters, run: RunDirectory, data: RoutineData) -> None:
         """Open every tracker's run: the run id, its folder, hyperparameters, run options, commit and data are known now."""
         if not self.trackers:
             return
         tracked = TrackedRun(run_id=run.run_id, directory=run.path, runs_directory=self.runs_directory, project=self.project,
-                             run_options=self.options.to_dict(), git_commit=self._git_commit, dataset_fingerprint=data.fingerprint,
+                             run_options=self.options.to_dict(), git_commit=self.provenance.git_commit, dataset_fingerprint=data.fingerprint,
                              resumed=self.resume_from is not None)
         self.trackers.start(tracked, parameters.to_dict())
 
@@ -591,30 +503,3 @@ class Routine:
         """Print a line of the run's report: on rank 0 only, between progress bars, unless the routine is quiet."""
         if self.verbose:
             tqdm.write(message)
-
-
-def _check_model_matches(model: Model, parameters: Parameters) -> None:
-    """Refuse a model whose hyperparameters differ from what its export will record (the routine's parameters)."""
-    built_with = getattr(model, 'hyperparameters', None)
-    if not isinstance(built_with, Parameters):
-        return
-    try:
-        recorded = type(model).Parameters.from_dict(parameters.to_dict(), source="the routine's parameters", ignore_unknown=True)
-    except ConfigError as error:
-        raise RoutineError(f"{type(model).__name__} cannot be rebuilt from the routine's parameters ({error}); "
-                           'build the model from what routine.set_parameters(...) or routine.update_parameters(...) returned') from None
-    differing = {key: value for key, value in built_with.to_dict().items() if getattr(recorded, key, value) != value}
-    if differing:
-        shown = ', '.join(f'{key}={value!r} (routine: {getattr(recorded, key)!r})' for key, value in list(differing.items())[:6])
-        more = f' and {len(differing) - 6} more' if len(differing) > 6 else ''
-        values = ', '.join(f'{key!r}: {value!r}' for key, value in differing.items())
-        raise RoutineError(
-            f"{type(model).__name__} was built with {shown}{more}, which the routine's parameters (what its checkpoints record) do not hold; "
-            f'set them with parameters = routine.update_parameters(parameters, {{{values}}}, source=...) and build the model from what it returns',
-        )
-
-
-def _result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:
-    figures = '  '.join(f'{key} {value:.4g}' for key, value in testing.items())
-    compared = ''.join(f'; {name}: ' + '  '.join(f'{key} {value:.4g}' for key, value in values.items()) for name, values in baselines.items())
-    return f'test  {figures}{compared}'

@@ -47,7 +47,7 @@ _PITCH_LIMITS = (0, 99)
 def spoken_digit_folder(root: str | Path, *, on_error: OnError = 'raise', name: str | None = None) -> DatasetDefinition:
     """The definition of a folder in FSDD's layout (FSDD's `recordings/`, or what `generate_spoken_digits` wrote):
     `{digit}_{speaker}_{index}.wav`, labelled with the class `digit`, grouped by `speaker` so a split holds out whole voices."""
-    from ..definitions import audio_folder
+    from ..dataset_layouts import audio_folder
 
     return audio_folder(root, FSDD_PATTERN, group_by='speaker', label_types={'digit': 'class'}, on_error=on_error, name=name)
 

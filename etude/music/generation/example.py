@@ -40,7 +40,7 @@ def generation_example(folder: Path, kind: type[Generation]) -> TaskExample:
         notes_to_midi(np.array(rows, dtype=np.float32), midi / f'piece-{number}.mid')
 
     def build(routine: Routine, parameters: Any) -> None:
-        from ...data.definitions import midi_collection
+        from ...data.dataset_layouts import midi_collection
         from ...data.sequences import NoteSequences, SequenceCache
         from .model import NoteLSTM
         from .tiles import tiles_from_windows

@@ -26,7 +26,7 @@ def performance_example(folder: Path, kind: type[ExpressivePerformance]) -> Task
     performances = export_rule_performances(pairs, limit=4, seed=0)
 
     def build(routine: Routine, parameters: Any) -> None:
-        from ...data.definitions import score_performance_pairs
+        from ...data.dataset_layouts import score_performance_pairs
         from ...data.sequences import SequenceCache
         from .models.lstm import PerformanceLSTM
         from .sequences import PERFORMANCE_TARGETS, PerformanceSequences

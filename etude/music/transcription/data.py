@@ -185,7 +185,7 @@ def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.
 
     Notes are the key presses as the MIDI has them: not extended by the sustain pedal (the README says what that changes).
     """
-    from ...data.definitions import metadata_table
+    from ...data.dataset_layouts import metadata_table
 
     definition = metadata_table(Path(root), table, companion_columns={'midi': 'midi_filename'}, split_column='split')
     recordings = []
