@@ -16,8 +16,9 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 __all__ = ['COMMANDS', 'OneLineArgumentParser', 'main']
 
@@ -70,10 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(arguments.run(arguments) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning  # restored on leaving: main() called in-process leaves the caller's hook
+            return int(arguments.run(arguments) or 0)
     except EtudeError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('error: interrupted; run the same command again', file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None,
+                      line: str | None = None) -> None:
+    """A warning as the commands print one: `warning: <message>` on one line of standard error (no source line)."""
+    text = ' '.join(str(message).split())
+    print(f'warning: {text}', file=file or sys.stderr)

@@ -104,7 +104,7 @@ def test_instrument_and_drum_selection(tmp_path):
     drums_only = pretty_midi.PrettyMIDI()
     drums_only.instruments.append(drums)
     drums_only.write(str(tmp_path / 'drums.mid'))
-    with pytest.raises(DataFileError, match=r'drums.mid: MIDI file contains only drum notes \(pass include_drums'):
+    with pytest.raises(DataFileError, match=r'drums.mid: MIDI file contains only drum notes \(drum tracks are left out'):
         midi_to_notes(tmp_path / 'drums.mid')
 
 

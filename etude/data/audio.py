@@ -364,7 +364,8 @@ def write_audio(
 
     Raises:
         DataFileError: the extension is not a supported format, or the subtype does not fit the format.
-        ValueError: `audio` is not 1-D or 2-D, or the sample rate is not positive.
+        ValueError: `audio` is not 1-D or 2-D, holds NaN or infinite samples an integer encoding cannot keep, or the sample
+            rate is not positive.
     """
     path = Path(path)
     major = _format_of(path)
@@ -375,6 +376,10 @@ def write_audio(
         raise ValueError(f'audio must be (samples,) or (channels, samples), got shape {audio.shape}')
     if sample_rate <= 0:
         raise ValueError(f'sample_rate must be positive, got {sample_rate}')
+    if np.issubdtype(audio.dtype, np.floating) and not np.isfinite(audio).all() and (subtype or '').upper() not in ('FLOAT', 'DOUBLE'):
+        # an integer encoding turns NaN into full-scale noise without a word; a float one keeps what was given
+        raise ValueError(f'{path}: the audio holds {np.count_nonzero(~np.isfinite(audio))} samples that are not numbers (NaN or infinite), '
+                         'which this encoding cannot hold; write with subtype="FLOAT" to keep them, or repair the audio')
     if subtype is not None and not soundfile.check_format(major, subtype):
         raise DataFileError(f'{path}: subtype {subtype!r} cannot be written as {major}')
     data = audio.T if audio.ndim == 2 else audio  # soundfile wants (samples, channels)

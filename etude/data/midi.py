@@ -134,7 +134,7 @@ def midi_to_notes(
         if isinstance(source, pretty_midi.PrettyMIDI):
             return _empty_notes()
         drums_only = instrument is None and not include_drums and any(t.notes for t in midi.instruments)
-        reason = 'only drum notes (pass include_drums=True to read them)' if drums_only else 'no notes'
+        reason = 'only drum notes (drum tracks are left out: their pitches name drums, not notes)' if drums_only else 'no notes'
         raise DataFileError(f'{name}: MIDI file contains {reason}')
     return _build_notes(
         [note.pitch for note in notes],

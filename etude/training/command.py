@@ -150,9 +150,24 @@ def train_routine(definition: RoutineDefinition, routine: Routine, *, config_pat
                   overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Resolve the parameters, let the routine build its data and model, train, test; print its result and the run's paths."""
     parameters = routine.set_parameters(definition.defaults, config_path=config_path, overrides=overrides, testing_defaults=definition.testing)
-    metrics = definition.build(routine, parameters)
-    summary: dict[str, Any] = routine.train(metrics=metrics or ())
+    summary: dict[str, Any] = routine.train(metrics=_extra_metrics(definition.build(routine, parameters), definition.name))
     if definition.report is not None:
         routine.say(definition.report(summary))
     routine.say(f'run: {summary["paths"]["run"]}  model: {summary["paths"]["best"]}')
     return summary
+
+
+def _extra_metrics(built: Any, name: str) -> Sequence[Any]:
+    """What `build` returned, as the extra metrics `train` takes: None, or a list of `etude.Metric`s; anything else is
+    refused in one line that says what build returns."""
+    from ..errors import RoutineError
+    from ..metrics import Metric
+
+    if built is None:
+        return ()
+    if isinstance(built, (list, tuple)) and all(isinstance(metric, Metric) for metric in built):
+        return built
+    shown = type(built).__name__ if not isinstance(built, (list, tuple)) else f'a {type(built).__name__} holding ' + \
+        ', '.join(sorted({type(item).__name__ for item in built if not isinstance(item, Metric)}))
+    raise RoutineError(f'the build of {name} returned {shown}; build returns nothing (its task brings the metrics), or a list of '
+                       'etude.Metric objects to report beside them')

@@ -14,8 +14,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from etude import NON_NEGATIVE, Range
 from etude.music.generation import Generation, NoteLSTM
 
 if TYPE_CHECKING:
@@ -32,9 +33,9 @@ class MusicGeneration(NoteLSTM.Parameters):
     """bach-chorales (music21's, offline), or an installed MIDI collection (maestro-v3-midi is installed on first use)."""
     data_directory: str = 'data'
     """Where MIDI files are exported or installed, and note tiles cached (data_directory/cache)."""
-    chorale_limit: int = 0
+    chorale_limit: Annotated[int, NON_NEGATIVE] = 0
     """Use only the first this many chorales (0: all 349 that music21 converts)."""
-    tile_notes: int = 64
+    tile_notes: Annotated[int, Range(2)] = 64
     """Notes per training sequence: pieces are cut into tiles of this many consecutive notes."""
 
 

@@ -324,4 +324,11 @@ def read_primer(source: str) -> np.ndarray:
         raise DataFileError(f'{source}: no such file')
     if path.suffix.lower() not in ('.mid', '.midi'):
         raise DataFileError(f'{source}: not a MIDI file (.mid, .midi); a primer is a MIDI file whose notes the pieces continue')
-    return note_columns(midi_to_notes(path), ('pitch', 'step', 'duration'))
+    try:
+        notes = midi_to_notes(path)
+    except DataFileError as error:
+        if 'only drum notes' in str(error):
+            raise DataFileError(f'{source}: holds only drum tracks, and a primer needs pitched notes to continue (drums are left out, as in '
+                                'training); give a MIDI file with a melodic track') from None
+        raise
+    return note_columns(notes, ('pitch', 'step', 'duration'))

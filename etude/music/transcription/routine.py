@@ -11,11 +11,11 @@ pieces rendered with a second General MIDI soundfont (test.other_soundfont_*), t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from etude import ConfigError, Routine
+from etude import ConfigError, Range, Routine
 from etude.data import SPLIT_NAMES, split_by_groups
 from etude.music.transcription import (
     OTHER_SOUNDFONT,
@@ -37,23 +37,23 @@ class PianoTranscription(PianoTranscriber.Parameters):
     """Where the chorales are exported and rendered (once)."""
     maestro_directory: str = 'data/maestro-v3.0.0'
     """MAESTRO v3's folder (holding maestro-v3.0.0.csv), for dataset=maestro."""
-    chorales: int = 100
+    chorales: Annotated[int, Range(3)] = 100
     """How many chorales to render (music21 has 350 distinct ones; one fails to convert)."""
     soundfont: str = ''
     """The soundfont of the training renders; empty: FluidR3 GM (Debian's fluid-soundfont-gm)."""
     other_soundfont: str = '/usr/share/sounds/sf2/TimGM6mb.sf2'
     """A second General MIDI soundfont the test pieces are also rendered with; empty: none."""
-    segment_seconds: float = 4.0
+    segment_seconds: Annotated[float, Range(0.5)] = 4.0
     """Length of the segments the model trains on and transcribes in."""
-    training_hop_seconds: float = 4.0
+    training_hop_seconds: Annotated[float, Range(0, exclusive_minimum=True)] = 4.0
     """Hop between training segments (the evaluation hop follows segment_overlap)."""
-    onset_threshold: float = 0.3
+    onset_threshold: Annotated[float, Range(0, 1, exclusive_minimum=True, exclusive_maximum=True)] = 0.3
     """Decoding: a peak of the onset output above this starts a note."""
-    offset_threshold: float = 0.3
+    offset_threshold: Annotated[float, Range(0, 1, exclusive_minimum=True, exclusive_maximum=True)] = 0.3
     """Decoding: a peak of the offset output above this ends one."""
-    frame_threshold: float = 0.3
+    frame_threshold: Annotated[float, Range(0, 1, exclusive_minimum=True, exclusive_maximum=True)] = 0.3
     """Decoding: a note also ends where its frame output falls below this."""
-    segment_overlap: float = 0.5
+    segment_overlap: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.5
     """Decoding: the share of each segment that overlaps the next."""
 
     @property

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,11 @@ if TYPE_CHECKING:
     from .data import Recording, SegmentDataset
     from .settings import FrontEnd
 
-__all__ = ['OTHER_SOUNDFONT', 'Transcription']
+__all__ = ['OTHER_SOUNDFONT', 'EmptyTranscription', 'Transcription']
+
+
+class EmptyTranscription(UserWarning):
+    """A file was transcribed to no notes at all: its MIDI file is empty (the message names the file)."""
 
 
 def _threshold(text: str) -> float:
@@ -144,6 +149,9 @@ class Transcription(Task):
                 yield Outcome(source, error=str(error))
                 continue
             result = {'notes': int(len(notes)), 'duration': round(duration, 3), 'seconds': round(time.perf_counter() - began, 3)}
+            if not len(notes):
+                warnings.warn(f'{source}: no notes found, so its MIDI file is empty (is it piano? lower --onset-threshold to hear quieter notes)',
+                              EmptyTranscription, stacklevel=2)
             yield Outcome(source, result=result, artefacts={'notes': notes})
 
     def write(self, outcome: Outcome, folder: Path, context: InferenceContext) -> list[Path]:

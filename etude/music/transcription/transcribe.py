@@ -72,6 +72,9 @@ def transcribe(model: FrameTranscriber, source: str | os.PathLike[str] | np.ndar
     notes, loudest, batch = [], 0.0, []
     index = 0
     for segment in _segments(source, front_end, hop, count):
+        if not np.isfinite(segment).all():
+            raise DataFileError(f'{name}: holds {np.count_nonzero(~np.isfinite(segment))} samples that are not numbers (NaN or infinite); '
+                                'it is not usable audio, re-export or repair the file')
         loudest = max(loudest, float(np.abs(segment).max()))
         batch.append(segment)
         if len(batch) == batch_size or index + len(batch) == count:
