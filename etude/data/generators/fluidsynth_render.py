@@ -35,6 +35,8 @@ SOUNDFONT_PATHS = (
     '/usr/share/soundfonts/FluidR3_GM.sf2',
     '/usr/share/soundfonts/default.sf2',
 )
+# the Debian package that installs each soundfont etude's routines name, for the line that says what to install
+SOUNDFONT_PACKAGES = {'FluidR3_GM.sf2': 'fluid-soundfont-gm', 'TimGM6mb.sf2': 'timgm6mb-soundfont'}
 _RENDER_RATE = 44_100  # FluidSynth plays its samples best at the rate they were recorded; soxr resamples after
 _SILENCE = 10 ** (-60 / 20)  # relative to the peak: quieter tails are cut
 _TAIL_PAD = 0.1  # seconds kept after the last audible sample
@@ -66,9 +68,9 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
             'one with: sudo apt-get install fluid-soundfont-gm)'
         )
     if not path.is_file():
-        raise MissingDependencyError(
-            f'{origin} {path} is not a file; point it at an .sf2 soundfont, or install one with: sudo apt-get install fluid-soundfont-gm'
-        )
+        package = SOUNDFONT_PACKAGES.get(path.name)
+        fix = f'install it with: sudo apt-get install {package}' if package else 'point it at an .sf2 soundfont you have'
+        raise MissingDependencyError(f'{origin} {path} is not a file; {fix}')
     return path
 
 
