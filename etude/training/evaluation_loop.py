@@ -8,7 +8,7 @@ runs its contiguous share and the caller merges the metrics (`Routine._merged`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -21,14 +21,18 @@ __all__ = ['evaluate_batches']
 
 
 def evaluate_batches(model: Model, batches: Iterable[Any], prototypes: Sequence[Metric], device: torch.device, *,
-                     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext, keep: bool = False) -> tuple[Mean, list[Metric], list[Any]]:
-    """`(loss mean, fresh metrics updated with every batch, [(predictions, targets) per batch on the CPU when keep])`."""
+                     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext, keep: bool = False,
+                     progress: str | None = None) -> tuple[Mean, list[Metric], list[Any]]:
+    """`(loss mean, fresh metrics updated with every batch, [(predictions, targets) per batch on the CPU when keep])`;
+    with `progress`, a bar of that name counts the batches (a long validation is not silent)."""
+    from tqdm.auto import tqdm
     model.eval()
     metrics = fresh_metrics(prototypes)
     losses = Mean()
     kept: list[Any] = []
     cpu = torch.device('cpu')
-    with torch.no_grad():
+    total = len(batches) if isinstance(batches, Sized) else None
+    with torch.no_grad(), tqdm(total=total, desc=progress, leave=False, disable=None if progress else True) as bar:
         for batch in batches:
             batch = move_to_device(batch, device)
             with autocast():
@@ -38,6 +42,7 @@ def evaluate_batches(model: Model, batches: Iterable[Any], prototypes: Sequence[
                 metric.update(outputs['predictions'], outputs['targets'])
             if keep:
                 kept.append((move_to_device(_detached(outputs['predictions']), cpu), move_to_device(_detached(outputs['targets']), cpu)))
+            bar.update()
     return losses, metrics, kept
 
 

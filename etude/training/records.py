@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .run_directory import RunDirectory
     from .step import Step
 
-__all__ = ['Provenance', 'check_model_matches', 'epoch_export', 'result_line', 'test_summary']
+__all__ = ['Provenance', 'brief', 'check_model_matches', 'epoch_export', 'result_line', 'test_summary']
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,21 @@ def test_summary(provenance: Provenance, *, testing: Mapping[str, float], baseli
     }
 
 
-def result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> str:
-    """The line printed after the test: the model's figures, then each baseline's."""
-    figures = '  '.join(f'{key} {value:.4g}' for key, value in testing.items())
-    compared = ''.join(f'; {name}: ' + '  '.join(f'{key} {value:.4g}' for key, value in values.items()) for name, values in baselines.items())
-    return f'test  {figures}{compared}'
+SHOWN_FIGURES = 6  # a printed line shows this many figures; the files hold all of them
+
+
+def brief(figures: Mapping[str, float], first: str | None = None, where: str = 'summary.json') -> str:
+    """`key value` pairs for a printed line: `first` (the monitored figure) leading, at most SHOWN_FIGURES of them, and
+    how many more `where` holds (a generation run judges some thirty measures per split)."""
+    keys = ([first] if first is not None and first in figures else []) + [key for key in figures if key != first]
+    shown = '  '.join(f'{key} {figures[key]:.4g}' for key in keys[:SHOWN_FIGURES])
+    return shown + (f'  (+{len(keys) - SHOWN_FIGURES} more in {where})' if len(keys) > SHOWN_FIGURES else '')
+
+
+def result_line(testing: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]], monitored: str | None = None) -> str:
+    """The line printed after the test: the model's figures, then each baseline's (the monitored figure first)."""
+    compared = ''.join(f'; {name}: {brief(values, monitored)}' for name, values in baselines.items())
+    return f'test  {brief(testing, monitored)}{compared}'
 
 
 def check_model_matches(model: Model, parameters: Parameters) -> None:

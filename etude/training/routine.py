@@ -50,7 +50,7 @@ from .distributed import Distributed, launch_tag, restarted_run
 from .early_stopping import EarlyStopping
 from .evaluation_loop import evaluate_batches
 from .loaders import evaluation_loader, training_loader
-from .records import Provenance, check_model_matches, epoch_export, result_line, test_summary
+from .records import Provenance, brief, check_model_matches, epoch_export, result_line, test_summary
 from .resume import check_same_data, restore
 from .routine_data import RoutineData, check_model_takes_data, prepare_data
 from .run_directory import RunDirectory, git_commit, new_run_id, software_versions
@@ -367,7 +367,8 @@ class Routine:
         """The mean loss and every metric over one split (this process's share, merged with the others'), then the
         task's end-of-split figures, worked out on rank 0 and shared, so every rank monitors the same numbers."""
         assert self.step is not None and self.data is not None
-        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast)
+        losses, metrics, _ = evaluate_batches(model, loader, prototypes, self.device, autocast=self.step.autocast,
+                                              progress=split if self.verbose else None)
         figures = self._merged([losses, *metrics])
         if self.task is not None:
             merged = self._merged_metrics
@@ -421,7 +422,7 @@ class Routine:
             self.trackers.log_artifact(run.best_checkpoint)
             self.trackers.log_artifact(run.path / 'summary.json')
             self._tracked_summary = summary  # the trackers' last figures, sent when train() finishes them
-        self.say(result_line(testing, self.baselines))
+        self.say(result_line(testing, self.baselines, parameters.monitor.removeprefix('validation_')))
         self.distributed.barrier()
         self.distributed.close()
         return summary
@@ -483,7 +484,8 @@ class Routine:
         self.run.append_metrics(record)
         self.trackers.log({'training_loss': training_loss, 'learning_rate': step.learning_rate,
                            **{f'validation_{key}': value for key, value in validation.items()}}, step=epoch)
-        details = ' '.join(f'{key} {value:.4g}' for key, value in validation.items() if key != 'loss')
+        monitored = self.parameters.monitor.removeprefix('validation_') if self.parameters is not None else None
+        details = brief({key: value for key, value in validation.items() if key != 'loss'}, monitored, 'metrics.jsonl')
         skipped = f'  skipped {step.skipped_updates}' if step.skipped_updates else ''
         self.say(f'epoch {epoch:3d}  train {training_loss:.4g}  validation {validation["loss"]:.4g}  {details}{skipped}  ({seconds:.1f} s)')
 

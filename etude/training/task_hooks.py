@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .records import brief
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,8 +50,9 @@ def fit_baselines(task: TaskHooks | None, view: SplitView, *, resumed: RunDirect
     if recorded is None:
         fitted: Baselines = {}
         if task is not None and is_main:
+            say('etude: fitting the task\'s baselines on the train split, scoring them on validation and test')
             fitted = {split: task.baselines(view, split) for split in EVALUATED_SPLITS}
         recorded = distributed.broadcast_object(fitted)
         for name, figures in recorded.get('test', {}).items():
-            say(f'etude: baseline {name} on the test split: ' + '  '.join(f'{key} {value:.4g}' for key, value in figures.items()))
+            say(f'etude: baseline {name} on the test split: {brief(figures, where="baselines.json")}')
     return {split: {name: dict(figures) for name, figures in recorded.get(split, {}).items()} for split in EVALUATED_SPLITS}

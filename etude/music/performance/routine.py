@@ -54,7 +54,7 @@ class ExpressivePerformanceParameters(PerformanceHAN.Parameters):
 
 DEFAULTS = ExpressivePerformanceParameters(batch_size=16, dataset_split=(0.7, 0.15, 0.15), learning_rate=2e-3, num_of_epochs=30, patience=6,
                                            gradient_clip=1.0)
-TESTING = {'number_of_pieces': 12, 'num_of_epochs': 2, 'batch_size': 8, 'hidden_size': 16, 'sequence_length': 32}
+TESTING = {'number_of_pieces': 8, 'dataset_split': (0.5, 0.25, 0.25), 'num_of_epochs': 2, 'batch_size': 8, 'hidden_size': 16, 'sequence_length': 32}
 PROJECT = 'etude-expressive-performance'
 
 
@@ -62,13 +62,14 @@ def build(routine: Routine, parameters: ExpressivePerformanceParameters) -> None
     """Pairs → windows of features → the task (per-feature r and MAE, the deadpan and rule baselines) → the chosen model."""
     if parameters.dataset == 'rule-performances':
         root = Path(parameters.data_directory) / f'rule-performances-{parameters.number_of_pieces}-seed{parameters.seed}'
-        export_rule_performances(root, limit=parameters.number_of_pieces, seed=parameters.seed)
+        export_rule_performances(root, limit=parameters.number_of_pieces, seed=parameters.seed, progress=routine.verbose)
     else:
         root = Path(parameters.dataset)
     definition = score_performance_pairs(root, pair_by=parameters.pair_by, on_error='skip')
     settings = PerformanceSequences(sequence_length=parameters.sequence_length, hop=parameters.sequence_length,
                                     tempo_window_beats=parameters.tempo_window_beats)
-    stored = SequenceCache(definition, settings, cache_root=Path(parameters.data_directory) / 'cache', on_error='skip', progress=False).load()
+    stored = SequenceCache(definition, settings, cache_root=Path(parameters.data_directory) / 'cache', on_error='skip',
+                           progress=routine.verbose).load()
     routine.set_dataset(stored, targets={name: name for name in PERFORMANCE_TARGETS})
     # the deadpan rendering plays at the training notes' mean velocity and tempo, as the deadpan baseline does
     train = {name: np.asarray(stored.labels[name])[routine.split['train']] for name in ('velocity', 'beat_seconds', 'matched', 'note_mask')}

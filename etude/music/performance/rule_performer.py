@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ...errors import ConfigError
 
@@ -117,11 +118,14 @@ class RulePerformer:
 
 
 def export_rule_performances(directory: str | os.PathLike[str], *, limit: int = 120, seed: int = 0, performer: RulePerformer | None = None,
-                             workers: int = 1) -> list[Path]:
+                             workers: int = 1, progress: bool = False) -> list[Path]:
     """Write `limit` chorales as `<bwv>.musicxml` and the rule performer's `<bwv>.mid` beside it, plus SYNTHETIC.md.
 
     Deterministic for a seed (each piece's randomness is drawn from the seed and its index); files already present
     are kept. The chorales' MusicXML comes from `export_chorales` (music21's corpus, offline).
+
+    Args:
+        progress: show a bar while chorales are exported and performed (n of N).
 
     Returns:
         The performance MIDI files.
@@ -136,9 +140,10 @@ def export_rule_performances(directory: str | os.PathLike[str], *, limit: int = 
     performer = performer or RulePerformer()
     root = Path(directory)
     scores = root / '.scores'
-    export_chorales(scores, names=chorale_names(limit), write_musicxml=True, workers=workers)
+    export_chorales(scores, names=chorale_names(limit), write_musicxml=True, workers=workers, progress=progress)
     written = []
-    for index, xml in enumerate(sorted(scores.glob('*.musicxml'), key=lambda path: path.name)):
+    for index, xml in enumerate(tqdm(sorted(scores.glob('*.musicxml'), key=lambda path: path.name), desc='performing', unit='score',
+                                     disable=None if progress else True)):
         target_xml, target_midi = root / xml.name, (root / xml.name).with_suffix('.mid')
         if not target_midi.exists():
             score = read_score(xml, expand_repeats=True)

@@ -77,7 +77,7 @@ PROJECT = 'etude-piano-transcription'
 
 def build(routine: Routine, parameters: PianoTranscription) -> None:
     """Pieces → the task (their record, note metrics, the baseline) → segments with targets on the fly → PianoTranscriber."""
-    recordings = pieces(parameters)
+    recordings = pieces(parameters, progress=routine.verbose)
     task = Transcription(**parameters.decoding.to_dict(), segment_seconds=parameters.segment_seconds,
                          pieces={group: [[str(piece.audio.resolve()), str(piece.midi.resolve())] for piece in members]
                                  for group, members in recordings.items() if members})
@@ -89,13 +89,14 @@ def build(routine: Routine, parameters: PianoTranscription) -> None:
     routine.set_model(PianoTranscriber(parameters))
 
 
-def pieces(parameters: PianoTranscription) -> dict[str, list[Recording]]:
+def pieces(parameters: PianoTranscription, progress: bool = False) -> dict[str, list[Recording]]:
     """The recordings of each group: MAESTRO's own split, or chorales rendered here and split by piece, with the test
     pieces rendered again with the other soundfont."""
     if parameters.dataset == 'maestro':
         recordings = maestro_recordings(parameters.maestro_directory)
         return {part: [recording for recording in recordings if recording.split == part] for part in SPLIT_NAMES}
-    chorales = rendered_chorales(parameters.data_directory, count=parameters.chorales, soundfont=parameters.soundfont or None, seed=parameters.seed)
+    chorales = rendered_chorales(parameters.data_directory, count=parameters.chorales, soundfont=parameters.soundfont or None, seed=parameters.seed,
+                                 progress=progress)
     split = split_by_groups(np.arange(len(chorales)), parameters.dataset_split, parameters.seed)
     groups = {part: [chorales[index] for index in split[part]] for part in SPLIT_NAMES}
     if not groups['test'] or not groups['validation']:
@@ -103,7 +104,7 @@ def pieces(parameters: PianoTranscription) -> dict[str, list[Recording]]:
                           'render more (chorales=...)')
     if parameters.other_soundfont:
         renders = rendered_chorales(parameters.data_directory, count=len(groups['test']), names=[f'bach/{piece.name}' for piece in groups['test']],
-                                    soundfont=parameters.other_soundfont, seed=parameters.seed)
+                                    soundfont=parameters.other_soundfont, seed=parameters.seed, progress=progress)
         by_name = {piece.name: piece for piece in renders}
         groups[OTHER_SOUNDFONT] = [by_name[piece.name] for piece in groups['test']]
     return groups
