@@ -67,12 +67,16 @@ def run(arguments: argparse.Namespace) -> int:
     if task.writes_files and output is None:
         raise ConfigError(f'a {task.kind} model writes files; pass --output DIR for them and {PREDICTIONS_FILE}')
     sources, problems = expand_inputs(arguments.inputs, sys.stdin, task.inputs.extensions, task.inputs.description)
-    for problem in problems:
-        _report(problem)
     if not sources and (task.inputs.required or arguments.inputs):
+        for problem in problems:
+            _report(problem)
         if problems:
             return 2
         raise ConfigError(f'no inputs; pass {task.inputs.description}, folders of them, or - to read paths from standard input')
+    if output is not None:
+        _check_outputs(predictor, sources, output, arguments.overwrite)
+    for problem in problems:
+        _report(problem)
     table = None if arguments.jsonl else _Table(task.columns(), [len(source) for source in sources])
     lines: list[str] = []
     skipped = len(problems)
@@ -147,6 +151,15 @@ def _output_file(directory: str | None, overwrite: bool) -> Path | None:
     if target.exists() and not overwrite:
         raise ConfigError(f'{target} exists; pass --overwrite to replace it, or another --output folder')
     return target
+
+
+def _check_outputs(predictor: Any, sources: Sequence[str], output: Path, overwrite: bool) -> None:
+    """Refuse, before the model runs, a run that would write over one of its inputs (`score.mid`'s performance is
+    `score.mid`), write two inputs' results to one file, or replace files already there without --overwrite."""
+    from .outputs import check_planned_files
+
+    planned = [*predictor.planned_files(sources, output.parent), ('', [output])] if predictor.task.writes_files else [('', [output])]
+    check_planned_files(planned, sources, overwrite=overwrite)
 
 
 def _write(target: Path, lines: Sequence[str]) -> None:

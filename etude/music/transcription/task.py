@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 __all__ = ['Transcription']
 
 OTHER_SOUNDFONT = 'other_soundfont'  # the split name of the test pieces rendered with a second soundfont
+
+
+def _render_path(folder: Path, stem: str, source: str) -> Path:
+    """Where `--render` writes a source's re-synthesis: named like the source (and written at its rate), so `etude listen
+    create` pairs originals and re-syntheses by name, but never over the source itself, when --output is its own folder."""
+    target = folder / f'{stem}.wav'
+    return folder / f'{stem}.render.wav' if target.resolve() == Path(source).resolve() else target
 
 
 def _threshold(text: str) -> float:
@@ -119,13 +126,13 @@ class Transcription(Task):
             from ...data.audio import audio_info
             from ...data.generators import render_midi
 
-            # named like the source and at its rate, so `etude listen create` pairs originals and re-syntheses by name
-            # (never over the source itself, when --output is the input's own folder)
-            target = folder / f'{outcome.stem}.wav'
-            if target.resolve() == Path(outcome.source).resolve():
-                target = folder / f'{outcome.stem}.render.wav'
+            target = _render_path(folder, outcome.stem, outcome.source)
             written.append(render_midi(midi, target, sample_rate=audio_info(outcome.source).sample_rate))
         return written
+
+    def planned_files(self, sources: Sequence[str], folder: Path, options: Mapping[str, Any]) -> list[tuple[str, list[Path]]]:
+        return [(source, [folder / f'{Path(source).stem}.mid', *([_render_path(folder, Path(source).stem, source)] if options.get('render') else [])])
+                for source in sources]
 
     def columns(self) -> list[tuple[str, str]]:
         return [('notes', 'notes'), ('duration', 'seconds of audio'), ('seconds', 'seconds taken')]
