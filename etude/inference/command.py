@@ -9,8 +9,11 @@ The export's task says what the inputs are (audio, MIDI primers, scores, or none
 what it writes; the task kinds' own flags (`--top`, `--temperature`, ...) are listed below, and one given to a model
 of another kind is refused. A bad input among many (unreadable, of the wrong kind, too short, missing) gets one line
 on standard error and is skipped; the rest are still run and written, and the command then exits with status 2, so
-a script notices. `DIR/predictions.jsonl` is written once, atomically, at the end, and never over an existing one
-without `--overwrite`. Imports nothing heavy until it runs, so `etude -h` answers at once.
+a script notices. `DIR/predictions.jsonl` is written once, atomically, at the end. Before the model runs, the files
+the run will write (`predictions.jsonl` and the task's `<stem>.<ext>` files) are checked: one that is an input is
+refused even with `--overwrite` (a score `DIR/score.mid` played into `DIR`), as are two inputs whose results share
+a file name, and an existing one is replaced only with `--overwrite`. Imports nothing heavy until it runs, so
+`etude -h` answers at once.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('inputs', nargs='*', metavar='INPUT',
                         help="input files (what the model reads: audio, MIDI, scores), folders of them, or - (paths from standard input)")
     parser.add_argument('-o', '--output', metavar='DIR', help=f'also write the results to DIR/{PREDICTIONS_FILE}')
-    parser.add_argument('--overwrite', action='store_true', help=f'replace an existing DIR/{PREDICTIONS_FILE}')
+    parser.add_argument('--overwrite', action='store_true', help=f'replace existing results in DIR ({PREDICTIONS_FILE} and the files written); never an input')
     parser.add_argument('--jsonl', action='store_true', help='print JSON lines instead of a table')
     parser.add_argument('--batch-size', type=int, default=64, metavar='N', help='inputs run through the model at once (default 64)')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
