@@ -16,6 +16,7 @@ Files are only ever added to or atomically replaced, so an error or Ctrl-C never
 from __future__ import annotations
 
 import json
+import os
 import platform
 import secrets
 import subprocess
@@ -30,7 +31,7 @@ from ..atomic_files import write_text_atomic
 from ..errors import ConfigError
 from ..version import __version__
 
-__all__ = ['RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
+__all__ = ['RunDirectory', 'check_writable', 'git_commit', 'new_run_id', 'software_versions']
 
 
 def new_run_id(suffix: str | None = None) -> str:
@@ -75,6 +76,7 @@ class RunDirectory:
         runs_directory = Path(runs_directory)
         if runs_directory.exists() and not runs_directory.is_dir():
             raise ConfigError(f'The runs folder {runs_directory} is a file, not a folder; pass another --runs-dir')
+        check_writable(runs_directory, 'The runs folder', 'pass --runs-dir a folder you can write')
         return cls(runs_directory / (run_id or new_run_id()))
 
     def create(self) -> None:
@@ -93,6 +95,8 @@ class RunDirectory:
         run = cls(path)
         if not (run.checkpoints / 'last.pt').is_file():
             raise ConfigError(f'Cannot resume {run.path}: it has no checkpoints/last.pt; pass a run directory such as runs/<run-id>')
+        for folder in (run.path, run.checkpoints):
+            check_writable(folder, f'Cannot resume {run.path}: the folder', 'copy the run to a folder you can write and resume that copy')
         return run
 
     @property
@@ -193,6 +197,29 @@ class RunDirectory:
             for leftover in folder.glob('.*.tmp'):
                 if leftover.is_file():
                     leftover.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path, described: str, advice: str) -> None:
+    """Refuse a folder that this process cannot write into (or, if it does not exist yet, cannot be made in the
+    nearest folder above it that exists), when a run starts rather than when its first epoch has trained.
+
+    Judged by `os.access` and the file system's read-only flag, so nothing is written: a run that fails before its
+    first epoch leaves nothing behind.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f'{described} {folder} cannot be made: {existing} is a file, not a folder; {advice}')
+    if os.access(existing, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    where = 'is on a read-only file system' if read_only else 'is not writable by this user'
+    shown = f'{folder} {where}' if existing == folder else f'{folder} cannot be made: {existing} {where}'
+    raise ConfigError(f'{described} {shown}; {advice}')
 
 
 def utc_now() -> str:
