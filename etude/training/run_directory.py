@@ -16,7 +16,6 @@ Files are only ever added to or atomically replaced, so an error or Ctrl-C never
 from __future__ import annotations
 
 import json
-import os
 import platform
 import secrets
 import subprocess
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..atomic_files import write_text_atomic
+from ..atomic_files import unwritable_reason, write_text_atomic
 from ..errors import ConfigError
 from ..version import __version__
 
@@ -200,26 +199,11 @@ class RunDirectory:
 
 
 def check_writable(folder: Path, described: str, advice: str) -> None:
-    """Refuse a folder that this process cannot write into (or, if it does not exist yet, cannot be made in the
-    nearest folder above it that exists), when a run starts rather than when its first epoch has trained.
-
-    Judged by `os.access` and the file system's read-only flag, so nothing is written: a run that fails before its
-    first epoch leaves nothing behind.
-    """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f'{described} {folder} cannot be made: {existing} is a file, not a folder; {advice}')
-    if os.access(existing, os.W_OK | os.X_OK):
-        return
-    try:
-        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    where = 'is on a read-only file system' if read_only else 'is not writable by this user'
-    shown = f'{folder} {where}' if existing == folder else f'{folder} cannot be made: {existing} {where}'
-    raise ConfigError(f'{described} {shown}; {advice}')
+    """Refuse a folder that this process cannot write into (or make), when a run starts rather than when its first
+    epoch has trained; judged without writing, so a run that fails before its first epoch still leaves nothing."""
+    reason = unwritable_reason(folder)
+    if reason is not None:
+        raise ConfigError(f'{described} {folder} {reason}; {advice}')
 
 
 def utc_now() -> str:
