@@ -36,6 +36,7 @@ def run(arguments: argparse.Namespace) -> int:
     from .routine_keys import check_parameters, routine_settings
     from .runner import SweepRunner, status_table
     from .spec import read_sweep
+    from .storage import check_sweep_folder
 
     spec = read_sweep(arguments.sweep)
     if arguments.count is not None and arguments.count < 1:
@@ -47,6 +48,7 @@ def run(arguments: argparse.Namespace) -> int:
             raise ConfigError(f"--set {setting}: write it KEY=VALUE, e.g. --set number_of_drums=12")
     trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments]
     directory = Path(arguments.dir) if arguments.dir else Path('sweeps') / spec.name
+    check_sweep_folder(directory, writing=not arguments.status)
     runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments)
     if arguments.status:
         study = runner.open_study(create=False)
@@ -58,6 +60,7 @@ def run(arguments: argparse.Namespace) -> int:
     if spec.program and '${program}' in spec.command and not Path(spec.program).exists():
         raise ConfigError(f'The program {spec.program} of {spec.path} is not here (it is relative to the folder the sweep starts in, as for wandb agent); '
                           'run etude sweep from the project folder')
+    runner.storage()  # a storage that cannot work is one line now, not after the routine is imported
     settings = routine_settings(list(spec.command) + trial_arguments, spec.program)
     if settings is not None:
         name, types = settings

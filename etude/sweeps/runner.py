@@ -36,6 +36,7 @@ from ..processes import process_alive
 from .parameters import SweepParameter, nest
 from .results import epoch_history, run_folder, summary_value
 from .spec import SweepSpec
+from .storage import open_storage
 from .trial_command import trial_command
 
 __all__ = ['SweepRunner', 'TrialRow', 'status_table']
@@ -81,19 +82,16 @@ class SweepRunner:
         self.stopping = threading.Event()
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.thread_lock = threading.Lock()
+        self._storage: Any = None
 
     # -- the study ------------------------------------------------------------------------------------------------
 
-    def storage(self) -> Any:
-        if self.storage_url:
-            if '://' in self.storage_url:
-                return self.storage_url  # a database URL: Optuna's RDBStorage (PostgreSQL, MySQL, SQLite)
-            journal = Path(self.storage_url)
-        else:
-            journal = self.directory / 'sweep.journal'
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        backend = self.optuna.storages.journal.JournalFileBackend(str(journal), lock_obj=self.optuna.storages.journal.JournalFileOpenLock(str(journal)))
-        return self.optuna.storages.JournalStorage(backend)
+    def storage(self, *, create: bool = True) -> Any:
+        """Optuna's storage (see `etude.sweeps.storage`), opened once; None when `create` is off and the journal is
+        not there. `etude sweep` opens it before anything else, so a storage that cannot work is one line at once."""
+        if self._storage is None:
+            self._storage = open_storage(self.optuna, self.storage_url, self.directory, create=create)
+        return self._storage
 
     def distributions(self) -> dict[str, Any]:
         """What the engine searches: a value's index for values (and every grid parameter), else the quantile in [0, 1]."""
@@ -128,7 +126,9 @@ class SweepRunner:
         waits for the record (a few seconds at most) rather than taking it for another sweep."""
         import time
 
-        optuna, storage = self.optuna, self.storage()
+        optuna, storage = self.optuna, self.storage(create=create)
+        if storage is None:
+            raise ConfigError(f'No sweep {self.spec.name} in {self.storage_url or self.directory} yet; start it: etude sweep {self.spec.path}')
         keywords = {'study_name': self.spec.name, 'storage': storage, 'sampler': self.sampler(), 'pruner': self.pruner()}
         recorded = json.loads(json.dumps(self.spec.raw, default=str))
         with self.claim_lock():
