@@ -135,6 +135,11 @@ def _repository_sweep(**changes: Any) -> dict[str, Any]:
     ({'program': 'train.py', 'method': 'bayes', 'parameters': {'a': {'values': [1, 2]}}}, 'needs a metric'),
     (_repository_sweep(parameters={'learning_rat': {'values': [0.1]}}), "Unknown parameter 'learning_rat'"),
     (_repository_sweep(parameters={'depth': {'values': ['tiny', 'huge']}}), "'depth'"),
+    # W&B's agent drops a macro it does not have: every trial would run with the routine's defaults
+    (_repository_sweep(command=['${env}', '${interpreter}', '${program}', '--routine=circular_drum_size', '${arg}']),
+     'has the macro ${arg}, which W&B does not have (did you mean ${args}?); its macros are ${env}, ${interpreter}, ${program}, ${args}, '),
+    (_repository_sweep(command=['${interpreter}', '${program}', '--routine=circular_drum_size', '--values=${args_json}']),
+     "has ${args_json} inside the word '--values=${args_json}'; W&B replaces a macro only when it is a whole word"),
 ])
 def test_a_bad_sweep_file_is_one_line_and_exit_2_before_any_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: Any, message: str) -> None:
     path = _sweep_file(tmp_path, body)
