@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, shown_url
     from .routine_keys import check_parameters, routine_settings
     from .runner import SweepRunner, status_table
     from .spec import read_sweep
@@ -49,7 +49,8 @@ def run(arguments: argparse.Namespace) -> int:
     trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments]
     directory = Path(arguments.dir) if arguments.dir else Path('sweeps') / spec.name
     check_sweep_folder(directory, writing=not arguments.status)
-    runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments)
+    runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments,
+                         resume_command=resume_command(arguments))
     if arguments.status:
         study = runner.open_study(create=False)
         print(status_table(runner.rows(study), spec.metric_name), end='')
@@ -74,7 +75,7 @@ def run(arguments: argparse.Namespace) -> int:
     else:
         print(f'etude sweep: {spec.program or spec.command[0]} runs no etude routine that can be found, so the parameters are not checked')
     runner.say(f'etude sweep: {spec.name} ({spec.method}, {len(spec.searched)} parameters swept) in {directory}'
-               + (f', storage {arguments.storage}' if arguments.storage else ''))
+               + (f', storage {shown_url(arguments.storage)}' if arguments.storage else ''))
     status = runner.run()
     if status != 0:
         return status
@@ -88,3 +89,26 @@ def run(arguments: argparse.Namespace) -> int:
         runner.say(f'best: trial {best.number}, {spec.metric_name} {best.metric:.6g}; its values are in {path}:')
         print(path.read_text(), end='')
     return 0
+
+
+def resume_command(arguments: argparse.Namespace) -> str:
+    """This sweep's command line, written the way `etude` was started (`etude`, `python -m etude`, under pipenv), for
+    the line printed when the sweep is stopped: the same command resumes it (a password in --storage shown as ***)."""
+    import shlex
+
+    from ..errors import shown_url
+    from ..training.resume_command import launcher
+
+    words = launcher()
+    words[-1:] = ['sweep']  # launcher() names `etude train`; the sweep's own subcommand instead
+    words.append(arguments.sweep)
+    for flag, value in (('--count', arguments.count), ('--storage', shown_url(arguments.storage) if arguments.storage else None), ('--dir', arguments.dir)):
+        if value is not None:
+            words += [flag, str(value)]
+    if arguments.workers != 1:
+        words += ['--workers', str(arguments.workers)]
+    if arguments.testing:
+        words.append('--testing')
+    for setting in arguments.trial_arguments:
+        words += ['--set', setting]
+    return shlex.join(words)
