@@ -377,3 +377,21 @@ def test_sigterm_to_a_sweep_of_etude_trials_keeps_each_trials_last_pt(tmp_path: 
     assert f'  trial 0: keeps {last.relative_to(tmp_path)}; it resumes from there' in stdout.splitlines()
     log = (tmp_path / 'sweep' / 'trials' / 'trial-0000' / 'output.log').read_text()
     assert '--resume' in log and 'Traceback' not in log, log[-2000:]
+
+
+@pytest.mark.slow
+def test_testing_makes_short_trials_even_when_the_sweep_file_sets_num_of_epochs(tmp_path: Path) -> None:
+    """The repository's sweep file sets num_of_epochs: 0 (until early stopping), and a trial's sweep values win over
+    --testing in `etude train`: `etude sweep --testing` appends the routine's testing num_of_epochs after them."""
+    pytest.importorskip('optuna')
+    sweep = _repository_sweep(method='grid', early_terminate=None,
+                              parameters={'depth': {'value': 'tiny'}, 'num_of_epochs': {'value': 0}, 'patience': {'value': 6}})
+    path = _sweep_file(tmp_path, sweep)
+    result = _etude('sweep', str(path), '--dir', 'sweep', '--testing', '--set', 'number_of_drums=12', '--set', 'strikes_per_drum=4',
+                    '--set', 'device=cpu', cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "etude sweep: --testing: each trial trains num_of_epochs=2 (the routine's testing value" in result.stdout
+    command = json.loads((tmp_path / 'sweep' / 'trials' / 'trial-0000' / 'command.json').read_text())
+    assert command.index('num_of_epochs=2') > command.index('--num_of_epochs=0'), 'after the sweep value, so it wins'
+    (metrics,) = (tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/metrics.jsonl')
+    assert len(metrics.read_text().splitlines()) == 2, 'two epochs, as circular_drum_size --testing trains'

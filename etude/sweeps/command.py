@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 __all__ = ['configure', 'run']
 
@@ -46,7 +47,7 @@ def run(arguments: argparse.Namespace) -> int:
     for setting in arguments.trial_arguments:
         if '=' not in setting:
             raise ConfigError(f"--set {setting}: write it KEY=VALUE, e.g. --set number_of_drums=12")
-    trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments]
+    trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments, *_testing_epochs(arguments, spec)]
     directory = Path(arguments.dir) if arguments.dir else Path('sweeps') / spec.name
     check_sweep_folder(directory, writing=not arguments.status)
     runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments,
@@ -76,6 +77,10 @@ def run(arguments: argparse.Namespace) -> int:
         print(f'etude sweep: {spec.program or spec.command[0]} runs no etude routine that can be found, so the parameters are not checked')
     runner.say(f'etude sweep: {spec.name} ({spec.method}, {len(spec.searched)} parameters swept) in {directory}'
                + (f', storage {shown_url(arguments.storage)}' if arguments.storage else ''))
+    capped = [word for word in trial_arguments if word.startswith('num_of_epochs=')]
+    if arguments.testing and capped and capped[-1] not in arguments.trial_arguments:
+        runner.say(f'etude sweep: --testing: each trial trains {capped[-1]} (the routine\'s testing value, whatever the sweep file sets); '
+                   '--set num_of_epochs=N chooses another')
     status = runner.run()
     if status != 0:
         return status
@@ -89,6 +94,18 @@ def run(arguments: argparse.Namespace) -> int:
         runner.say(f'best: trial {best.number}, {spec.metric_name} {best.metric:.6g}; its values are in {path}:')
         print(path.read_text(), end='')
     return 0
+
+
+def _testing_epochs(arguments: argparse.Namespace, spec: Any) -> list[str]:
+    """`--testing` makes smoke trials: short ones. A trial's sweep values reach it as key=value, which win over
+    `--testing` in `etude train` (a sweep file that sets num_of_epochs: 0 would run every smoke trial to early
+    stopping), so the routine's testing num_of_epochs is appended after them, unless `--set num_of_epochs=N` chose."""
+    if not arguments.testing or any(setting.split('=', 1)[0].lstrip('-').replace('-', '_') == 'num_of_epochs' for setting in arguments.trial_arguments):
+        return []
+    from .routine_keys import routine_testing
+
+    epochs = routine_testing(list(spec.command), spec.program).get('num_of_epochs')
+    return [f'num_of_epochs={epochs}'] if epochs is not None else []
 
 
 def resume_command(arguments: argparse.Namespace) -> str:
