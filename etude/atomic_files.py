@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ['fsync_directory', 'write_atomic', 'write_bytes_atomic', 'write_json_atomic', 'write_temporary', 'write_text_atomic']
+__all__ = ['fsync_directory', 'unwritable_reason', 'write_atomic', 'write_bytes_atomic', 'write_json_atomic', 'write_temporary', 'write_text_atomic']
 
 
 def write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
@@ -76,3 +76,27 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, value: Mapping[str, Any] | list[Any], *, indent: int | None = 1) -> Path:
     return write_text_atomic(path, json.dumps(value, indent=indent, sort_keys=True, default=str))
+
+
+def unwritable_reason(path: str | Path) -> str | None:
+    """Why a file or folder could not be written at `path` now (None when it could), judged without writing anything:
+    an existing path must be writable itself, and a new one must be makeable in the nearest folder above it that
+    exists. The reason reads after the path, e.g. `runs cannot be made: /mnt is on a read-only file system`.
+
+    Lets a command refuse at its start what would otherwise fail after minutes of work (a runs folder on a
+    read-only disk, a sweep's SQLite file in a folder that does not exist).
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        return f'cannot be made: {existing} is a file, not a folder'
+    if os.access(existing, os.W_OK | (os.X_OK if existing.is_dir() else 0)):
+        return None
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    where = 'is on a read-only file system' if read_only else 'is not writable by this user'
+    return where if existing == path else f'cannot be made: {existing} {where}'

@@ -14,6 +14,7 @@ __all__ = [
     'EtudeError',
     'MissingDependencyError',
     'RoutineError',
+    'shown_url',
 ]
 
 
@@ -47,3 +48,18 @@ class MissingDependencyError(EtudeError):
 
 class RoutineError(EtudeError):
     """A routine was used out of order, e.g. trained before a model was set."""
+
+
+def shown_url(url: str) -> str:
+    """`url` as an error message may show it: a password in it (`postgresql://user:secret@host/db`) becomes `***`,
+    since messages end up in logs and issue reports."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f':{password}@', ':***@', 1)).geturl()

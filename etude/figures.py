@@ -108,6 +108,7 @@ def draw_regression(predicted: Any, true: Any, *, name: str, unit: str = '') -> 
     histogram.axvline(0.0, color='black', linewidth=1)
     histogram.set_xlabel(f'error: predicted - true{suffix}')
     histogram.set_ylabel('items')
+    _whole_numbers(histogram.yaxis)  # items are counted
     histogram.set_title(f'MAE {np.abs(errors).mean():.4g}, RMSE {np.sqrt((errors ** 2).mean()):.4g}, bias {errors.mean():+.4g}')
     return figure
 
@@ -157,6 +158,7 @@ def draw_learning_curves(records: Sequence[Mapping[str, Any]], *, title: str = '
             losses.plot(epochs, [math.nan if value is None else value for value in values], marker='o', markersize=3, label=label)
     losses.set_xlabel('epoch')
     losses.set_ylabel('loss')
+    _whole_epochs(losses)
     losses.set_title('loss')
     if losses.has_data():
         losses.legend()
@@ -165,9 +167,21 @@ def draw_learning_curves(records: Sequence[Mapping[str, Any]], *, title: str = '
         panel.plot(epochs, [math.nan if value is None else value for value in values], marker='o', markersize=3, color='tab:green')
         panel.set_xlabel('epoch')
         panel.set_title(f'validation {name}')
+        _whole_epochs(panel)
     for unused in axes[panels:]:
         unused.set_visible(False)
     return figure
+
+
+def _whole_epochs(axes: Any) -> None:
+    """Epochs are counted: ticks at whole numbers only (matplotlib would tick a short run at 1.0, 1.2, 1.4, ...)."""
+    _whole_numbers(axes.xaxis)
+
+
+def _whole_numbers(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _number(value: Any) -> float | None:

@@ -11,6 +11,7 @@ import test_inference_runs
 from test_inference_runs import TrainedRun, run_etude, train_in_process
 
 from etude.cli import main
+from etude.evaluation.compare_command import aligned, compare_table, read_run
 
 digits_run = test_inference_runs.digits_run  # the shared session fixture
 
@@ -71,3 +72,35 @@ def test_markdown_on_standard_output_and_bad_folders(three_runs: list[Path], tmp
     failed = run_etude('compare', str(three_runs[0]), str(tmp_path / 'empty'), cwd=tmp_path)
     assert failed.returncode == 2 and failed.stderr.strip().count('\n') == 0
     assert failed.stderr.startswith('error: ') and 'is not an etude run folder' in failed.stderr
+
+
+drum_run = test_inference_runs.drum_run  # the shared session fixture
+
+
+def test_runs_of_different_routines_get_a_table_each(three_runs: list[Path], drum_run: TrainedRun, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """One table of spoken digits and drum runs would be the union of both routines' columns (issue 26 §6: about
+    1,500 characters wide): a table per routine instead, titled, each no wider than its own columns."""
+    runs = [three_runs[0], drum_run.directory, three_runs[1]]
+    assert main(['compare', *map(str, runs), '--markdown', str(tmp_path / 'runs.md')]) == 0
+    printed = capsys.readouterr().out
+    digits, drums = printed.split('\n\n')
+    assert digits.splitlines()[0] == 'dataset recordings; metrics accuracy, macro_f1 (2 runs)'
+    assert drums.splitlines()[0].startswith('dataset rectangular-drums; metrics mae, ') and drums.splitlines()[0].endswith(' (1 run)')
+    assert {row.split()[0] for row in digits.splitlines()[3:]} == {three_runs[0].name, three_runs[1].name}
+    assert [row.split()[0] for row in drums.splitlines()[3:]] == [drum_run.directory.name]
+    assert 'test_accuracy' not in drums and 'learning_rate' in digits.splitlines()[1], 'only their own columns, and what differs in each'
+    one_table = aligned(*compare_table([read_run(run) for run in runs]))
+    assert max(len(line) for line in printed.splitlines()) < max(len(line) for line in one_table.splitlines()) * 0.6
+    markdown = (tmp_path / 'runs.md').read_text()
+    assert markdown.startswith('### dataset recordings; metrics accuracy, macro_f1 (2 runs)\n\n| run | learning_rate |')
+    assert '\n\n### dataset rectangular-drums; metrics mae, ' in markdown
+
+
+def test_a_recorded_routine_names_its_table(three_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copies = [Path(shutil.copytree(run, tmp_path / run.name)) for run in three_runs[:2]]
+    summary = json.loads((copies[1] / 'summary.json').read_text())
+    (copies[1] / 'summary.json').write_text(json.dumps({**summary, 'routine': 'spoken_digits'}))
+    assert main(['compare', *map(str, copies)]) == 0
+    titles = [block.splitlines()[0] for block in capsys.readouterr().out.split('\n\n')]
+    assert titles == ['dataset recordings; metrics accuracy, macro_f1 (1 run)', 'spoken_digits (1 run)']

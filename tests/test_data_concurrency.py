@@ -140,3 +140,43 @@ def test_the_next_build_removes_what_a_killed_one_left(tmp_path: Path) -> None:
     sampler = CircularDrumSampler(CircularDrumSettings(number_of_drums=2, strikes_per_drum=2, duration=0.01))
     generate_dataset(sampler, directory, progress=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == ['.drums.lock', 'drums', 'drums.partial']
+
+
+MAKER = textwrap.dedent('''
+    import sys, time
+    from pathlib import Path
+    folder, seconds = Path(sys.argv[1]), float(sys.argv[2])
+    print('ready', flush=True)
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:  # another process making the folder (and, to make the moment often, taking it away)
+        folder.mkdir(exist_ok=True)
+        folder.rmdir()
+''')
+
+
+def test_a_folder_another_process_is_making_is_never_taken_for_a_file(tmp_path: Path) -> None:
+    """The race behind `the cache folder .../data/cache is a file, not a folder` (issue 26 §5): one process checked
+    the cache folder with `is_dir()` (not there yet), another made it, and the check's next look, `exists()`, saw
+    something that was not a folder. One look at a time: a folder coming or going is a folder or nothing, never a file."""
+    from etude.data.files import check_folder
+    from etude.errors import DatasetError
+
+    folder = tmp_path / 'data' / 'cache'
+    folder.parent.mkdir()
+    maker = subprocess.Popen([sys.executable, '-c', MAKER, str(folder), '3'], stdout=subprocess.PIPE, text=True)
+    assert maker.stdout is not None and maker.stdout.readline().strip() == 'ready'
+    checks, taken_for_a_file = 0, []
+    while maker.poll() is None:
+        checks += 1
+        try:
+            check_folder(folder, 'the cache folder')
+        except DatasetError as error:
+            taken_for_a_file.append(str(error))
+    assert maker.returncode == 0 and checks > 1000
+    assert not taken_for_a_file, f'{len(taken_for_a_file)} of {checks} checks: {taken_for_a_file[0]}'
+    (folder.parent / 'a-file').write_text('')
+    with pytest.raises(DatasetError, match='a-file is a file, not a folder'):
+        check_folder(folder.parent / 'a-file')
+    (folder.parent / 'a-link').symlink_to(folder.parent / 'nowhere')
+    with pytest.raises(DatasetError, match='a-link is a file, not a folder'):
+        check_folder(folder.parent / 'a-link')

@@ -135,6 +135,11 @@ def _repository_sweep(**changes: Any) -> dict[str, Any]:
     ({'program': 'train.py', 'method': 'bayes', 'parameters': {'a': {'values': [1, 2]}}}, 'needs a metric'),
     (_repository_sweep(parameters={'learning_rat': {'values': [0.1]}}), "Unknown parameter 'learning_rat'"),
     (_repository_sweep(parameters={'depth': {'values': ['tiny', 'huge']}}), "'depth'"),
+    # W&B's agent drops a macro it does not have: every trial would run with the routine's defaults
+    (_repository_sweep(command=['${env}', '${interpreter}', '${program}', '--routine=circular_drum_size', '${arg}']),
+     'has the macro ${arg}, which W&B does not have (did you mean ${args}?); its macros are ${env}, ${interpreter}, ${program}, ${args}, '),
+    (_repository_sweep(command=['${interpreter}', '${program}', '--routine=circular_drum_size', '--values=${args_json}']),
+     "has ${args_json} inside the word '--values=${args_json}'; W&B replaces a macro only when it is a whole word"),
 ])
 def test_a_bad_sweep_file_is_one_line_and_exit_2_before_any_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: Any, message: str) -> None:
     path = _sweep_file(tmp_path, body)
@@ -300,3 +305,93 @@ def test_a_stopped_sweep_resumes_its_running_trial_and_loses_nothing(tmp_path: P
     assert [json.loads(line)['epoch'] for line in first_run.read_text().splitlines()] == [1, 2, 3, 4, 5], 'every epoch once'
     assert len(list((tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/summary.json'))) == 1, 'one run folder: not started again'
     assert trials[0].value == pytest.approx(0.2)
+
+
+# -- SIGTERM, as Slurm, systemd and Docker send it ------------------------------------------------------------------------
+
+def _wait_for_epochs(sweep: subprocess.Popen[str], folder: Path, trials: int, epochs: int = 1, timeout: float = 120) -> None:
+    """Until `trials` trials have each finished `epochs` epochs; the sweep's output, should it end or take too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and sweep.poll() is None:
+        logs = list(folder.glob('trials/trial-*/*/metrics.jsonl'))
+        if len(logs) >= trials and all(len(log.read_text().splitlines()) >= epochs for log in logs):
+            return
+        time.sleep(0.1)
+    sweep.kill()
+    output = sweep.communicate()
+    trial_logs = ''.join(log.read_text()[-1500:] for log in folder.glob('trials/trial-*/output.log'))
+    raise AssertionError(f'{trials} trials never finished {epochs} epoch(s): {output} {trial_logs}')
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_sweep_alone_stops_its_trials_says_what_it_stopped_and_how_to_resume(tmp_path: Path) -> None:
+    """Docker sends SIGTERM to the sweep's process alone: it passes it on to both running trials (each keeps what it
+    saved), prints them and the command that resumes, and exits 143; that command then finishes every epoch once."""
+    pytest.importorskip('optuna')
+    sweep = {'program': str(CURVE), 'method': 'grid', 'metric': {'name': 'validation_loss', 'goal': 'minimize'},
+             'parameters': {'quality': {'values': [1, 2]}, 'epochs': {'value': 8}, 'seconds': {'value': 0.5}}}
+    path = _sweep_file(tmp_path, sweep)
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    process = subprocess.Popen([sys.executable, '-m', 'etude', 'sweep', str(path), '--dir', 'sweep', '--workers', '2'], cwd=tmp_path, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_epochs(process, tmp_path / 'sweep', trials=2)
+    trial_processes = [int(pid) for pid in subprocess.run(['pgrep', '-P', str(process.pid)], capture_output=True, text=True).stdout.split()]
+    assert len(trial_processes) == 2
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert 'Traceback' not in stderr
+    lines = stdout.splitlines()
+    start = lines.index('etude sweep: stopped by SIGTERM; 2 running trials stopped:')
+    assert [line.split(':')[0] for line in lines[start + 1:start + 3]] == ['  trial 0', '  trial 1']
+    assert all(re.fullmatch(r'  trial \d: keeps sweep/trials/trial-000\d/\w+/checkpoints/last.pt; it resumes from there', line)
+               for line in lines[start + 1:start + 3]), lines
+    resume = lines[start + 3]
+    assert resume == f'resume with: {sys.executable} -m etude sweep {path} --dir sweep --workers 2'
+    assert not [pid for pid in trial_processes if os.path.exists(f'/proc/{pid}') and 'Z' not in open(f'/proc/{pid}/stat').read().split()[2]], \
+        'no trial is left training'
+    assert [trial.state.name for trial in _journal_trials(tmp_path / 'sweep')] == ['RUNNING', 'RUNNING']
+    resumed = subprocess.run(resume.removeprefix('resume with: ').split(), cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'trial 0: resuming' in resumed.stdout and 'trial 1: resuming' in resumed.stdout
+    assert [trial.state.name for trial in _journal_trials(tmp_path / 'sweep')] == ['COMPLETE', 'COMPLETE']
+    for metrics in (tmp_path / 'sweep' / 'trials').glob('*/*/metrics.jsonl'):
+        assert [json.loads(line)['epoch'] for line in metrics.read_text().splitlines()] == list(range(1, 9)), 'every epoch once'
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_sweep_of_etude_trials_keeps_each_trials_last_pt(tmp_path: Path) -> None:
+    """With a real routine: the trial ends as an interrupted etude run (its last.pt kept, its resume line in its log)."""
+    pytest.importorskip('optuna')
+    sweep = _repository_sweep(method='grid', parameters={'depth': {'value': 'tiny'}, 'num_of_epochs': {'value': 4}}, early_terminate=None)
+    path = _sweep_file(tmp_path, sweep)
+    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    process = subprocess.Popen([sys.executable, '-m', 'etude', 'sweep', str(path), '--dir', 'sweep', '--testing', '--set', 'number_of_drums=12',
+                                '--set', 'strikes_per_drum=4', '--set', 'device=cpu'], cwd=tmp_path, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_epochs(process, tmp_path / 'sweep', trials=1, timeout=240)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stdout + stderr
+    (last,) = (tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/checkpoints/last.pt')
+    assert f'  trial 0: keeps {last.relative_to(tmp_path)}; it resumes from there' in stdout.splitlines()
+    log = (tmp_path / 'sweep' / 'trials' / 'trial-0000' / 'output.log').read_text()
+    assert '--resume' in log and 'Traceback' not in log, log[-2000:]
+
+
+@pytest.mark.slow
+def test_testing_makes_short_trials_even_when_the_sweep_file_sets_num_of_epochs(tmp_path: Path) -> None:
+    """The repository's sweep file sets num_of_epochs: 0 (until early stopping), and a trial's sweep values win over
+    --testing in `etude train`: `etude sweep --testing` appends the routine's testing num_of_epochs after them."""
+    pytest.importorskip('optuna')
+    sweep = _repository_sweep(method='grid', early_terminate=None,
+                              parameters={'depth': {'value': 'tiny'}, 'num_of_epochs': {'value': 0}, 'patience': {'value': 6}})
+    path = _sweep_file(tmp_path, sweep)
+    result = _etude('sweep', str(path), '--dir', 'sweep', '--testing', '--set', 'number_of_drums=12', '--set', 'strikes_per_drum=4',
+                    '--set', 'device=cpu', cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "etude sweep: --testing: each trial trains num_of_epochs=2 (the routine's testing value" in result.stdout
+    command = json.loads((tmp_path / 'sweep' / 'trials' / 'trial-0000' / 'command.json').read_text())
+    assert command.index('num_of_epochs=2') > command.index('--num_of_epochs=0'), 'after the sweep value, so it wins'
+    (metrics,) = (tmp_path / 'sweep' / 'trials' / 'trial-0000').glob('*/metrics.jsonl')
+    assert len(metrics.read_text().splitlines()) == 2, 'two epochs, as circular_drum_size --testing trains'

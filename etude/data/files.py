@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -56,13 +57,32 @@ def check_folder(path: str | os.PathLike[str], what: str = 'the dataset folder')
     from deep inside a build."""
     path = Path(path)
     for candidate in (path, *path.parents):
-        if candidate.is_dir():
+        kind = _kind(candidate)
+        if kind == 'folder':
             return path
-        if candidate.exists() or candidate.is_symlink():
+        if kind == 'other':
             if candidate == path:
                 raise DatasetError(f'{what} {path} is a file, not a folder; name a folder (or remove the file)')
             raise DatasetError(f'{what} {path} cannot be created: {candidate} is a file, not a folder; name another folder')
     return path
+
+
+def _kind(path: Path) -> str:
+    """'folder', 'missing' or 'other' (a file, a link to nothing), from one look at `path`.
+
+    One look, not `is_dir()` then `exists()`: another process may make the folder between two looks (two sweep
+    agents building one dataset), and the second look would then take the new folder for a file.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        try:
+            mode = os.lstat(path).st_mode  # a link to nothing is not a folder; anything else made since is what it is now
+        except OSError:
+            return 'missing'
+        if stat.S_ISLNK(mode):
+            return 'other'
+    return 'folder' if stat.S_ISDIR(mode) else 'other'
 
 
 def ensure_folder(path: str | os.PathLike[str], what: str = 'the dataset folder') -> Path:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .evaluate import Evaluation
 
-__all__ = ['configure', 'run', 'write_evaluation']
+__all__ = ['configure', 'report_title', 'run', 'write_evaluation']
 
 WRITTEN = ('metrics.json', 'predictions.jsonl', 'report.html')
 
@@ -156,16 +156,21 @@ def _write_into(folder: Path, evaluation: Evaluation, summary: dict[str, Any], c
         'run': run_info.get('id'), 'checkpoint': str(evaluation.run.checkpoint), 'epoch': run_info.get('epoch'), 'best epoch': run_info.get('best_epoch'),
         'evaluated split': evaluation.split, 'items': len(evaluation.predictions), 'monitor': summary.get('monitor'),
         'training wall time (s)': summary.get('wall_seconds'), 'trained on': run_info.get('device'), 'git commit': run_info.get('git_commit'),
-        'recorded by the run': recorded,
-    }
+    }  # what the run recorded of the metrics is a column of the metrics table, beside the recomputed figures
     dataset = {**{key: value for key, value in (export.get('dataset') or {}).items()}, 'directory': str(evaluation.dataset_directory)}
     paths['report'] = write_report(
-        folder / 'report.html', title=f'{task.kind.capitalize()} run {run_info.get("id")}',
+        folder / 'report.html', title=report_title(task.kind, run_info.get('id')),
         subtitle=f'{evaluation.split} split of {dataset.get("name")}, {len(evaluation.predictions)} items, checkpoint of epoch {run_info.get("epoch")}',
         run=facts, config=config, dataset=dataset, split_sizes=evaluation.split_sizes, learning_curves=paths.get('learning_curves'),
-        test_metrics=evaluation.metrics, baselines=evaluation.baselines, figures=captions, notes=result.notes, warnings=damaged,
+        test_metrics=evaluation.metrics, recorded=recorded if isinstance(recorded, dict) else None, baselines=evaluation.baselines, figures=captions,
+        notes=result.notes, warnings=damaged,
     )
     return paths
+
+
+def report_title(kind: str, run_id: Any) -> str:
+    """The report's heading as a person writes it: `expressive_performance` → `Expressive performance run <id>`."""
+    return f'{kind.replace("_", " ").capitalize()} run {run_id}'
 
 
 def _publish(staging: Path, output: Path) -> bool:

@@ -8,6 +8,12 @@ Columns: the run, the hyperparameters whose values differ between the runs (the 
 best epoch, the monitored validation value and the validation metrics of that epoch, the test metrics and the wall
 time. An unfinished run (no summary.json yet) is listed from its metrics.jsonl, with no test figures. Only plain
 files are read (config.yaml, metrics.jsonl, summary.json), so comparing never loads torch.
+
+Runs of different routines share few columns (one table of them all would be the union of every routine's
+hyperparameters and metrics), so they get a table each, titled, in the order their first run was given. A run's
+routine is the `routine` its summary.json records when it records one; else runs of one routine are those with the
+same hyperparameter names (the model's Parameters) and the same validation metrics; a table's title is then the
+dataset (its name without the fingerprint) and those metrics.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ['RunRecord', 'compare_table', 'configure', 'read_run', 'run']
+__all__ = ['RunRecord', 'compare_table', 'configure', 'read_run', 'routine_groups', 'run']
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +48,42 @@ def run(arguments: argparse.Namespace) -> int:
     for record in records:  # a damaged metrics.jsonl: one line per damaged line, and the table from the rest
         for problem in RunDirectory(record.path).metrics_problems():
             print(f'warning: {problem}', file=sys.stderr)
-    header, rows = compare_table(records)
-    print(markdown(header, rows) if arguments.format == 'markdown' else aligned(header, rows), end='')
+    tables = [(title, *compare_table(group)) for title, group in routine_groups(records)]
+    print(_joined(tables, markdown if arguments.format == 'markdown' else aligned), end='')
     if target is not None:
         from ..atomic_files import write_text_atomic
 
-        write_text_atomic(target, markdown(header, rows))
+        write_text_atomic(target, _joined(tables, markdown))
     return 0
+
+
+def routine_groups(records: Sequence[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+    """`(title, runs)` per routine, in the order of each routine's first run (see the module docstring)."""
+    groups: dict[Any, list[RunRecord]] = {}
+    for record in records:
+        groups.setdefault(record.routine_key, []).append(record)
+    return [(_title(group), group) for group in groups.values()]
+
+
+def _title(group: Sequence[RunRecord]) -> str:
+    """What a table is about: the routine (or the dataset and the test metrics, where no routine is recorded)."""
+    first = group[0]
+    count = f'{len(group)} run{"s" if len(group) != 1 else ""}'
+    if first.routine is not None:
+        return f'{first.routine} ({count})'
+    dataset = next((record.dataset for record in group if record.dataset), None)
+    metrics = list(dict.fromkeys(name for record in group for epoch in record.epochs for name in (epoch.get('validation_metrics') or {})))
+    described = [f'dataset {dataset}' if dataset else 'no dataset recorded yet', *([f'metrics {", ".join(metrics)}'] if metrics else [])]
+    return f'{"; ".join(described)} ({count})'
+
+
+def _joined(tables: Sequence[tuple[str, list[str], list[list[str]]]], render: Any) -> str:
+    """One table as it always was; several, each under its title (a Markdown heading in Markdown), a blank line apart."""
+    if len(tables) == 1:
+        _, header, rows = tables[0]
+        return str(render(header, rows))
+    heading = '### ' if render is markdown else ''
+    return '\n'.join(f'{heading}{title}\n' + ('\n' if heading else '') + str(render(header, rows)) for title, header, rows in tables)
 
 
 @dataclass
@@ -63,6 +98,31 @@ class RunRecord:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def routine(self) -> str | None:
+        """The routine the run's summary.json records, if it records one."""
+        recorded = (self.summary or {}).get('routine')
+        return str(recorded) if recorded else None
+
+    @property
+    def dataset(self) -> str | None:
+        """The dataset's name without its fingerprint (`circular-drums-29ae3c63` → `circular-drums`), if recorded."""
+        name = ((self.summary or {}).get('dataset') or {}).get('name')
+        if not name:
+            return None
+        stem, _, suffix = str(name).rpartition('-')
+        return stem if stem and len(suffix) >= 8 and all(character in '0123456789abcdef' for character in suffix) else str(name)
+
+    @property
+    def routine_key(self) -> Any:
+        """Equal for runs of one routine: the recorded routine, else its hyperparameter names and validation metric
+        names (two routines of one model class, such as the two drum routines, measure different things; and an
+        unfinished run, which has no summary.json yet, has both)."""
+        if self.routine is not None:
+            return ('routine', self.routine)
+        metrics = sorted({name for record in self.epochs for name in (record.get('validation_metrics') or {})})
+        return ('kind', tuple(sorted(self.config)), tuple(metrics))
 
     @property
     def monitor(self) -> str:

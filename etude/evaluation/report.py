@@ -46,6 +46,7 @@ def write_report(
     split_sizes: Mapping[str, int] | None = None,
     learning_curves: str | Path | None = None,
     test_metrics: Mapping[str, Any] | None = None,
+    recorded: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
     figures: Mapping[str, str | Path] | None = None,
     notes: Sequence[str] = (),
@@ -61,6 +62,8 @@ def write_report(
     split_sizes: items per split, e.g. `{'train': 800, 'validation': 100, 'test': 100}`, shown with their shares.
     learning_curves: the PNG `figures.learning_curves_figure` drew from `metrics.jsonl`.
     test_metrics: the model's metrics on the evaluated split, by name.
+    recorded: the same metrics as the run recorded them when it trained (summary.json), in a column beside the
+        recomputed ones, so a reader sees at a glance that they agree (and where they do not).
     baselines: each baseline's metrics by baseline name, e.g. `{'majority class': {'accuracy': 0.1}}`, in columns
         beside the model's; a metric a baseline lacks is shown as '–'.
     figures: the task's own figures, caption → PNG (or JPEG) path, in the order given.
@@ -76,7 +79,7 @@ def write_report(
         sections.append(_section('Run', _key_value_table(run)))
     if test_metrics or baselines:
         explained = ''.join(f'<p>{_text(line)}</p>' for line in notes)
-        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {}) + explained))
+        sections.append(_section('Test metrics', _metrics_table(test_metrics or {}, baselines or {}, recorded or {}) + explained))
     if learning_curves is not None:
         sections.append(_section('Learning curves', _figure(learning_curves, 'training and validation per epoch')))
     if figures:
@@ -143,22 +146,26 @@ def _flatten(values: Mapping[str, Any], prefix: str = '') -> Iterable[tuple[str,
             yield name, value
 
 
-def _cell(value: Any, digits: int = 6) -> str:
-    css = ' class="number"' if _is_number(value) else ''
+def _cell(value: Any, digits: int = 6, *, column_of_numbers: bool = True) -> str:
+    """A table cell; numbers (and a missing value among them) right-aligned where a column holds numbers to compare."""
+    css = ' class="number"' if column_of_numbers and (_is_number(value) or value is None) else ''
     return f'<td{css}>{_text(_format(value, digits))}</td>'
 
 
 def _key_value_table(values: Mapping[str, Any]) -> str:
-    rows = [f'<tr><th>{_text(name)}</th>{_cell(value)}</tr>' for name, value in _flatten(values)]
+    """Facts by name, each value left-aligned beside its name (a lone number right-aligned in a column made wide by
+    a path reads as belonging to nothing)."""
+    rows = [f'<tr><th>{_text(name)}</th>{_cell(value, column_of_numbers=False)}</tr>' for name, value in _flatten(values)]
     return '<table>\n' + '\n'.join(rows) + '\n</table>'
 
 
-def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]) -> str:
+def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], recorded: Mapping[str, Any]) -> str:
     names = list(metrics) + [name for baseline in baselines.values() for name in baseline if name not in metrics]
     names = list(dict.fromkeys(names))
-    header = '<tr><th>metric</th><th>model</th>' + ''.join(f'<th>{_text(baseline)}</th>' for baseline in baselines) + '</tr>'
+    columns = ([('recorded by the run', recorded)] if recorded else []) + list(baselines.items())
+    header = '<tr><th>metric</th><th>model</th>' + ''.join(f'<th>{_text(title)}</th>' for title, _ in columns) + '</tr>'
     rows = [
-        f'<tr><th>{_text(name)}</th>{_cell(metrics.get(name), 4)}' + ''.join(_cell(baseline.get(name), 4) for baseline in baselines.values()) + '</tr>'
+        f'<tr><th>{_text(name)}</th>{_cell(metrics.get(name), 4)}' + ''.join(_cell(values.get(name), 4) for _, values in columns) + '</tr>'
         for name in names
     ]
     return '<table>\n' + '\n'.join([header, *rows]) + '\n</table>'

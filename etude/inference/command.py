@@ -9,8 +9,11 @@ The export's task says what the inputs are (audio, MIDI primers, scores, or none
 what it writes; the task kinds' own flags (`--top`, `--temperature`, ...) are listed below, and one given to a model
 of another kind is refused. A bad input among many (unreadable, of the wrong kind, too short, missing) gets one line
 on standard error and is skipped; the rest are still run and written, and the command then exits with status 2, so
-a script notices. `DIR/predictions.jsonl` is written once, atomically, at the end, and never over an existing one
-without `--overwrite`. Imports nothing heavy until it runs, so `etude -h` answers at once.
+a script notices. `DIR/predictions.jsonl` is written once, atomically, at the end. Before the model runs, the files
+the run will write (`predictions.jsonl` and the task's `<stem>.<ext>` files) are checked: one that is an input is
+refused even with `--overwrite` (a score `DIR/score.mid` played into `DIR`), as are two inputs whose results share
+a file name, and an existing one is replaced only with `--overwrite`. Imports nothing heavy until it runs, so
+`etude -h` answers at once.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('inputs', nargs='*', metavar='INPUT',
                         help="input files (what the model reads: audio, MIDI, scores), folders of them, or - (paths from standard input)")
     parser.add_argument('-o', '--output', metavar='DIR', help=f'also write the results to DIR/{PREDICTIONS_FILE}')
-    parser.add_argument('--overwrite', action='store_true', help=f'replace an existing DIR/{PREDICTIONS_FILE}')
+    parser.add_argument('--overwrite', action='store_true', help=f'replace existing results in DIR ({PREDICTIONS_FILE} and the files written); never an input')
     parser.add_argument('--jsonl', action='store_true', help='print JSON lines instead of a table')
     parser.add_argument('--batch-size', type=int, default=64, metavar='N', help='inputs run through the model at once (default 64)')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
@@ -69,12 +72,16 @@ def run(arguments: argparse.Namespace) -> int:
     if task.writes_files and output is None:
         raise ConfigError(f'a {task.kind} model writes files; pass --output DIR for them and {PREDICTIONS_FILE}')
     sources, problems = expand_inputs(arguments.inputs, sys.stdin, task.inputs.extensions, task.inputs.description)
-    for problem in problems:
-        _report(problem)
     if not sources and (task.inputs.required or arguments.inputs):
+        for problem in problems:
+            _report(problem)
         if problems:
             return 2
         raise ConfigError(f'no inputs; pass {task.inputs.description}, folders of them, or - to read paths from standard input')
+    if output is not None:
+        _check_outputs(predictor, sources, output, arguments.overwrite)
+    for problem in problems:
+        _report(problem)
     table = None if arguments.jsonl else _Table(task.columns(), [len(source) for source in sources])
     lines: list[str] = []
     skipped = len(problems)
@@ -149,6 +156,15 @@ def _output_file(directory: str | None, overwrite: bool) -> Path | None:
     if target.exists() and not overwrite:
         raise ConfigError(f'{target} exists; pass --overwrite to replace it, or another --output folder')
     return target
+
+
+def _check_outputs(predictor: Any, sources: Sequence[str], output: Path, overwrite: bool) -> None:
+    """Refuse, before the model runs, a run that would write over one of its inputs (`score.mid`'s performance is
+    `score.mid`), write two inputs' results to one file, or replace files already there without --overwrite."""
+    from .outputs import check_planned_files
+
+    planned = [*predictor.planned_files(sources, output.parent), ('', [output])] if predictor.task.writes_files else [('', [output])]
+    check_planned_files(planned, sources, overwrite=overwrite)
 
 
 def _write(target: Path, lines: Sequence[str]) -> None:

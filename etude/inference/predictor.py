@@ -100,8 +100,14 @@ class Predictor:
             results += self.task.run_clips(self.model, preparation, featuriser, np.stack(clips[start:start + self.context.batch_size]), self.context)
         return results
 
+    def planned_files(self, sources: Sequence[str | Path], folder: str | Path) -> list[tuple[str, list[Path]]]:
+        """`(source, files)`: what `write` will write into `folder` for each source with these options, known before
+        the model runs; `etude.inference.outputs.check_planned_files` refuses a plan that writes over an input."""
+        return self.task.planned_files([str(source) for source in sources], Path(folder), self.options)
+
     def write(self, outcome: Outcome, folder: str | Path) -> list[Path]:
-        """The files `outcome` becomes (MIDI, audio), written into `folder`; none for tasks whose results are rows."""
+        """The files `outcome` becomes (MIDI, audio), written into `folder`; none for tasks whose results are rows.
+        Check `planned_files` against the inputs first, as `etude infer` does: a task names its files after its inputs."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return self.task.write(outcome, folder, self.context)

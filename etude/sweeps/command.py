@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 __all__ = ['configure', 'run']
 
@@ -32,10 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, shown_url
     from .routine_keys import check_parameters, routine_settings
     from .runner import SweepRunner, status_table
     from .spec import read_sweep
+    from .storage import check_sweep_folder
 
     spec = read_sweep(arguments.sweep)
     if arguments.count is not None and arguments.count < 1:
@@ -45,9 +47,11 @@ def run(arguments: argparse.Namespace) -> int:
     for setting in arguments.trial_arguments:
         if '=' not in setting:
             raise ConfigError(f"--set {setting}: write it KEY=VALUE, e.g. --set number_of_drums=12")
-    trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments]
+    trial_arguments = [*(['--testing'] if arguments.testing else []), *arguments.trial_arguments, *_testing_epochs(arguments, spec)]
     directory = Path(arguments.dir) if arguments.dir else Path('sweeps') / spec.name
-    runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments)
+    check_sweep_folder(directory, writing=not arguments.status)
+    runner = SweepRunner(spec, directory, storage_url=arguments.storage, workers=arguments.workers, count=arguments.count, trial_arguments=trial_arguments,
+                         resume_command=resume_command(arguments))
     if arguments.status:
         study = runner.open_study(create=False)
         print(status_table(runner.rows(study), spec.metric_name), end='')
@@ -58,6 +62,7 @@ def run(arguments: argparse.Namespace) -> int:
     if spec.program and '${program}' in spec.command and not Path(spec.program).exists():
         raise ConfigError(f'The program {spec.program} of {spec.path} is not here (it is relative to the folder the sweep starts in, as for wandb agent); '
                           'run etude sweep from the project folder')
+    runner.storage()  # a storage that cannot work is one line now, not after the routine is imported
     settings = routine_settings(list(spec.command) + trial_arguments, spec.program)
     if settings is not None:
         name, types = settings
@@ -71,7 +76,11 @@ def run(arguments: argparse.Namespace) -> int:
     else:
         print(f'etude sweep: {spec.program or spec.command[0]} runs no etude routine that can be found, so the parameters are not checked')
     runner.say(f'etude sweep: {spec.name} ({spec.method}, {len(spec.searched)} parameters swept) in {directory}'
-               + (f', storage {arguments.storage}' if arguments.storage else ''))
+               + (f', storage {shown_url(arguments.storage)}' if arguments.storage else ''))
+    capped = [word for word in trial_arguments if word.startswith('num_of_epochs=')]
+    if arguments.testing and capped and capped[-1] not in arguments.trial_arguments:
+        runner.say(f'etude sweep: --testing: each trial trains {capped[-1]} (the routine\'s testing value, whatever the sweep file sets); '
+                   '--set num_of_epochs=N chooses another')
     status = runner.run()
     if status != 0:
         return status
@@ -85,3 +94,38 @@ def run(arguments: argparse.Namespace) -> int:
         runner.say(f'best: trial {best.number}, {spec.metric_name} {best.metric:.6g}; its values are in {path}:')
         print(path.read_text(), end='')
     return 0
+
+
+def _testing_epochs(arguments: argparse.Namespace, spec: Any) -> list[str]:
+    """`--testing` makes smoke trials: short ones. A trial's sweep values reach it as key=value, which win over
+    `--testing` in `etude train` (a sweep file that sets num_of_epochs: 0 would run every smoke trial to early
+    stopping), so the routine's testing num_of_epochs is appended after them, unless `--set num_of_epochs=N` chose."""
+    if not arguments.testing or any(setting.split('=', 1)[0].lstrip('-').replace('-', '_') == 'num_of_epochs' for setting in arguments.trial_arguments):
+        return []
+    from .routine_keys import routine_testing
+
+    epochs = routine_testing(list(spec.command), spec.program).get('num_of_epochs')
+    return [f'num_of_epochs={epochs}'] if epochs is not None else []
+
+
+def resume_command(arguments: argparse.Namespace) -> str:
+    """This sweep's command line, written the way `etude` was started (`etude`, `python -m etude`, under pipenv), for
+    the line printed when the sweep is stopped: the same command resumes it (a password in --storage shown as ***)."""
+    import shlex
+
+    from ..errors import shown_url
+    from ..training.resume_command import launcher
+
+    words = launcher()
+    words[-1:] = ['sweep']  # launcher() names `etude train`; the sweep's own subcommand instead
+    words.append(arguments.sweep)
+    for flag, value in (('--count', arguments.count), ('--storage', shown_url(arguments.storage) if arguments.storage else None), ('--dir', arguments.dir)):
+        if value is not None:
+            words += [flag, str(value)]
+    if arguments.workers != 1:
+        words += ['--workers', str(arguments.workers)]
+    if arguments.testing:
+        words.append('--testing')
+    for setting in arguments.trial_arguments:
+        words += ['--set', setting]
+    return shlex.join(words)

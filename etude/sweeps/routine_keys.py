@@ -15,7 +15,7 @@ from ..errors import ConfigError, EtudeError
 from ..parameters import coerce, unknown_key_message
 from .parameters import SweepParameter
 
-__all__ = ['check_parameters', 'routine_name', 'routine_settings']
+__all__ = ['check_parameters', 'routine_name', 'routine_settings', 'routine_testing']
 
 
 def routine_name(command: Sequence[str], program: str | None) -> str | None:
@@ -45,15 +45,27 @@ def _load(name: str, program: str | None) -> Any:
 
 def routine_settings(command: Sequence[str], program: str | None) -> tuple[str, dict[str, Any]] | None:
     """(routine name, key → type) of every key the routine takes, or None when the command runs no etude routine."""
+    found = _definition(command, program)
+    if found is None:
+        return None
+    from ..run_options import RunOptions
+
+    name, definition = found
+    return name, {**definition.defaults.field_types(), **RunOptions.field_types()}
+
+
+def routine_testing(command: Sequence[str], program: str | None) -> dict[str, Any]:
+    """The values the routine's `--testing` sets (its TESTING), or none when the command runs no etude routine."""
+    found = _definition(command, program)
+    return dict(found[1].testing) if found is not None else {}
+
+
+def _definition(command: Sequence[str], program: str | None) -> tuple[str, Any] | None:
     name = routine_name(command, program)
     if name is None:
         return None
     definition = _load(name, program)
-    if definition is None:
-        return None
-    from ..run_options import RunOptions
-
-    return name, {**definition.defaults.field_types(), **RunOptions.field_types()}
+    return (name, definition) if definition is not None else None
 
 
 def check_parameters(parameters: Sequence[SweepParameter], types: Mapping[str, Any], source: str) -> None:

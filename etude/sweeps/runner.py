@@ -32,10 +32,12 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, MissingDependencyError
+from ..interrupts import Terminated, terminate_as_interrupt
 from ..processes import process_alive
 from .parameters import SweepParameter, nest
 from .results import epoch_history, run_folder, summary_value
 from .spec import SweepSpec
+from .storage import open_storage
 from .trial_command import trial_command
 
 __all__ = ['SweepRunner', 'TrialRow', 'status_table']
@@ -74,26 +76,24 @@ class SweepRunner:
     count: int | None = None
     trial_arguments: Sequence[str] = ()
     say: Any = print
+    resume_command: str | None = None  # the command line that resumes the sweep, printed when it is stopped
     owner: str = field(default_factory=lambda: f'{socket.gethostname()}:{os.getpid()}')
 
     def __post_init__(self) -> None:
         self.optuna = _optuna()
         self.stopping = threading.Event()
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.watched: dict[int, int] = {}  # trial number → process id of each trial running now (its own or adopted)
         self.thread_lock = threading.Lock()
+        self._storage: Any = None
 
     # -- the study ------------------------------------------------------------------------------------------------
 
-    def storage(self) -> Any:
-        if self.storage_url:
-            if '://' in self.storage_url:
-                return self.storage_url  # a database URL: Optuna's RDBStorage (PostgreSQL, MySQL, SQLite)
-            journal = Path(self.storage_url)
-        else:
-            journal = self.directory / 'sweep.journal'
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        backend = self.optuna.storages.journal.JournalFileBackend(str(journal), lock_obj=self.optuna.storages.journal.JournalFileOpenLock(str(journal)))
-        return self.optuna.storages.JournalStorage(backend)
+    def storage(self, *, create: bool = True) -> Any:
+        """Optuna's storage (see `etude.sweeps.storage`), opened once; None when `create` is off and the journal is
+        not there. `etude sweep` opens it before anything else, so a storage that cannot work is one line at once."""
+        if self._storage is None:
+            self._storage = open_storage(self.optuna, self.storage_url, self.directory, create=create)
+        return self._storage
 
     def distributions(self) -> dict[str, Any]:
         """What the engine searches: a value's index for values (and every grid parameter), else the quantile in [0, 1]."""
@@ -128,7 +128,9 @@ class SweepRunner:
         waits for the record (a few seconds at most) rather than taking it for another sweep."""
         import time
 
-        optuna, storage = self.optuna, self.storage()
+        optuna, storage = self.optuna, self.storage(create=create)
+        if storage is None:
+            raise ConfigError(f'No sweep {self.spec.name} in {self.storage_url or self.directory} yet; start it: etude sweep {self.spec.path}')
         keywords = {'study_name': self.spec.name, 'storage': storage, 'sampler': self.sampler(), 'pruner': self.pruner()}
         recorded = json.loads(json.dumps(self.spec.raw, default=str))
         with self.claim_lock():
@@ -209,19 +211,40 @@ class SweepRunner:
         for thread in threads:
             thread.start()
         try:
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(timeout=0.2)
-        except KeyboardInterrupt:
-            self.stopping.set()
-            for process in list(self.processes.values()):
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGINT)  # each trial saves its last.pt and ends, as with Ctrl-C on its own
-            for thread in threads:
-                thread.join(timeout=_KILL_DELAY_SECONDS)
-            self.say('etude sweep: interrupted; the running trials are kept and the same command resumes them')
-            return 130
+            with terminate_as_interrupt():  # SIGTERM (Slurm, systemd, Docker) stops the sweep as Ctrl-C does
+                while any(thread.is_alive() for thread in threads):
+                    for thread in threads:
+                        thread.join(timeout=0.2)
+        except KeyboardInterrupt as interrupt:
+            received = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+            return self._stop(threads, received)
         return 0
+
+    def _stop(self, threads: Sequence[threading.Thread], received: signal.Signals) -> int:
+        """Pass the signal on to every running trial (each saves its last.pt and ends, as it would on its own), wait
+        for them, say what was stopped and how to resume; the exit status is the shell's for the signal."""
+        self.stopping.set()
+        running = dict(self.watched)
+        for pid in running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, received)
+        for thread in threads:
+            thread.join(timeout=_KILL_DELAY_SECONDS)
+        name = 'SIGTERM' if received == signal.SIGTERM else 'Ctrl-C'
+        self.say(f'etude sweep: stopped by {name}' + ('; no trial was running' if not running else
+                                                      f'; {len(running)} running trial{"s" if len(running) != 1 else ""} stopped:'))
+        for number in sorted(running):
+            self.say(f'  trial {number}: {self._kept(number)}')
+        self.say(f'resume with: {self.resume_command}' if self.resume_command else 'the same command resumes the sweep')
+        return 128 + int(received)
+
+    def _kept(self, number: int) -> str:
+        """What a stopped trial keeps: its last.pt (it resumes from there) or nothing (it starts again, same values)."""
+        run = run_folder(self.trial_directory(number))
+        last = run / 'checkpoints' / 'last.pt' if run is not None else None
+        if last is None or not last.exists():
+            return 'no epoch had finished; it starts again with the same values'
+        return f'keeps {last}; it resumes from there'
 
     def _work(self, study: Any, index: int, gpus: Sequence[str]) -> None:
         environment = _trial_environment(self.workers, gpus[index % len(gpus)] if len(gpus) > 1 else None)
@@ -295,7 +318,13 @@ class SweepRunner:
             return
         if adopted and orphan and process_alive(orphan):
             self.say(f'trial {trial.number}: still running (process {orphan}); watching it')
-            self._watch(study, trial, folder, process=None, pid=orphan)
+            self.watched[trial.number] = orphan  # stopped with the sweep, as the trials it started
+            try:
+                self._watch(study, trial, folder, process=None, pid=orphan)
+            finally:
+                self.watched.pop(trial.number, None)
+            if self.stopping.is_set() and not _has_summary(folder):
+                return  # stopped with the sweep: resumed by the same command
             self._finish(study, trial, run_folder(folder), returncode=0 if _has_summary(folder) else 1, stopped=False)
             return
         if adopted and run is not None and (run / 'checkpoints' / 'last.pt').exists():
@@ -317,13 +346,13 @@ class SweepRunner:
             self.say(f'trial {trial.number}: {shown or "(constants only)"}')
         with open(folder / 'output.log', 'ab') as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=trial_environment)
-        self.processes[trial.number] = process
+        self.watched[trial.number] = process.pid
         trial.set_user_attr('process', process.pid)
         trial.set_user_attr('launched_at', time.time())
         try:
             stopped = self._watch(study, trial, folder, process=process, pid=process.pid)
         finally:
-            self.processes.pop(trial.number, None)
+            self.watched.pop(trial.number, None)
         if self.stopping.is_set() and not stopped and process.returncode != 0:
             return  # interrupted with the sweep: left running in the storage, resumed by the same command
         self._finish(study, trial, run_folder(folder), returncode=process.returncode, stopped=stopped)

@@ -23,6 +23,7 @@ import yaml
 from ..errors import ConfigError
 from ..parameters import unknown_key_message
 from .parameters import SweepParameter, read_parameters
+from .trial_command import check_macros
 
 __all__ = ['DEFAULT_COMMAND', 'Hyperband', 'SweepSpec', 'read_sweep']
 
@@ -140,6 +141,7 @@ def read_sweep(path: str | Path) -> SweepSpec:
     command = raw.get('command', list(DEFAULT_COMMAND))
     if not isinstance(command, list) or not all(isinstance(part, (str, int, float)) for part in command) or not command:
         raise ConfigError(f'command in {source} must be a list of strings, e.g. [${{env}}, ${{interpreter}}, ${{program}}, ${{args}}]')
+    check_macros([str(part) for part in command], source)
     program = raw.get('program')
     if '${program}' in [str(part) for part in command] and not isinstance(program, str):
         raise ConfigError(f'{source} has ${{program}} in its command but no program: (the script a trial runs)')

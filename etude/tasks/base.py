@@ -12,6 +12,7 @@ and the export records `task.to_dict()`. Everything that depends on the kind of 
     infer(model, sources, ..)  read the inputs, run the model in the task's own way (one forward pass per batch, a
                                sampling loop, overlapping segments), decode: one `Outcome` per input (or per piece)
     write(outcome, folder)     the files an outcome becomes (MIDI, audio); `predictions.jsonl` is written by the command
+    planned_files(sources, ..) the files `write` will write, named before the model runs (checked against the inputs)
     evaluate(context)          a finished run's figures on one split: the same pass, metrics and hooks as training,
                                beside the recorded baselines; `describe` adds the task's rows and details
     figures(evaluation, dir)   the figures its report shows
@@ -265,7 +266,15 @@ class Task(ABC):
         """One `Outcome` per source, in order; a bad source is an Outcome with an `error`, and the rest still run."""
 
     def write(self, outcome: Outcome, folder: Path, context: InferenceContext) -> list[Path]:
-        """Write the files `outcome` becomes into `folder` (which exists) and return their paths; none by default."""
+        """Write the files `outcome` becomes into `folder` (which exists) and return their paths; none by default.
+        A task that writes files writes only those its `planned_files` names."""
+        return []
+
+    def planned_files(self, sources: Sequence[str], folder: Path, options: Mapping[str, Any]) -> list[tuple[str, list[Path]]]:
+        """`(source, the files infer and write would write for it into folder)` for each source (`''` for what a
+        generator makes from scratch), known before the model runs, so `etude infer` can refuse a run that would write
+        over one of its inputs (a score named `score.mid` whose performance is `score.mid`). A file that may not be
+        written after all (a render of an empty result) may be listed; one written must be. None by default."""
         return []
 
     def columns(self) -> list[tuple[str, str]]:

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..atomic_files import write_text_atomic
+from ..atomic_files import unwritable_reason, write_text_atomic
 from ..errors import ConfigError
 from ..version import __version__
 
-__all__ = ['RunDirectory', 'git_commit', 'new_run_id', 'software_versions']
+__all__ = ['RunDirectory', 'check_writable', 'git_commit', 'new_run_id', 'software_versions']
 
 
 def new_run_id(suffix: str | None = None) -> str:
@@ -76,6 +76,7 @@ class RunDirectory:
         runs_directory = Path(runs_directory)
         if runs_directory.exists() and not runs_directory.is_dir():
             raise ConfigError(f'The runs folder {runs_directory} is a file, not a folder; pass another --runs-dir')
+        check_writable(runs_directory, 'The runs folder', 'pass --runs-dir a folder you can write')
         return cls(runs_directory / (run_id or new_run_id()))
 
     def create(self) -> None:
@@ -94,6 +95,8 @@ class RunDirectory:
         run = cls(path)
         if not (run.checkpoints / 'last.pt').is_file():
             raise ConfigError(f'Cannot resume {run.path}: it has no checkpoints/last.pt; pass a run directory such as runs/<run-id>')
+        for folder in (run.path, run.checkpoints):
+            check_writable(folder, f'Cannot resume {run.path}: the folder', 'copy the run to a folder you can write and resume that copy')
         return run
 
     @property
@@ -211,6 +214,14 @@ class RunDirectory:
             for leftover in folder.glob('.*.tmp'):
                 if leftover.is_file():
                     leftover.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path, described: str, advice: str) -> None:
+    """Refuse a folder that this process cannot write into (or make), when a run starts rather than when its first
+    epoch has trained; judged without writing, so a run that fails before its first epoch still leaves nothing."""
+    reason = unwritable_reason(folder)
+    if reason is not None:
+        raise ConfigError(f'{described} {folder} {reason}; {advice}')
 
 
 def utc_now() -> str:

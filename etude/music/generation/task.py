@@ -127,24 +127,22 @@ class Generation(Task):
         from .sampling import sample_notes
 
         settings = self.sampling_settings(context.options)
-        primers, used = [], []
-        for source in sources:
+        primers, used, positions = [], [], []
+        for position, source in enumerate(sources):
             try:
                 primers.append(read_primer(source))
                 used.append(source)
+                positions.append(position)
             except DataFileError as error:
                 yield Outcome(source, error=str(error))
         if sources and not used:
             return
         pieces = sample_notes(cast(NoteModel, model), settings, primers)
-        origins = [(source, index) for source in (used or [SCRATCH]) for index in range(settings.count)]
-        taken: set[str] = set()
-        for batch_index, (piece, (source, index)) in enumerate(zip(pieces, origins, strict=True)):
-            stem = 'piece' if source == SCRATCH else Path(source).stem
-            name = f'{stem}-{index:03d}'
-            while name in taken:  # two primers of one name in different folders
-                name = f'{name}-{batch_index}'
-            taken.add(name)
+        names = piece_names(sources, settings.count)  # as planned_files named them, whichever primers were readable
+        origins = [(source, position, index) for source, position in (zip(used, positions, strict=True) if used else [(SCRATCH, 0)])
+                   for index in range(settings.count)]
+        for batch_index, (piece, (source, position, index)) in enumerate(zip(pieces, origins, strict=True)):
+            name = names[position][index]
             primer_notes = len(primers[used.index(source)]) if source != SCRATCH else 0
             seconds = float(piece[1:, 1].sum() + piece[-1, 2]) if len(piece) else 0.0
             result = {
@@ -164,6 +162,12 @@ class Generation(Task):
 
             written.append(render_midi(midi_path, folder / f'{outcome.stem}.wav'))
         return written
+
+    def planned_files(self, sources: Sequence[str], folder: Path, options: Mapping[str, Any]) -> list[tuple[str, list[Path]]]:
+        suffixes = ('.mid', '.wav') if options.get('render') else ('.mid',)
+        count = self.sampling_settings(options).count
+        return [(source, [folder / f'{name}{suffix}' for name in names for suffix in suffixes])
+                for source, names in zip(sources or [''], piece_names(sources, count), strict=True)]
 
     def columns(self) -> list[tuple[str, str]]:
         return [('name', 'piece'), ('notes', 'notes'), ('seconds', 'seconds')]
@@ -312,6 +316,24 @@ def _opening(piece: np.ndarray, seconds: float) -> np.ndarray:
 
     onsets = np.cumsum(piece[:, 1]) - piece[0, 1]
     return piece[onsets < seconds]
+
+
+def piece_names(sources: Sequence[str], count: int) -> list[list[str]]:
+    """The names (file stems) of the `count` pieces made from each primer, in order, or of those made from scratch when
+    there is none: `<primer stem>-000`, `-001`, ... (`piece-000`, ...); a name taken by an earlier piece (two primers of
+    one name in different folders) gets the piece's position appended."""
+    taken: set[str] = set()
+    names: list[list[str]] = []
+    for source in sources or [SCRATCH]:
+        stem = 'piece' if source == SCRATCH else Path(source).stem
+        names.append([])
+        for index in range(count):
+            name = f'{stem}-{index:03d}'
+            while name in taken:
+                name = f'{name}-{len(taken)}'
+            taken.add(name)
+            names[-1].append(name)
+    return names
 
 
 def read_primer(source: str) -> np.ndarray:

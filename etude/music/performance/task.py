@@ -19,7 +19,7 @@ pieces as the model, deadpan, the rule performer and the data's own performance 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -103,6 +103,11 @@ class ExpressivePerformance(Task):
 
             written += [render_midi(path, path.with_suffix('.wav'), sample_rate=44_100, piano_only=True) for path in list(written)]
         return written
+
+    def planned_files(self, sources: Sequence[str], folder: Path, options: Mapping[str, Any]) -> list[tuple[str, list[Path]]]:
+        extensions = ('.mid', '.wav') if _render_switch(options.get('render', False)) else ('.mid',)
+        return [(source, [folder / f'{Path(source).stem}{suffix}{extension}' for extension in extensions for suffix in ('', '.deadpan')])
+                for source in sources]
 
     def columns(self) -> list[tuple[str, str]]:
         return [('notes', 'notes'), ('seconds', 'seconds'), ('mean_velocity', 'mean velocity'), ('mean_tempo_qpm', 'tempo (qpm)')]

@@ -32,7 +32,6 @@ from .pieces import GROUPS, OTHER_SOUNDFONT, split_of
 from .protocol import FrameTranscriber
 
 if TYPE_CHECKING:
-
     from ...metrics import Metric
     from ...model import Model
     from ...tasks.context import EvaluationContext
@@ -46,6 +45,13 @@ __all__ = ['OTHER_SOUNDFONT', 'EmptyTranscription', 'Transcription']
 
 class EmptyTranscription(UserWarning):
     """A file was transcribed to no notes at all: its MIDI file is empty (the message names the file)."""
+
+
+def _render_path(folder: Path, stem: str, source: str) -> Path:
+    """Where `--render` writes a source's re-synthesis: named like the source (and written at its rate), so `etude listen
+    create` pairs originals and re-syntheses by name, but never over the source itself, when --output is its own folder."""
+    target = folder / f'{stem}.wav'
+    return folder / f'{stem}.render.wav' if target.resolve() == Path(source).resolve() else target
 
 
 def _threshold(text: str) -> float:
@@ -164,13 +170,13 @@ class Transcription(Task):
             from ...data.audio import audio_info
             from ...data.generators import render_midi
 
-            # named like the source and at its rate, so `etude listen create` pairs originals and re-syntheses by name
-            # (never over the source itself, when --output is the input's own folder)
-            target = folder / f'{outcome.stem}.wav'
-            if target.resolve() == Path(outcome.source).resolve():
-                target = folder / f'{outcome.stem}.render.wav'
+            target = _render_path(folder, outcome.stem, outcome.source)
             written.append(render_midi(midi, target, sample_rate=audio_info(outcome.source).sample_rate))
         return written
+
+    def planned_files(self, sources: Sequence[str], folder: Path, options: Mapping[str, Any]) -> list[tuple[str, list[Path]]]:
+        return [(source, [folder / f'{Path(source).stem}.mid', *([_render_path(folder, Path(source).stem, source)] if options.get('render') else [])])
+                for source in sources]
 
     def columns(self) -> list[tuple[str, str]]:
         return [('notes', 'notes'), ('duration', 'seconds of audio'), ('seconds', 'seconds taken')]
