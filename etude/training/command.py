@@ -150,6 +150,7 @@ def train_routine(definition: RoutineDefinition, routine: Routine, *, config_pat
                   overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Resolve the parameters, let the routine build its data and model, train, test; print its result and the run's paths."""
     parameters = routine.set_parameters(definition.defaults, config_path=config_path, overrides=overrides, testing_defaults=definition.testing)
+    routine.add_to_summary({'routine': definition.name})  # etude compare titles a table of runs by it
     summary: dict[str, Any] = routine.train(metrics=_extra_metrics(definition.build(routine, parameters), definition.name))
     if definition.report is not None:
         routine.say(definition.report(summary))
