@@ -85,22 +85,27 @@ def test_runs_of_different_routines_get_a_table_each(three_runs: list[Path], dru
     assert main(['compare', *map(str, runs), '--markdown', str(tmp_path / 'runs.md')]) == 0
     printed = capsys.readouterr().out
     digits, drums = printed.split('\n\n')
-    assert digits.splitlines()[0] == 'dataset recordings; metrics accuracy, macro_f1 (2 runs)'
-    assert drums.splitlines()[0].startswith('dataset rectangular-drums; metrics mae, ') and drums.splitlines()[0].endswith(' (1 run)')
+    assert digits.splitlines()[0] == 'spoken_digits (2 runs)', 'the routine its runs recorded'
+    assert drums.splitlines()[0] == 'rectangular_drum_dimensions (1 run)'
     assert {row.split()[0] for row in digits.splitlines()[3:]} == {three_runs[0].name, three_runs[1].name}
     assert [row.split()[0] for row in drums.splitlines()[3:]] == [drum_run.directory.name]
     assert 'test_accuracy' not in drums and 'learning_rate' in digits.splitlines()[1], 'only their own columns, and what differs in each'
     one_table = aligned(*compare_table([read_run(run) for run in runs]))
     assert max(len(line) for line in printed.splitlines()) < max(len(line) for line in one_table.splitlines()) * 0.6
     markdown = (tmp_path / 'runs.md').read_text()
-    assert markdown.startswith('### dataset recordings; metrics accuracy, macro_f1 (2 runs)\n\n| run | learning_rate |')
-    assert '\n\n### dataset rectangular-drums; metrics mae, ' in markdown
+    assert markdown.startswith('### spoken_digits (2 runs)\n\n| run | learning_rate |')
+    assert '\n\n### rectangular_drum_dimensions (1 run)\n' in markdown
 
 
 def test_a_recorded_routine_names_its_table(three_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     copies = [Path(shutil.copytree(run, tmp_path / run.name)) for run in three_runs[:2]]
-    summary = json.loads((copies[1] / 'summary.json').read_text())
-    (copies[1] / 'summary.json').write_text(json.dumps({**summary, 'routine': 'spoken_digits'}))
+    summaries = [json.loads((copy / 'summary.json').read_text()) for copy in copies]
+    assert [summary['routine'] for summary in summaries] == ['spoken_digits', 'spoken_digits'], 'etude train records it'
+    (copies[1] / 'summary.json').write_text(json.dumps({**summaries[1], 'routine': 'my_digits.py'}))
     assert main(['compare', *map(str, copies)]) == 0
     titles = [block.splitlines()[0] for block in capsys.readouterr().out.split('\n\n')]
-    assert titles == ['dataset recordings; metrics accuracy, macro_f1 (1 run)', 'spoken_digits (1 run)']
+    assert titles == ['spoken_digits (1 run)', 'my_digits.py (1 run)'], 'two routines that measure the same things: a table each'
+    for copy, summary in zip(copies, summaries, strict=True):
+        (copy / 'summary.json').write_text(json.dumps({key: value for key, value in summary.items() if key != 'routine'}))
+    assert main(['compare', *map(str, copies)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith('run '), 'runs that recorded no routine but measure the same: one table, as ever'

@@ -331,7 +331,8 @@ def test_sigterm_to_the_sweep_alone_stops_its_trials_says_what_it_stopped_and_ho
     sweep = {'program': str(CURVE), 'method': 'grid', 'metric': {'name': 'validation_loss', 'goal': 'minimize'},
              'parameters': {'quality': {'values': [1, 2]}, 'epochs': {'value': 8}, 'seconds': {'value': 0.5}}}
     path = _sweep_file(tmp_path, sweep)
-    environment = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    # the resume line names this interpreter, not `pipenv run python`, which it would under `pipenv run` (as CI runs the suite)
+    environment = {**{key: value for key, value in os.environ.items() if key != 'PIPENV_ACTIVE'}, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
     process = subprocess.Popen([sys.executable, '-m', 'etude', 'sweep', str(path), '--dir', 'sweep', '--workers', '2'], cwd=tmp_path, env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     _wait_for_epochs(process, tmp_path / 'sweep', trials=2)

@@ -17,13 +17,13 @@ from conftest import needs_fluidsynth
 
 from etude.data.midi import NOTE_DTYPE, notes_from_columns, notes_to_midi, piano_roll_targets
 from etude.errors import DataFileError
+from etude.music.transcription import transcribe
 from etude.music.transcription.baseline import transcribe_baseline
 from etude.music.transcription.data import SegmentDataset, clean_notes, maestro_recordings, segment_starts
 from etude.music.transcription.decoding import NoteStream, decode_notes, segment_plan, stitched_frames
 from etude.music.transcription.model import PianoTranscriber
 from etude.music.transcription.scoring import frame_scores, note_scores, score_piece
 from etude.music.transcription.settings import DecodingSettings, FrontEnd
-from etude.music.transcription.transcribe import transcribe
 
 KEYS = ('pitch', 'start', 'end', 'velocity')
 

@@ -58,19 +58,32 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def routine_groups(records: Sequence[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
-    """`(title, runs)` per routine, in the order of each routine's first run (see the module docstring)."""
-    groups: dict[Any, list[RunRecord]] = {}
+    """`(title, runs)` per routine, in the order of each routine's first run (see the module docstring).
+
+    Runs are grouped by what they measure (`routine_key`), which an unfinished run (no summary.json yet) has too; a
+    group whose finished runs record different routines is split by them, its unrecorded runs apart."""
+    kinds: dict[Any, list[RunRecord]] = {}
     for record in records:
-        groups.setdefault(record.routine_key, []).append(record)
-    return [(_title(group), group) for group in groups.values()]
+        kinds.setdefault(record.routine_key, []).append(record)
+    groups: list[list[RunRecord]] = []
+    for kind in kinds.values():
+        names = list(dict.fromkeys(record.routine for record in kind if record.routine is not None))
+        if len(names) <= 1:
+            groups.append(kind)
+            continue
+        by_name: dict[str | None, list[RunRecord]] = {}
+        for record in kind:
+            by_name.setdefault(record.routine, []).append(record)
+        groups.extend(by_name.values())
+    return [(_title(group), group) for group in groups]
 
 
 def _title(group: Sequence[RunRecord]) -> str:
     """What a table is about: the routine (or the dataset and the test metrics, where no routine is recorded)."""
-    first = group[0]
     count = f'{len(group)} run{"s" if len(group) != 1 else ""}'
-    if first.routine is not None:
-        return f'{first.routine} ({count})'
+    routine = next((record.routine for record in group if record.routine is not None), None)
+    if routine is not None:
+        return f'{routine} ({count})'
     dataset = next((record.dataset for record in group if record.dataset), None)
     metrics = list(dict.fromkeys(name for record in group for epoch in record.epochs for name in (epoch.get('validation_metrics') or {})))
     described = [f'dataset {dataset}' if dataset else 'no dataset recorded yet', *([f'metrics {", ".join(metrics)}'] if metrics else [])]
@@ -116,11 +129,9 @@ class RunRecord:
 
     @property
     def routine_key(self) -> Any:
-        """Equal for runs of one routine: the recorded routine, else its hyperparameter names and validation metric
-        names (two routines of one model class, such as the two drum routines, measure different things; and an
-        unfinished run, which has no summary.json yet, has both)."""
-        if self.routine is not None:
-            return ('routine', self.routine)
+        """Equal for runs of one routine: its hyperparameter names and validation metric names (two routines of one model
+        class, such as the two drum routines, measure different things; and an unfinished run, which has no
+        summary.json and so no recorded routine yet, has both)."""
         metrics = sorted({name for record in self.epochs for name in (record.get('validation_metrics') or {})})
         return ('kind', tuple(sorted(self.config)), tuple(metrics))
 

@@ -69,7 +69,8 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
         )
     if not path.is_file():
         package = SOUNDFONT_PACKAGES.get(path.name)
-        fix = f'install it with: sudo apt-get install {package}' if package else 'point it at an .sf2 soundfont you have'
+        fix = (f'install it with: sudo apt-get install {package}' if package else
+               'point it at an .sf2 soundfont, or install one with: sudo apt-get install fluid-soundfont-gm')
         raise MissingDependencyError(f'{origin} {path} is not a file; {fix}')
     return path
 

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from .pieces import GROUPS, OTHER_SOUNDFONT
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
+    from .streaming import transcribe
     from .task import Transcription
-    from .transcribe import transcribe
 
 _SOURCES = {
     'transcribe_baseline': '.baseline',
@@ -40,7 +40,7 @@ _SOURCES = {
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
     **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
-    'transcribe': '.transcribe',
+    'transcribe': '.streaming',
 }
 
 __all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',

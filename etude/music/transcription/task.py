@@ -10,7 +10,7 @@ its segments as `transcribe` decodes a file, scored with mir_eval), the spectral
 a listening test of the originals beside re-syntheses. `etude evaluate` rebuilds a split's segments from the record
 and runs the same pass with the same metrics, so its figures are the run's by construction.
 
-Inference reads each file in overlapping segments and decodes them as they come (`transcribe.py`), so a file of any
+Inference reads each file in overlapping segments and decodes them as they come (`streaming.py`), so a file of any
 length takes the memory of one batch and its notes. The decoding thresholds are the task's settings, recorded in the
 export; `--onset-threshold`, `--offset-threshold` and `--frame-threshold` override them for one call.
 """
@@ -143,7 +143,7 @@ class Transcription(Task):
     # -- inference ----------------------------------------------------------------------------------------------
 
     def infer(self, model: Model, sources: Sequence[str], context: InferenceContext) -> Iterator[Outcome]:
-        from .transcribe import transcribe
+        from .streaming import transcribe
 
         settings = self.decoding(context.options)
         for source in sources:
@@ -263,7 +263,7 @@ class Transcription(Task):
         from ...data.generators import render_midi
         from ...data.midi import notes_to_midi
         from .baseline import transcribe_baseline
-        from .transcribe import transcribe
+        from .streaming import transcribe
 
         test = self.recordings(['test'])['test'] if self.pieces.get('test') else []
         if len(test) < pieces:
