@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -348,7 +349,11 @@ def test_sigterm_to_the_sweep_alone_stops_its_trials_says_what_it_stopped_and_ho
     assert all(re.fullmatch(r'  trial \d: keeps sweep/trials/trial-000\d/\w+/checkpoints/last.pt; it resumes from there', line)
                for line in lines[start + 1:start + 3]), lines
     resume = lines[start + 3]
-    assert resume == f'resume with: {sys.executable} -m etude sweep {path} --dir sweep --workers 2'
+    interpreter, *rest = resume.removeprefix('resume with: ').split()
+    assert rest == ['-m', 'etude', 'sweep', str(path), '--dir', 'sweep', '--workers', '2'], resume
+    on_path = shutil.which('python', path=environment.get('PATH'))
+    assert interpreter == sys.executable or (interpreter == 'python' and on_path and Path(on_path).resolve() == Path(sys.executable).resolve()), \
+        'this interpreter, by its path or as the python on PATH'
     assert not [pid for pid in trial_processes if os.path.exists(f'/proc/{pid}') and 'Z' not in open(f'/proc/{pid}/stat').read().split()[2]], \
         'no trial is left training'
     assert [trial.state.name for trial in _journal_trials(tmp_path / 'sweep')] == ['RUNNING', 'RUNNING']
