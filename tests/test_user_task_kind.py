@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,10 @@ PACKAGE = ROOT / 'tests' / 'user_task'
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package installed by pip (no index, no build isolation: offline) into a folder of its own."""
-    target = tmp_path_factory.mktemp('site')
+    target, source = tmp_path_factory.mktemp('site'), tmp_path_factory.mktemp('source') / 'user_task'
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns('build', '*.egg-info', '__pycache__'))  # setuptools builds in place
     result = subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation', '--no-index', '--target',
-                             str(target), str(PACKAGE)], capture_output=True, text=True, timeout=300)
+                             str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (target / 'tagging').is_dir() and list(target.glob('etude_tagging-*.dist-info'))
     return target

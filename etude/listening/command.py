@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..argument_types import positive_number, whole_number
+
 __all__ = ['configure', 'run']
 
 
@@ -21,26 +23,6 @@ def _anchors(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f'--anchors takes cutoffs in kHz separated by commas, e.g. 3.5,7; got {text!r}') from None
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be a whole number of at least 1, got {text!r}')
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float('nan')
-    if not 0 < value < float('inf'):
-        raise argparse.ArgumentTypeError(f'must be a positive number of seconds, got {text!r}')
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     from ..cli import OneLineArgumentParser
 
@@ -52,8 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from_run.add_argument('run_path', metavar='RUN', help='a finished run folder (runs/<id>) of a task that writes audio or MIDI')
     from_run.add_argument('test_dir', metavar='TEST_DIR', help='a new (or empty) folder for the test')
     from_run.add_argument('--kind', choices=('mushra', 'mos', 'ab'), help="the test (default: the task's own: mushra where a reference exists)")
-    from_run.add_argument('--pieces', type=_at_least_one, default=4, metavar='N', help='held-out items (default 4)')
-    from_run.add_argument('--seconds', type=_positive, default=15.0, metavar='S', help='about how long each excerpt is (default 15)')
+    from_run.add_argument('--pieces', type=whole_number(1), default=4, metavar='N', help='held-out items (default 4)')
+    from_run.add_argument('--seconds', type=positive_number, default=15.0, metavar='S', help='about how long each excerpt is (default 15)')
     from_run.add_argument('--data', metavar='DIR', help='the stored dataset the run trained on, if it has moved')
     from_run.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
     from_run.add_argument('--allow-module', action='append', default=[], metavar='MODULE',

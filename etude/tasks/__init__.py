@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_names
 
 if TYPE_CHECKING:
+    from ..argument_types import open_probability, positive_number, probability, whole_number
     from ..training.routine_data import SplitView
     from .audio import AudioTask
     from .base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
@@ -35,6 +36,7 @@ _SOURCES = {
     **dict.fromkeys(['Evaluation', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet', 'Outcome', 'Task'], '.base'),
     **dict.fromkeys(['EvaluationContext', 'open_run'], '.context'),
     'SplitView': '..training.routine_data',
+    **dict.fromkeys(['open_probability', 'positive_number', 'probability', 'whole_number'], '..argument_types'),
     **dict.fromkeys(['TaskCheckError', 'TaskExample', 'check_task'], '.testing'),
     'Classification': '.classification',
     'inference_options': '.options',
@@ -42,9 +44,9 @@ _SOURCES = {
     'Regression': '.regression',
 }
 
-__all__ = ['AudioTask', 'Classification', 'Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet', 'Outcome',
-           'Regression', 'SplitView', 'Task', 'TaskCheckError', 'TaskExample', 'check_task', 'inference_options', 'open_run', 'registered_kinds',
-           'task_class', 'task_from_dict', 'task_kinds']
+__all__ = ['AudioTask', 'Classification', 'Evaluation', 'EvaluationContext', 'InferenceContext', 'InferenceOption', 'InputKind', 'ListeningSet',
+           'Outcome', 'Regression', 'SplitView', 'Task', 'TaskCheckError', 'TaskExample', 'check_task', 'inference_options', 'open_probability',
+           'open_run', 'positive_number', 'probability', 'registered_kinds', 'task_class', 'task_from_dict', 'task_kinds', 'whole_number']
 
 _MOVED = {'Generation': 'etude.music.generation', 'Transcription': 'etude.music.transcription', 'ExpressivePerformance': 'etude.music.performance'}
 

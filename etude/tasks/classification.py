@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..argument_types import whole_number
 from ..errors import CheckpointError, ConfigError
 from .audio import AudioTask
 from .base import Evaluation, InferenceContext, InferenceOption
@@ -31,25 +32,13 @@ if TYPE_CHECKING:
 __all__ = ['Classification']
 
 
-def _at_least_one(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be a whole number of at least 1, got {text!r}')
-    return value
-
-
 @dataclass(kw_only=True)
 class Classification(AudioTask):
     """target: the label's name (the result's key); classes: the class of each output index, in order."""
 
     kind: ClassVar[str] = 'classification'
     options: ClassVar[tuple[InferenceOption, ...]] = (
-        InferenceOption('--top', 'classifiers: also list the K most probable classes (default 1)', type=_at_least_one, default=1, metavar='K'),
+        InferenceOption('--top', 'classifiers: also list the K most probable classes (default 1)', type=whole_number(1), default=1, metavar='K'),
     )
 
     target: str = 'class'

@@ -18,12 +18,12 @@ with the split's own pieces as the ceiling (`on_split_end`, `evaluation.judge_ge
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from ...argument_types import positive_number, probability, whole_number
 from ...errors import ConfigError, DataFileError
 from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
 from .protocol import NoteModel
@@ -44,38 +44,6 @@ __all__ = ['Generation']
 SCRATCH = 'from scratch'
 
 
-def _whole(minimum: int) -> Any:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f'must be a whole number of at least {minimum}, got {text!r}')
-        return value
-    return convert
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float('nan')
-    if not value > 0 or value == float('inf'):
-        raise argparse.ArgumentTypeError(f'must be a positive number, got {text!r}')
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float('nan')
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text!r}')
-    return value
-
-
 @dataclass(kw_only=True)
 class Generation(Task):
     """tile_notes: the notes per training tile (how the dataset was cut); evaluation_pieces / evaluation_notes: how
@@ -86,13 +54,13 @@ class Generation(Task):
     inputs: ClassVar[InputKind] = InputKind('MIDI primers', extensions=('.mid', '.midi'), required=False)
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = (
-        InferenceOption('--num', 'generators: pieces per primer, or from scratch without one (default 1)', type=_whole(1), default=1, metavar='N'),
-        InferenceOption('--length', 'generators: notes to generate after the primer (default 200)', type=_whole(1), default=200, metavar='L'),
-        InferenceOption('--seconds', 'generators: generate this many seconds of music instead of --length notes', type=_positive, metavar='S'),
-        InferenceOption('--temperature', 'generators: divides the pitch logits; below 1 safer, above 1 wilder (default 1)', type=_positive,
+        InferenceOption('--num', 'generators: pieces per primer, or from scratch without one (default 1)', type=whole_number(1), default=1, metavar='N'),
+        InferenceOption('--length', 'generators: notes to generate after the primer (default 200)', type=whole_number(1), default=200, metavar='L'),
+        InferenceOption('--seconds', 'generators: generate this many seconds of music instead of --length notes', type=positive_number, metavar='S'),
+        InferenceOption('--temperature', 'generators: divides the pitch logits; below 1 safer, above 1 wilder (default 1)', type=positive_number,
                         default=1.0, metavar='T'),
-        InferenceOption('--top-k', 'generators: draw among the K most likely pitches only (default 0: all)', type=_whole(0), default=0, metavar='K'),
-        InferenceOption('--top-p', 'generators: nucleus sampling, the most likely pitches of total probability P (default 1)', type=_probability,
+        InferenceOption('--top-k', 'generators: draw among the K most likely pitches only (default 0: all)', type=whole_number(0), default=0, metavar='K'),
+        InferenceOption('--top-p', 'generators: nucleus sampling, the most likely pitches of total probability P (default 1)', type=probability,
                         default=1.0, metavar='P'),
         InferenceOption('--seed', 'generators: seed of the draws; the same seed writes the same pieces (default 0)', type=int, default=0, metavar='S'),
         InferenceOption('--draw-times', "generators: draw each step and duration from the model's calibration table instead of taking "

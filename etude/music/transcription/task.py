@@ -17,7 +17,6 @@ export; `--onset-threshold`, `--offset-threshold` and `--frame-threshold` overri
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from ...argument_types import open_probability
 from ...errors import ConfigError, DataFileError, EtudeError
 from ...tasks.audio import AUDIO_INPUTS
 from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
@@ -54,16 +54,6 @@ def _render_path(folder: Path, stem: str, source: str) -> Path:
     return folder / f'{stem}.render.wav' if target.resolve() == Path(source).resolve() else target
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f'must be a number between 0 and 1, got {text!r}')
-    return value
-
-
 @dataclass(kw_only=True)
 class Transcription(Task):
     """Decoding settings (see `etude.music.transcription.settings.DecodingSettings`), the segment length, and the pieces of
@@ -75,10 +65,10 @@ class Transcription(Task):
     inputs: ClassVar[InputKind] = AUDIO_INPUTS
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = (
-        InferenceOption('--onset-threshold', 'transcribers: onset peaks above this start notes (default: the export\'s)', type=_threshold, metavar='P'),
-        InferenceOption('--offset-threshold', 'transcribers: offset peaks above this end notes (default: the export\'s)', type=_threshold, metavar='P'),
+        InferenceOption('--onset-threshold', 'transcribers: onset peaks above this start notes (default: the export\'s)', type=open_probability, metavar='P'),
+        InferenceOption('--offset-threshold', 'transcribers: offset peaks above this end notes (default: the export\'s)', type=open_probability, metavar='P'),
         InferenceOption('--frame-threshold', 'transcribers: notes end where the frame output falls below this (default: the export\'s)',
-                        type=_threshold, metavar='P'),
+                        type=open_probability, metavar='P'),
         InferenceOption('--render', 'write a FluidSynth re-synthesis of each output MIDI file beside it', is_switch=True, default=False),
     )
 

@@ -17,21 +17,9 @@ from typing import Any, ClassVar
 import torch
 
 from etude import ConfigError, Metric
-from etude.tasks import AudioTask, InferenceOption, TaskExample
+from etude.tasks import AudioTask, InferenceOption, TaskExample, open_probability
 
 from .data import TAGS
-
-
-def _probability(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f'must be a probability between 0 and 1, got {text!r}')
-    return value
 
 
 class TagF1(Metric):
@@ -63,7 +51,7 @@ class Tagging(AudioTask):
 
     kind: ClassVar[str] = 'tagging'
     options: ClassVar[tuple[InferenceOption, ...]] = (
-        InferenceOption('--threshold', 'taggers: give a tag above this probability (default: the export\'s)', type=_probability, metavar='P'),
+        InferenceOption('--threshold', 'taggers: give a tag above this probability (default: the export\'s)', type=open_probability, metavar='P'),
     )
 
     tags: list[str] = field(default_factory=lambda: list(TAGS))
