@@ -27,12 +27,17 @@ def whole_number(minimum: int) -> Callable[[str], int]:
     return convert
 
 
+def _number(text: str) -> float:
+    """The text as a number, or NaN (which every range refuses)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def positive_number(text: str) -> float:
     """A finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f'must be a positive number, got {text!r}')
     return value
@@ -40,10 +45,7 @@ def positive_number(text: str) -> float:
 
 def probability(text: str) -> float:
     """A probability in (0, 1], such as nucleus sampling's top-p."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text!r}')
     return value
@@ -51,10 +53,7 @@ def probability(text: str) -> float:
 
 def open_probability(text: str) -> float:
     """A probability strictly between 0 and 1, such as a decoding threshold."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f'must be a number between 0 and 1, got {text!r}')
     return value

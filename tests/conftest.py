@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +54,34 @@ needs_fluidsynth = pytest.mark.skipif(
     shutil.which('fluidsynth') is None or not _has_soundfont(),
     reason='fluidsynth or a GM soundfont is not installed (apt-get install fluidsynth fluid-soundfont-gm)',
 )
+
+
+CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+needs_chromium = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                                    reason='Debian chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)')
+
+
+@contextmanager
+def headless_chromium(width: int, height: int) -> Iterator[Any]:
+    """Debian's Chromium driven by Selenium, headless, with its own empty profile and no background networking (the
+    machine's network is closed: without those flags Chromium's own connections are refused, many at a time);
+    SE_OFFLINE keeps Selenium from looking for a driver to download."""
+    import tempfile
+
+    os.environ['SE_OFFLINE'] = 'true'
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix='etude-chromium-')
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', f'--user-data-dir={profile}', f'--window-size={width},{height}'):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

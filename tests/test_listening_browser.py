@@ -6,15 +6,14 @@ SE_OFFLINE set, so Selenium Manager never looks for a browser or driver to downl
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import headless_chromium, needs_chromium
 from test_listening_design import make_folders
 
 from etude.listening.design import create_test
@@ -22,33 +21,17 @@ from etude.listening.plan import ListeningPlan
 from etude.listening.server import create_app
 from etude.listening.simulate import running_server
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()), reason='Debian chromium and chromium-driver are not installed'),
+    needs_chromium,
 ]
 TARGETS = {'modelA': 70, 'modelB': 40, 'hidden_reference': 100, 'anchor_7000hz': 30, 'anchor_3500hz': 10}
 
 
 @pytest.fixture(scope='module')
-def browser() -> Iterator:
-    os.environ['SE_OFFLINE'] = 'true'
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix='etude-chromium-')
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', f'--user-data-dir={profile}', '--window-size=1100,760'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    try:
+def browser() -> Iterator[Any]:
+    with headless_chromium(1100, 760) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def wait_for(driver, condition: Callable[[], object], seconds: float = 15) -> object:  # noqa: ANN001

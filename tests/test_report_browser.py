@@ -9,9 +9,7 @@ SE_OFFLINE set, as in test_listening_browser.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import test_inference_runs
+from conftest import headless_chromium, needs_chromium
 from test_inference_runs import TrainedRun
 
 from etude.cli import main
@@ -28,30 +27,12 @@ from etude.figures import draw_learning_curves
 digits_run = test_inference_runs.digits_run  # the shared session fixtures
 drum_run = test_inference_runs.drum_run
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
-needs_chromium = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                                    reason='Debian chromium and chromium-driver are not installed')
 
 
 @pytest.fixture(scope='module')
 def browser() -> Iterator[Any]:
-    os.environ['SE_OFFLINE'] = 'true'
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix='etude-chromium-')
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync', f'--user-data-dir={profile}', '--window-size=1280,900'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    try:
+    with headless_chromium(1280, 900) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_a_reports_title_reads_as_a_person_writes_it() -> None:
