@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import NASAP_ARCHIVE, needs_nasap
 
 from etude.cli import main
 from etude.data.archives import archive_form, copy_resumable, file_format
@@ -23,7 +24,7 @@ from etude.data.download import install_dataset
 from etude.data.registry import get_official_dataset
 from etude.errors import DatasetError, DownloadError
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'nasap-4097b45.tar.xz'
+SHARED = NASAP_ARCHIVE
 METADATA = b'composer,title,folder,xml_score,match_file\nBach,Fugue_bwv_846,Bach/Fugue/bwv_846,Bach/Fugue/bwv_846/xml_score.musicxml,x.match\n'
 
 
@@ -65,7 +66,7 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_file(), reason=f'the (n)ASAP archive is not at {SHARED} (kept beside the project on its own machines)')
+@needs_nasap
 def test_the_shared_nasap_copy_installs_with_its_md5_verified_and_is_left_as_it_was(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = SHARED.stat()
     code, out, err = _install(['nasap', '--archive', str(SHARED), '--dir', str(tmp_path / 'data'), '--quiet'], capsys)

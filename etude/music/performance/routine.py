@@ -49,9 +49,9 @@ class ExpressivePerformanceParameters(PerformanceHAN.Parameters):
     """How performances find their score in a folder dataset: the same file stem, or the folder's only score (ASAP)."""
     data_directory: str = 'data'
     """Where the synthetic pairs, (n)ASAP and the feature cache live."""
-    number_of_pieces: Annotated[int, Range(0)] = 120
-    """Pieces: the chorales the rule performer plays; of (n)ASAP's 217, how many are kept (in proportion to each composer's
-    share, 0: all) before the split."""
+    number_of_pieces: Annotated[int, Range(0)] = 0
+    """Pieces: the chorales the rule performer plays (0: 120); of (n)ASAP's 217, how many are kept, in proportion to each
+    composer's share, before the split (0: all)."""
     sequence_length: Annotated[int, AT_LEAST_ONE] = 64
     """Notes per training window (windows do not overlap, so every test note is scored once, the last window aside)."""
     tempo_window_beats: Annotated[float, Range(0, exclusive_minimum=True)] = 2.0
@@ -61,7 +61,7 @@ class ExpressivePerformanceParameters(PerformanceHAN.Parameters):
 
 
 DEFAULTS = ExpressivePerformanceParameters(batch_size=16, dataset_split=(0.7, 0.15, 0.15), learning_rate=2e-3, num_of_epochs=30, patience=6,
-                                           gradient_clip=1.0)
+                                           gradient_clip=1.0, lr_schedule='plateau', lr_gamma=0.3, lr_patience=2)
 TESTING = {'number_of_pieces': 8, 'dataset_split': (0.5, 0.25, 0.25), 'num_of_epochs': 2, 'batch_size': 8, 'hidden_size': 16, 'sequence_length': 32}
 PROJECT = 'etude-expressive-performance'
 
@@ -93,9 +93,10 @@ def performance_windows(parameters: ExpressivePerformanceParameters, verbose: bo
         settings: MatchSequences | PerformanceSequences = MatchSequences(sequence_length=parameters.sequence_length, hop=parameters.sequence_length,
                                                                          tempo_window_beats=parameters.tempo_window_beats)
     else:
-        root = data / f'rule-performances-{pieces}-seed{parameters.seed}' if parameters.dataset == 'rule-performances' else Path(parameters.dataset)
+        chorales = pieces or 120
+        root = data / f'rule-performances-{chorales}-seed{parameters.seed}' if parameters.dataset == 'rule-performances' else Path(parameters.dataset)
         if parameters.dataset == 'rule-performances':
-            export_rule_performances(root, limit=max(pieces, 1), seed=parameters.seed, progress=verbose)
+            export_rule_performances(root, limit=chorales, seed=parameters.seed, progress=verbose)
         definition = score_performance_pairs(root, pair_by=parameters.pair_by, on_error='skip')
         settings = PerformanceSequences(sequence_length=parameters.sequence_length, hop=parameters.sequence_length,
                                         tempo_window_beats=parameters.tempo_window_beats)

@@ -105,7 +105,7 @@ class PerformanceSequences(_Windows):
     sequence_length: int = 64
     hop: int = 32
     expand_repeats: bool = True
-    min_match_rate: float = 0.5
+    min_match_rate: float = 0.6  # a wrong piece in the right key can match half the notes of a chorale
     tempo_window_beats: float = 4.0
     kind: str = field(default='performance_sequences', init=False)
 

@@ -86,7 +86,7 @@ class PerformanceHAN(Model):
     class Parameters(BaseParameters):
         hidden_size: Annotated[int, AT_LEAST_ONE] = 64
         """Units of each LSTM direction at every level, and of the decoder."""
-        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.1
+        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.2
         """Dropout on every level's output."""
         previous_dropout: Annotated[float, Range(0, 1)] = 0.3
         """In training, the chance that the decoder is not shown the previous note's true performance."""
@@ -123,7 +123,7 @@ class PerformanceHAN(Model):
         states, tempo = self.encode(inputs)
         if previous is not None:
             decoded, _ = self.decoder(torch.cat([states, previous], dim=-1))
-            return to_units(_with_tempo(self.head(decoded), tempo))
+            return to_units(_with_tempo(self.head(decoded), tempo), inputs)
         batch, length, _ = states.shape
         last = torch.zeros(batch, 1, len(PREDICTED) + 1, device=inputs.device, dtype=states.dtype)
         hidden, outputs = None, []
@@ -132,7 +132,7 @@ class PerformanceHAN(Model):
             raw = _with_tempo(self.head(decoded), tempo[:, index:index + 1])
             outputs.append(raw)
             last = torch.cat([raw, torch.ones(batch, 1, 1, device=inputs.device, dtype=states.dtype)], dim=-1)
-        return to_units(torch.cat(outputs, dim=1))
+        return to_units(torch.cat(outputs, dim=1), inputs)
 
     def teacher_inputs(self, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """(batch, notes, 6): each note's predecessor's scaled true performance and a known flag (0 when unmatched,

@@ -30,7 +30,7 @@ class PerformanceLSTM(Model):
         """Units of each LSTM direction."""
         layers: Annotated[int, AT_LEAST_ONE] = 2
         """Stacked bidirectional LSTM layers."""
-        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.1
+        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.2
         """Dropout between layers and before the output."""
 
     hyperparameters: PerformanceLSTM.Parameters
@@ -49,7 +49,7 @@ class PerformanceLSTM(Model):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(batch, notes, 17) score features → (batch, notes, 5) performance features in their units."""
         hidden, _ = self.lstm(torch.relu(self.embed(scale_inputs(inputs))))
-        return to_units(self.head(self.dropout(hidden)))
+        return to_units(self.head(self.dropout(hidden)), inputs)
 
     def loss(self, predictions: torch.Tensor, targets: Any) -> torch.Tensor:
         return masked_losses(predictions, targets)['loss']
