@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import torch
 
-__all__ = ['NoteModel']
+__all__ = ['NoteModel', 'TokenModel']
 
 
 class NoteModel(Protocol):
@@ -21,6 +21,27 @@ class NoteModel(Protocol):
     def run(self, notes: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
         """The predictions for each position of `notes` (`pitch_logits` `(batch, time, 129)`, `step` and `duration`
         `(batch, time)` in seconds) and the state after the last note, to continue from."""
+        ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Its weights (the sampler runs on their device)."""
+        ...
+
+    def eval(self) -> Any:
+        """Switch to inference mode (no dropout)."""
+        ...
+
+
+class TokenModel(Protocol):
+    """A model over token ids `(batch, time)` of a metrical representation, with the layers the fused sampler steps
+    (`token_sampling.sample_tokens`): `embedding`, `lstm` and `head`, as `TokenLSTM` has them."""
+
+    embedding: torch.nn.Embedding
+    lstm: torch.nn.LSTM
+    head: torch.nn.Linear
+
+    def run(self, tokens: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
+        """`{'logits': (batch, time, vocabulary)}` after each of `tokens`, and the state after the last one."""
         ...
 
     def parameters(self) -> Iterator[torch.nn.Parameter]:
