@@ -23,7 +23,7 @@ def test_every_registered_kind_passes_the_conformance_suite(kind: str, tmp_path:
 
 @pytest.mark.slow
 @needs_fluidsynth
-@pytest.mark.parametrize('kind', ['generation', 'transcription', 'expressive_performance'])
+@pytest.mark.parametrize('kind', ['generation', 'metrical_generation', 'transcription', 'expressive_performance'])
 def test_every_music_kind_writes_a_listening_set(kind: str, tmp_path: Path) -> None:
     assert check_task(task_kinds()[kind], tmp_path, listening=True)[-1] == 'listening'
 

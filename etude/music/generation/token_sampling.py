@@ -5,7 +5,7 @@
 
 Each next token is drawn from the model's logits divided by `temperature`, after top-k and nucleus filtering, among
 the tokens REMI's grammar allows after the previous one (`Grammar`: a bar opens with `Bar`, a `TimeSig` only right
-after it, positions rise within a bar, each note is `Program` (its voice) `Pitch` `Duration`). A piece is done after
+after it, positions rise within a bar and fit in its time signature, each note is `Program` (its voice) `Pitch` `Duration`). A piece is done after
 `length_notes` notes (each `Pitch` is one, complete with its `Duration`), or at the first bar that would start at or
 after `length_seconds` (120 quarter notes a minute). One `torch.Generator` seeded by `seed` draws for the whole batch.
 
@@ -57,12 +57,19 @@ class Grammar:
         self.rising = np.ones((positions + 1, self.size), dtype=bool)
         for current in range(positions):
             self.rising[current + 1] = ~((self.position >= 0) & (self.position <= current))
+        # row n: the Position tokens that fit in a bar of n grid steps (the piece's time signature)
+        self.grid = representation.grid
+        self.fits = np.ones((positions + 1, self.size), dtype=bool)
+        for steps in range(positions + 1):
+            self.fits[steps] = ~(self.position >= steps)
         self.is_pitch = self.types == 'Pitch'
         self.is_bar = self.types == 'Bar'
         self.bar_quarters = np.full(self.size, -1.0)
+        self.bar_steps = np.full(self.size, -1, dtype=np.int64)  # miditok counts positions per beat of the time signature
         for index, value in representation.token_values('TimeSig').items():
             numerator, denominator = (int(part) for part in value.split('/'))
             self.bar_quarters[index] = 4 * numerator / denominator
+            self.bar_steps[index] = numerator * representation.grid
 
 
 @dataclass
@@ -72,6 +79,7 @@ class _Piece:
     notes: int = 0
     bars: int = 0
     bar_quarters: float = 4.0
+    bar_steps: int = 16
     elapsed: float = 0.0
     done: bool = False
 
@@ -81,7 +89,7 @@ class TokenPieces:
 
     def __init__(self, grammar: Grammar, settings: SamplingSettings, count: int, primers: Sequence[np.ndarray] = ()) -> None:
         self.grammar, self.settings = grammar, settings
-        self.pieces = [_Piece() for _ in range(count)]
+        self.pieces = [_Piece(bar_steps=4 * grammar.grid) for _ in range(count)]
         self.tokens: list[list[int]] = [[] for _ in range(count)]
         for piece, primer in zip(self.pieces, primers, strict=False):
             for token in np.asarray(primer).tolist():
@@ -92,7 +100,9 @@ class TokenPieces:
     def allowed(self) -> np.ndarray:
         """`(count, vocabulary)` bool: the tokens each piece may draw now."""
         grammar = self.grammar
-        return np.stack([grammar.after[piece.previous] & grammar.rising[piece.position + 1] for piece in self.pieces])
+        top = len(grammar.fits) - 1
+        return np.stack([grammar.after[piece.previous] & grammar.rising[piece.position + 1]
+                         & grammar.fits[min(piece.bar_steps, top)] for piece in self.pieces])
 
     def _follow(self, piece: _Piece, token: int) -> None:
         grammar = self.grammar
@@ -102,7 +112,7 @@ class TokenPieces:
             piece.bars += 1
             piece.position = -1
         elif grammar.bar_quarters[token] > 0:
-            piece.bar_quarters = float(grammar.bar_quarters[token])
+            piece.bar_quarters, piece.bar_steps = float(grammar.bar_quarters[token]), int(grammar.bar_steps[token])
         elif grammar.position[token] >= 0:
             piece.position = int(grammar.position[token])
         piece.notes += int(grammar.is_pitch[token])
