@@ -24,21 +24,21 @@ from ...lazy import lazy_names
 if TYPE_CHECKING:
     from .baselines import MarkovNotes, UnigramNotes, decode_tokens, encode_notes
     from .evaluation import excerpts, judge_generated
+    from .figures import copied_runs_figure, piano_rolls
     from .fused import FusedLSTM
+    from .likelihood import NoteLikelihood, TokenLikelihood
+    from .measures import histogram_divergences, histograms, jensen_shannon_bits, longest_copied_runs, memorisation, piece_features, relative_measures
     from .metrical_measures import metrical_figures, metrical_histograms
     from .metrical_task import MetricalGeneration
+    from .model import NoteLSTM
+    from .sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
+    from .task import Generation
+    from .tiles import NoteTiles, tiles_from_windows
     from .token_baselines import TokenNgram, fit_token_baselines
     from .token_data import TokenSequences, TokenTiles, token_tiles
     from .token_model import TokenLSTM
     from .token_sampling import sample_tokens, sample_tokens_naive
     from .tokens import Representation
-    from .figures import copied_runs_figure, piano_rolls
-    from .likelihood import NoteLikelihood, TokenLikelihood
-    from .measures import histogram_divergences, histograms, jensen_shannon_bits, longest_copied_runs, memorisation, piece_features, relative_measures
-    from .model import NoteLSTM
-    from .sampling import SamplingSettings, filter_logits, sample_notes, sample_notes_naive
-    from .task import Generation
-    from .tiles import NoteTiles, tiles_from_windows
 
 _SOURCES = {
     **dict.fromkeys(['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes'], '.baselines'),

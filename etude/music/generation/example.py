@@ -72,14 +72,14 @@ def metrical_example(folder: Path, kind: type[Any]) -> TaskExample:
     midi.mkdir(parents=True, exist_ok=True)
     generator = np.random.default_rng(0)
     for number in range(8):
-        score = symusic.Score(4)
+        score: Any = symusic.Score(4)  # symusic's stubs miss most attributes
         score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
         for voice, pitches in enumerate(VOICES):
-            track = symusic.Track(name=f'voice {voice}')
+            track: Any = symusic.Track(name=f'voice {voice}')
             time = 0
             for bar in range(4):
                 pitch = pitches[(bar + number) % 4]
-                for beat in range(4) if voice == 0 else range(2):
+                for _ in range(4) if voice == 0 else range(2):
                     length = 4 if voice == 0 else 8
                     track.notes.append(symusic.Note(time, length, int(pitch + (generator.integers(0, 3) * 2 if voice == 0 else 0)), 80))
                     time += length

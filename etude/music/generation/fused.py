@@ -14,7 +14,7 @@ the cell update written into the state buffers; the next layer's input is this l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -38,7 +38,7 @@ class FusedLSTM:
             raise ValueError('FusedLSTM steps a unidirectional LSTM without projections')
         self.layers, self.hidden, self.batch = lstm.num_layers, lstm.hidden_size, batch
         self.input_size = lstm.input_size
-        hidden, first = self.hidden, lstm.weight_ih_l0
+        hidden, first = self.hidden, cast(torch.Tensor, lstm.weight_ih_l0)
         device, dtype = first.device, first.dtype
         order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden), torch.arange(2 * hidden, 3 * hidden)]).to(device)
         with torch.no_grad():

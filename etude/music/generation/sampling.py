@@ -10,8 +10,9 @@ reaches `top_p` (nucleus); the begin token is never drawn. Step and duration are
 seed 002. Draws come from one `torch.Generator` seeded with `seed`, so the same settings give the same pieces.
 
 The sampler is incremental: the LSTM's (h, c) is carried from note to note, so a note costs one step whatever the
-length so far; for a NoteLSTM that step is fused into buffers allocated once (`fused.FusedLSTM`). `sample_notes_naive` re-runs the whole prefix for every note instead (the cost a stateless sampler
-pays, quadratic in the length); it exists to measure the difference (benchmarks/generation.py).
+length so far; for a NoteLSTM that step is fused into buffers allocated once (`fused.FusedLSTM`). `sample_notes_naive`
+re-runs the whole prefix for every note instead (the cost a stateless sampler pays, quadratic in the length); the tests
+hold the two to the same pieces.
 """
 
 from __future__ import annotations

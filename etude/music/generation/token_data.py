@@ -62,7 +62,7 @@ class TokenSequences:
             tile = np.full(self.tile_tokens, PAD, dtype=np.int64)
             piece = tokens[start:start + self.tile_tokens]
             tile[:len(piece)] = piece
-            yield start, tile, {'length': np.int64(len(piece))}
+            yield start, tile, {'length': np.asarray(len(piece), dtype=np.int64)}
 
     def shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, str]]:
         return (self.tile_tokens,), {'length': ()}, {'length': 'int64'}

@@ -32,7 +32,6 @@ from ...errors import ConfigError, DataFileError
 
 if TYPE_CHECKING:
     import miditok
-    import symusic
 
 __all__ = ['NOTE_COLUMNS', 'VOICE_NAMES', 'Representation']
 
@@ -116,14 +115,14 @@ class Representation:
             raise DataFileError(f'{path}: not a readable MIDI file ({str(error).splitlines()[0] if str(error) else type(error).__name__})') from None
         return self.encode_score(score, name=str(path))
 
-    def encode_score(self, score: symusic.Score, *, name: str = 'the score') -> np.ndarray:
+    def encode_score(self, score: Any, *, name: str = 'the score') -> np.ndarray:
         """`(tokens,)` int64 ids of a `symusic.Score`, its tracks made voices as the module says."""
         import symusic
 
         tracks = [track for track in score.tracks if len(track.notes) and not track.is_drum]
         if not tracks:
             raise DataFileError(f'{name}: holds no pitched notes (drum tracks are left out)')
-        merged = symusic.Score(score.tpq)
+        merged: Any = symusic.Score(score.tpq)  # symusic's stubs miss most attributes
         merged.time_signatures = score.time_signatures
         merged.tempos = score.tempos
         voices = max(self.voices, 1)
@@ -138,7 +137,7 @@ class Representation:
             raise DataFileError(f'{name}: no note lies in the representation\'s pitch range {self.pitch_low}..{self.pitch_high}')
         return ids
 
-    def decode(self, ids: np.ndarray) -> symusic.Score:
+    def decode(self, ids: np.ndarray) -> Any:
         """The `symusic.Score` (ticks: `grid` per quarter note) miditok decodes from token ids; one track per voice."""
         return self.tokenizer().decode([int(token) for token in np.asarray(ids).reshape(-1)])
 
@@ -154,13 +153,13 @@ class Representation:
         from ...data.audio import atomic_path
 
         score = self.decode(ids)
-        out = symusic.Score(score.tpq)
+        out: Any = symusic.Score(score.tpq)
         out.tempos.append(symusic.Tempo(0, qpm=60.0 / SECONDS_PER_QUARTER))
         signatures = list(score.time_signatures) or [symusic.TimeSignature(0, 4, 4)]
         out.time_signatures = signatures
         names = VOICE_NAMES if len(score.tracks) == 4 else tuple(f'Voice {index + 1}' for index in range(len(score.tracks)))
         for track, name in zip(score.tracks, names, strict=True):
-            copy = symusic.Track(name=name, program=0)
+            copy: Any = symusic.Track(name=name, program=0)
             copy.notes.extend(track.notes)
             out.tracks.append(copy)
         end = max((track.end() for track in out.tracks), default=0)
@@ -178,7 +177,8 @@ def _tokenizer(representation: Representation) -> miditok.REMI:
 
     voices = representation.voices
     config = TokenizerConfig(
-        pitch_range=(representation.pitch_low, representation.pitch_high + 1), beat_res={(0, 4): representation.grid, (4, 12): max(representation.grid // 2, 1)},
+        pitch_range=(representation.pitch_low, representation.pitch_high + 1),
+        beat_res={(0, 4): representation.grid, (4, 12): max(representation.grid // 2, 1)},
         use_velocities=False, use_programs=bool(voices), one_token_stream_for_programs=True, programs=list(range(max(voices, 1))),
         use_time_signatures=representation.time_signatures, time_signature_range={4: [1, 2, 3, 4, 5, 6, 7], 2: [1, 2, 3, 4], 8: [3, 6, 9, 12]},
         use_tempos=False, use_chords=False, use_rests=False, use_pitchdrum_tokens=False, remove_duplicated_notes=True,
@@ -197,7 +197,7 @@ def bar_starts(signatures: Any, end: int, tpq: int) -> list[int]:
     return starts
 
 
-def score_notes(score: symusic.Score, *, voiced: bool = True) -> np.ndarray:
+def score_notes(score: Any, *, voiced: bool = True) -> np.ndarray:
     """`(notes, 5)` float64 `NOTE_COLUMNS` of a score: times in quarter notes, the track index as the voice (or -1 when
     `voiced` is False), the onset's distance from the start of its bar in quarter notes (bars from the time signatures;
     4/4 from the start where there are none)."""
