@@ -91,6 +91,7 @@ class TokenPieces:
         self.grammar, self.settings = grammar, settings
         self.pieces = [_Piece(bar_steps=4 * grammar.grid) for _ in range(count)]
         self.tokens: list[list[int]] = [[] for _ in range(count)]
+        self._rows: dict[tuple[int, int, int], torch.Tensor] = {}
         for piece, primer in zip(self.pieces, primers, strict=False):
             for token in np.asarray(primer).tolist():
                 self._follow(piece, int(token))
@@ -103,6 +104,22 @@ class TokenPieces:
         top = len(grammar.fits) - 1
         return np.stack([grammar.after[piece.previous] & grammar.rising[piece.position + 1]
                          & grammar.fits[min(piece.bar_steps, top)] for piece in self.pieces])
+
+    def forbidden(self, device: torch.device) -> torch.Tensor:
+        """`(count, vocabulary)` bool tensor on `device`: the tokens each piece may not draw now (`allowed`'s
+        complement), each row made once per grammar state and kept, so a step at batch 1 costs a dictionary look-up."""
+        import torch
+
+        rows = []
+        for piece in self.pieces:
+            key = (piece.previous, piece.position, piece.bar_steps)
+            row = self._rows.get(key)
+            if row is None:
+                grammar = self.grammar
+                allowed = grammar.after[piece.previous] & grammar.rising[piece.position + 1] & grammar.fits[min(piece.bar_steps, len(grammar.fits) - 1)]
+                row = self._rows[key] = torch.from_numpy(~allowed).to(device)[None]
+            rows.append(row)
+        return rows[0] if len(rows) == 1 else torch.cat(rows)
 
     def _follow(self, piece: _Piece, token: int) -> None:
         grammar = self.grammar
@@ -131,19 +148,23 @@ class TokenPieces:
                 piece.done = True  # that bar would start at or past the length: not kept
                 continue
             tokens.append(int(token))
-            if settings.length_notes is not None and piece.notes >= settings.length_notes and self.grammar.types[before] == 'Pitch':
+            if settings.length_notes is not None and piece.notes >= settings.length_notes and self.grammar.is_pitch[before]:
                 piece.done = True
         return all(piece.done for piece in self.pieces)
 
 
-def _draw(logits: torch.Tensor, allowed: np.ndarray, settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
-    """`(batch,)` tokens drawn from `(batch, vocabulary)` logits among the `allowed` ones."""
+def _draw(logits: torch.Tensor, forbidden: torch.Tensor, settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
+    """`(batch,)` tokens drawn from `(batch, vocabulary)` logits, never a `forbidden` one."""
     import torch
 
     from .sampling import filter_logits
 
-    masked = logits.float().masked_fill(~torch.from_numpy(allowed).to(logits.device), -torch.inf)
-    cumulative = filter_logits(masked, settings.temperature, settings.top_k, settings.top_p).cumsum_(-1)
+    masked = logits.float().masked_fill(forbidden, -torch.inf)
+    if settings.temperature != 1.0 or settings.top_k or settings.top_p < 1.0:
+        probabilities = filter_logits(masked, settings.temperature, settings.top_k, settings.top_p)
+    else:
+        probabilities = torch.softmax(masked, dim=-1)  # what filter_logits gives with these settings, without its steps
+    cumulative = probabilities.cumsum_(-1)
     # inverse-CDF draw: the first token whose cumulative probability exceeds a uniform draw (a token of probability 0
     # adds nothing to the sum, so it is never the first to exceed it); cheaper than torch.multinomial at batch 1
     uniform = torch.rand(len(cumulative), 1, generator=generator, device=cumulative.device) * cumulative[:, -1:]
@@ -170,7 +191,7 @@ def _sample(settings: SamplingSettings, representation: Representation, primers:
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     logits, history = start(heads), []
     while True:
-        drawn = _draw(logits, pieces.allowed(), settings, generator)
+        drawn = _draw(logits, pieces.forbidden(device), settings, generator)
         history.append(drawn)
         if pieces.add(drawn.tolist()):
             break
