@@ -186,12 +186,11 @@ class MetricalGeneration(Task):
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
         from .figures import piano_rolls
-        from .tokens import seconds_from_voiced
 
         if not evaluation.details.get('pieces'):
             return {}
-        pieces = {name: [seconds_from_voiced(piece) for piece in value] for name, value in evaluation.details['pieces'].items()}
-        return {'Piano rolls: the model, the Markov chain and test pieces, first 20 s': piano_rolls(pieces, folder / 'piano_rolls.png')}
+        caption = 'Piano rolls: the model, the Markov chain and test pieces, first 20 s (a colour per voice, a grey line per bar)'
+        return {caption: piano_rolls(evaluation.details['pieces'], folder / 'piano_rolls.png')}
 
     def _parts(self, data: SplitView) -> dict[str, TokenTiles]:
         from .token_data import token_tiles

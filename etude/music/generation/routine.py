@@ -63,8 +63,11 @@ def midi_folder(parameters: MusicGeneration, progress: bool = False) -> Path:
         from etude.data import export_chorales
 
         limit = parameters.chorale_limit or None
-        folder = data / (CHORALES if limit is None else f'{CHORALES}-first-{limit}')
-        export_chorales(folder, limit=limit, workers=1 if limit is not None and limit <= 8 else min(os.cpu_count() or 1, 4), progress=progress)
+        barred = parameters.model != 'seed'  # the metrical representation needs the pickups' bars completed
+        name = f'{CHORALES}-barred' if barred else CHORALES
+        folder = data / (name if limit is None else f'{name}-first-{limit}')
+        export_chorales(folder, limit=limit, pad_pickup=barred, workers=1 if limit is not None and limit <= 8 else min(os.cpu_count() or 1, 4),
+                        progress=progress)
         return folder
     folder = data / parameters.dataset
     if not folder.is_dir():
