@@ -175,3 +175,20 @@ def test_the_longest_copied_run_counts_notes_in_onset_order() -> None:
     figures = metrical_figures([copied], [training], [training])
     assert figures['longest_copied_run'] == 12
     assert len(copy_tokens(copied)) == 14
+
+
+def test_a_chorales_pickup_gets_the_rest_that_completes_its_bar(tmp_path: Path) -> None:
+    import symusic
+
+    from etude.data.generators.chorales import export_chorales
+
+    # bwv347 (4/4) opens with a one-beat pickup: music21 writes it at tick 0, a beat before the bar line
+    plain, = export_chorales(tmp_path / 'plain', names=['bach/bwv347'])
+    padded, = export_chorales(tmp_path / 'padded', names=['bach/bwv347'], pad_pickup=True)
+    onsets = [min(note.time for track in symusic.Score(str(path)).tracks for note in track.notes) / symusic.Score(str(path)).tpq
+              for path in (plain, padded)]
+    assert onsets == [0.0, 3.0]
+    score = symusic.Score(str(padded))
+    assert (score.time_signatures[0].time, score.time_signatures[0].numerator) == (0, 4)
+    tokens = REMI.tokenizer()._ids_to_tokens(REMI.encode_file(padded)[:3].tolist())
+    assert tokens == ['Bar_None', 'TimeSig_4/4', 'Position_12']  # the pickup on the bar's last beat
