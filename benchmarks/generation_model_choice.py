@@ -1,11 +1,12 @@
 """Which default model for music_generation: the token LSTM, or a small decoder-only Transformer with relative positions?
 
-    python benchmarks/generation_model_choice.py --data data/cache/bach-chorales-tokens-<fingerprint> --minutes 5
+    python benchmarks/generation_model_choice.py --data data/cache/bach-chorales-barred-tokens-<fingerprint> --steps 600
 
 Both models see the same REMI token tiles of the chorales (the routine's cached dataset, split by piece with the
-routine's seed and fractions) and train for the same wall-clock budget on this CPU (Adam, batch 8, the same learning
-rate schedule shape: a linear warm-up over 100 steps, then constant); each is scored every `--check` seconds on the
-validation tiles (NLL per scored token, as the task's metric), and its best score is kept. Then the cost of one
+routine's seed and fractions) and take the same number of optimiser steps (Adam, batch 8, a linear warm-up over 100
+steps, then constant; clipping at 1), the same batches in the same order; each is scored every `--check` steps on
+the validation tiles (NLL per scored token, as the task's metric) and its best score kept, and the CPU seconds of its
+training are measured (process time, so that other processes on a shared machine do not count). Then the cost of one
 sampling step at batch 1 on one thread: the LSTM's fused step (`fused.FusedLSTM`) with its output layer, and the
 Transformer's step with a KV cache at a prefix of 500 tokens (about 140 notes).
 
@@ -33,12 +34,14 @@ class Rotary(torch.nn.Module):
         super().__init__()
         frequencies = 1.0 / (10000 ** (torch.arange(0, dimension, 2).float() / dimension))
         angles = torch.outer(torch.arange(length).float(), frequencies)
-        self.register_buffer('cos', angles.cos(), persistent=False)
-        self.register_buffer('sin', angles.sin(), persistent=False)
+        self.cos_table: torch.Tensor
+        self.sin_table: torch.Tensor
+        self.register_buffer('cos_table', angles.cos(), persistent=False)
+        self.register_buffer('sin_table', angles.sin(), persistent=False)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         """`(batch, heads, time, dimension)` rotated by the positions start..start + time."""
-        cos, sin = self.cos[start:start + x.shape[2]], self.sin[start:start + x.shape[2]]
+        cos, sin = self.cos_table[start:start + x.shape[2]], self.sin_table[start:start + x.shape[2]]
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
@@ -97,14 +100,15 @@ def validation_nll(model: Any, loader: Any, forward: Any) -> float:
     return total / count
 
 
-def train(model: Any, forward: Any, train_loader: Any, validation_loader: Any, seconds: float, check: float, learning_rate: float) -> dict[str, float]:
+def train(model: Any, forward: Any, train_loader: Any, validation_loader: Any, steps: int, check: int, learning_rate: float) -> dict[str, float]:
     from etude.music.generation.token_model import token_teacher_forcing
 
+    torch.manual_seed(0)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / 100))
-    started, last_check, steps, best = time.perf_counter(), time.perf_counter(), 0, math.inf
+    started, done, best = time.process_time(), 0, math.inf
     model.train()
-    while time.perf_counter() - started < seconds:
+    while done < steps:
         for batch in train_loader:
             inputs, targets = token_teacher_forcing(*batch)
             nll = torch.nn.functional.cross_entropy(forward(inputs).transpose(1, 2), targets['tokens'], reduction='none')
@@ -114,21 +118,21 @@ def train(model: Any, forward: Any, train_loader: Any, validation_loader: Any, s
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            steps += 1
-            if time.perf_counter() - last_check > check or time.perf_counter() - started > seconds:
+            done += 1
+            if done % check == 0 or done == steps:
                 best = min(best, validation_nll(model, validation_loader, forward))
-                last_check = time.perf_counter()
-                print(f'  {time.perf_counter() - started:6.0f} s, {steps} steps: best validation NLL {best:.3f} nats/token', flush=True)
-            if time.perf_counter() - started > seconds:
+                print(f'  {done} steps, {time.process_time() - started:6.0f} CPU s: best validation NLL {best:.3f} nats/token', flush=True)
+            if done == steps:
                 break
-    return {'validation_nll_per_token': best, 'steps': steps, 'parameters': sum(p.numel() for p in model.parameters())}
+    return {'validation_nll_per_token': best, 'steps': done, 'cpu_seconds': time.process_time() - started,
+            'parameters': sum(p.numel() for p in model.parameters())}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, required=True, help="the routine's cached token tiles (data/cache/bach-chorales-tokens-...)")
-    parser.add_argument('--minutes', type=float, default=5.0, help='training budget per model (default 5)')
-    parser.add_argument('--check', type=float, default=60.0, help='seconds between validation passes (default 60)')
+    parser.add_argument('--steps', type=int, default=600, help='optimiser steps per model (default 600: four epochs of the chorales)')
+    parser.add_argument('--check', type=int, default=150, help='steps between validation passes (default 150)')
     parser.add_argument('--width', type=int, default=192)
     parser.add_argument('--layers', type=int, default=4)
     parser.add_argument('--threads', type=int, default=2)
@@ -144,9 +148,9 @@ def main() -> int:
     tiles = token_tiles(read_dataset(arguments.data))
     split = split_by_groups(tiles.pieces, (0.8, 0.1, 0.1), seed=0)
     dataset = tiles.torch_dataset()
-    train_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, split['train']), batch_size=8, shuffle=True,
+    train_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, split['train'].tolist()), batch_size=8, shuffle=True,
                                                generator=torch.Generator().manual_seed(0))
-    validation_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, split['validation']), batch_size=32)
+    validation_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, split['validation'].tolist()), batch_size=32)
     vocabulary = int(tiles.tokens.max()) + 1
     vocabulary = max(vocabulary, 192)
     torch.manual_seed(0)
@@ -156,7 +160,8 @@ def main() -> int:
     for name, model, forward, rate in (('LSTM 2 x 256', lstm, lambda x: lstm(x)['logits'], 3e-3),
                                        (f'Transformer {arguments.layers} x {arguments.width}, RoPE', transformer, transformer, 1e-3)):
         print(name, flush=True)
-        results[name] = train(model, forward, train_loader, validation_loader, arguments.minutes * 60, arguments.check, rate)
+        train_loader.generator.manual_seed(0)  # the same batches in the same order for both
+        results[name] = train(model, forward, train_loader, validation_loader, arguments.steps, arguments.check, rate)
     torch.set_num_threads(1)
     with torch.no_grad():
         lstm.eval()
@@ -173,10 +178,10 @@ def main() -> int:
         for _ in range(100):
             transformer(token[None], [list(cache) for cache in caches])
         results[f'Transformer {arguments.layers} x {arguments.width}, RoPE']['step_ms'] = (time.perf_counter() - started) / 100 * 1e3
-    print('\n| model | parameters | training steps in the budget | best validation NLL (nats/token) | sampling step, batch 1, 1 thread |')
+    print(f'\n| model | parameters | CPU time of {arguments.steps} steps | best validation NLL (nats/token) | sampling step, batch 1, 1 thread |')
     print('|---|---|---|---|---|')
     for name, result in results.items():
-        print(f'| {name} | {result["parameters"]:,} | {result["steps"]:,} | {result["validation_nll_per_token"]:.3f} | {result["step_ms"]:.2f} ms |')
+        print(f'| {name} | {result["parameters"]:,} | {result["cpu_seconds"]:.0f} s | {result["validation_nll_per_token"]:.3f} | {result["step_ms"]:.2f} ms |')
     return 0
 
 

@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tqdm import tqdm
 
@@ -67,7 +67,7 @@ def _padded(data: bytes, quarters: float) -> bytes:
     """MIDI bytes with every event `quarters` later, and the time signature, key and tempo of the first bar at 0."""
     import symusic
 
-    score = symusic.Score.from_midi(data)
+    score: Any = symusic.Score.from_midi(data)  # symusic's stubs miss most attributes
     shift = int(round(quarters * score.tpq))
     shifted = score.shift_time(shift)
     for events in (shifted.time_signatures, shifted.key_signatures, shifted.tempos):
