@@ -21,7 +21,7 @@ def run_etude(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, '-m', 'etude', *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
 
 
-def testing_run(folder: Path, *overrides: str) -> dict[str, Any]:
+def train_testing_run(folder: Path, *overrides: str) -> dict[str, Any]:
     """The routine's --testing run (24 chorales, a one-layer LSTM of 32 units, two epochs), as `etude train` drives it."""
     from etude import Routine
     from etude.music.generation import routine as music_generation
@@ -38,13 +38,13 @@ def testing_run(folder: Path, *overrides: str) -> dict[str, Any]:
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Seed 002's note LSTM (`model=seed`)."""
-    return testing_run(tmp_path_factory.mktemp('generation'), 'model=seed')
+    return train_testing_run(tmp_path_factory.mktemp('generation'), 'model=seed')
 
 
 @pytest.fixture(scope='module')
 def metrical(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The default: the LSTM over REMI tokens with voices."""
-    return testing_run(tmp_path_factory.mktemp('metrical'))
+    return train_testing_run(tmp_path_factory.mktemp('metrical'))
 
 
 def test_the_default_run_records_every_measure_of_issue_23_beside_the_token_baselines(metrical: dict[str, Any]) -> None:
@@ -56,8 +56,9 @@ def test_the_default_run_records_every_measure_of_issue_23_beside_the_token_base
         assert 0 < figures['nll_per_token'] < figures['nll_per_note'] and all(measure in figures for measure in measures)
         assert 'longest_copied_run' in figures
     assert summary['baselines']['markov']['order'] in (1, 2, 3, 4)
-    assert summary['test']['on_grid_share'] == 1.0  # every onset of REMI lies on its grid
+    assert 0 < summary['test']['on_grid_share'] <= 1.0  # off the 16th grid only in x/8 bars, where miditok's positions are 32nds
     assert all(measure in summary['baselines']['test excerpts'] for measure in measures)
+    assert summary['baselines']['test excerpts']['on_grid_share'] == 1.0 and summary['baselines']['test excerpts']['jsd_voice_interval'] == 0
     assert summary['nll_units'].startswith('nats per token') and 'Markov' in metrical['report']
 
 
