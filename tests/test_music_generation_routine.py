@@ -99,6 +99,26 @@ def test_etude_listen_from_run_builds_a_test_of_the_default_model_markov_and_tes
     assert result.returncode == 0, result.stderr
     plan = load_plan(tmp_path / 'test')
     assert set(plan.conditions) == {'model', 'markov', 'test'} and len(plan.stimuli) == 6
+    # three simulated listeners who rate the chorales 5, the model 4 and the Markov chain 2; their means come back
+    import asyncio
+
+    import httpx
+
+    from etude.listening.server import create_app
+    from etude.listening.simulate import listen, running_server
+
+    scores = {'test': 5, 'model': 4, 'markov': 2}
+
+    async def panel(url: str) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            for _ in range(3):
+                await listen(client, rate=lambda identifier: scores[plan.stimuli[identifier].condition], choose=lambda shown: 'none', fetch_audio=True)
+
+    with running_server(create_app(tmp_path / 'test')) as url:
+        asyncio.run(panel(url))
+    assert run_etude('listen', 'results', str(tmp_path / 'test'), cwd=tmp_path).returncode == 0
+    summary = json.loads((tmp_path / 'test' / 'results' / 'summary.json').read_text())
+    assert {entry['condition']: entry['mean'] for entry in summary['conditions']} == {'test': 5.0, 'model': 4.0, 'markov': 2.0}
 
 
 def test_the_routine_records_the_nll_beside_both_baselines_in_one_unit(trained: dict[str, Any]) -> None:
