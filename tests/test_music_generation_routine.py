@@ -215,3 +215,11 @@ def test_etude_listen_from_run_builds_a_test_of_generated_markov_and_test_pieces
     assert len(plan.stimuli) == 6
     refused = run_etude('listen', 'from-run', str(trained['run']), str(tmp_path / 'mushra'), '--kind', 'mushra', cwd=tmp_path)
     assert refused.returncode == 2 and refused.stderr.count('\n') == 1 and 'no reference' in refused.stderr, refused.stderr
+
+
+def test_model_transformer_trains_through_the_routine_and_writes_pieces(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    run = train_testing_run(tmp_path_factory.mktemp('transformer'), 'model=transformer')
+    assert run['summary']['test']['nll_per_token'] > 0 and 'jsd_voice_interval' in run['summary']['test']
+    result = run_etude('infer', run['best'], '--num', '2', '--length', '12', '--seed', '1', '--output', str(tmp_path / 'out'), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / 'out' / 'predictions.jsonl').read_text().splitlines()[1])['notes'] == 12

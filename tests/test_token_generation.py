@@ -17,6 +17,7 @@ from etude.music.generation.token_data import BOS, TokenSequences, TokenTiles
 from etude.music.generation.token_model import TokenLSTM
 from etude.music.generation.token_sampling import Grammar, sample_tokens, sample_tokens_naive
 from etude.music.generation.tokens import Representation
+from etude.music.generation.transformer import TokenTransformer
 
 REMI = Representation()
 
@@ -192,3 +193,34 @@ def test_a_chorales_pickup_gets_the_rest_that_completes_its_bar(tmp_path: Path) 
     assert (score.time_signatures[0].time, score.time_signatures[0].numerator) == (0, 4)
     tokens = REMI.tokenizer()._ids_to_tokens(REMI.encode_file(padded)[:3].tolist())
     assert tokens == ['Bar_None', 'TimeSig_4/4', 'Position_12']  # the pickup on the bar's last beat
+
+
+def tiny_transformer() -> TokenTransformer:
+    torch.manual_seed(0)
+    return TokenTransformer(TokenTransformer.Parameters(vocabulary_size=REMI.vocabulary_size, transformer_width=16, transformer_layers=2,
+                                                        transformer_heads=2)).eval()
+
+
+def test_the_transformers_kv_cache_gives_what_a_whole_run_gives() -> None:
+    model = tiny_transformer()
+    tokens = torch.randint(4, REMI.vocabulary_size, (2, 12))
+    with torch.no_grad():
+        whole = model.run(tokens)[0]['logits']
+        outputs, cache = model.run(tokens[:, :5])
+        pieces = [outputs['logits']]
+        for position in range(5, 12):
+            outputs, cache = model.run(tokens[:, position:position + 1], cache)
+            pieces.append(outputs['logits'])
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-5)
+    shifted = torch.roll(tokens, 1, dims=1)
+    assert not torch.allclose(model.run(shifted)[0]['logits'][:, -1], whole[:, -1])  # order matters: positions reach attention
+
+
+def test_transformer_sampling_with_its_cache_equals_the_naive_sampler_and_continues_primers(tmp_path: Path) -> None:
+    model = tiny_transformer()
+    settings = SamplingSettings(count=2, length_notes=15, seed=2)
+    cached = sample_tokens(model, REMI, settings)
+    assert all(np.array_equal(one, two) for one, two in zip(cached, sample_tokens_naive(model, REMI, settings), strict=True))
+    primer = REMI.encode_file(four_voices(tmp_path / 'piece.mid'))
+    primed = sample_tokens(model, REMI, SamplingSettings(count=2, length_notes=4, seed=2), [primer, primer[:20]])
+    assert len(primed) == 4 and np.array_equal(primed[0][:len(primer)], primer) and np.array_equal(primed[2][:20], primer[:20])

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .token_model import TokenLSTM
     from .token_sampling import sample_tokens, sample_tokens_naive
     from .tokens import Representation
+    from .transformer import TokenTransformer
 
 _SOURCES = {
     **dict.fromkeys(['MarkovNotes', 'UnigramNotes', 'decode_tokens', 'encode_notes'], '.baselines'),
@@ -54,6 +55,7 @@ _SOURCES = {
     'TokenLSTM': '.token_model',
     **dict.fromkeys(['sample_tokens', 'sample_tokens_naive'], '.token_sampling'),
     'Representation': '.tokens',
+    'TokenTransformer': '.transformer',
     'NoteLSTM': '.model',
     'Generation': '.task',
     **dict.fromkeys(['histogram_divergences', 'histograms', 'jensen_shannon_bits', 'longest_copied_runs', 'memorisation', 'piece_features',
@@ -63,7 +65,8 @@ _SOURCES = {
 }
 
 __all__ = ['FusedLSTM', 'Generation', 'MetricalGeneration', 'Representation', 'TokenLSTM', 'TokenLikelihood', 'TokenNgram', 'TokenSequences',
-           'TokenTiles', 'fit_token_baselines', 'metrical_figures', 'metrical_histograms', 'sample_tokens', 'sample_tokens_naive', 'token_tiles',
+           'TokenTiles', 'TokenTransformer', 'fit_token_baselines', 'metrical_figures', 'metrical_histograms', 'sample_tokens',
+           'sample_tokens_naive', 'token_tiles',
            'MarkovNotes', 'NoteLSTM', 'NoteLikelihood', 'NoteTiles', 'SamplingSettings', 'UnigramNotes', 'copied_runs_figure',
            'decode_tokens', 'encode_notes', 'excerpts', 'filter_logits', 'histogram_divergences', 'histograms', 'jensen_shannon_bits',
            'judge_generated', 'longest_copied_runs', 'memorisation', 'piano_rolls', 'piece_features', 'relative_measures', 'sample_notes',

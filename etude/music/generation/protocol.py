@@ -33,12 +33,9 @@ class NoteModel(Protocol):
 
 
 class TokenModel(Protocol):
-    """A model over token ids `(batch, time)` of a metrical representation, with the layers the fused sampler steps
-    (`token_sampling.sample_tokens`): `embedding`, `lstm` and `head`, as `TokenLSTM` has them."""
-
-    embedding: torch.nn.Embedding
-    lstm: torch.nn.LSTM
-    head: torch.nn.Linear
+    """A model over token ids `(batch, time)` of a metrical representation (`TokenLSTM`, `TokenTransformer`); the
+    sampler (`token_sampling.sample_tokens`) fuses the step of one with an `lstm`, `embedding` and `head`, and runs any
+    other one token at a time on the state its `run` returns."""
 
     def run(self, tokens: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
         """`{'logits': (batch, time, vocabulary)}` after each of `tokens`, and the state after the last one."""

@@ -2,7 +2,7 @@
 
 `model=lstm` (the default): `TokenLSTM` over miditok's REMI tokens with voice tokens (`tokens.Representation`), trained
 by teacher forcing on tiles of `tile_tokens` tokens, beside a unigram and the best Markov chain over the same tokens;
-the task is `MetricalGeneration`. `model=seed`: seed 002's `NoteLSTM` over (pitch, step, duration) on tiles of
+the task is `MetricalGeneration`; `model=transformer` trains `TokenTransformer` (RoPE) on the same tokens instead. `model=seed`: seed 002's `NoteLSTM` over (pitch, step, duration) on tiles of
 `tile_notes` notes, beside its unigram and first-order Markov chain (`Generation`), exactly as before. Data: the Bach
 chorales that ship with music21, exported as MIDI once, offline; or `dataset=maestro-v3-midi` / `classical-music-midi`
 when installed; split by piece. `etude infer` samples pieces from the export; `etude evaluate` reports the same figures.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from etude import NON_NEGATIVE, Range
-from etude.music.generation import Generation, MetricalGeneration, NoteLSTM, Representation, TokenLSTM
+from etude.music.generation import Generation, MetricalGeneration, NoteLSTM, Representation, TokenLSTM, TokenTransformer
 
 if TYPE_CHECKING:
     from etude import Routine
@@ -29,9 +29,10 @@ NLL_UNITS = 'nats per note: -log P(pitch) - log P(step bin) - log P(duration bin
 
 
 @dataclass(kw_only=True)
-class MusicGeneration(NoteLSTM.Parameters, TokenLSTM.Parameters):
-    model: Literal['lstm', 'seed'] = 'lstm'
-    """lstm: the LSTM over metrical tokens (token_* sizes); seed: seed 002's note LSTM (num_rnn_layers, hidden_size, ...)."""
+class MusicGeneration(NoteLSTM.Parameters, TokenLSTM.Parameters, TokenTransformer.Parameters):
+    model: Literal['lstm', 'transformer', 'seed'] = 'lstm'
+    """lstm: the LSTM over metrical tokens (token_* sizes); transformer: a RoPE Transformer over them (transformer_*);
+    seed: seed 002's note LSTM (num_rnn_layers, hidden_size, ...)."""
     dataset: Literal['bach-chorales', 'maestro-v3-midi', 'classical-music-midi'] = CHORALES
     """bach-chorales (music21's, offline), or an installed MIDI collection (maestro-v3-midi is installed on first use)."""
     data_directory: str = 'data'
@@ -52,7 +53,8 @@ DEFAULTS = MusicGeneration(num_rnn_layers=2, hidden_size=256, embedding_size=130
                            num_of_epochs=20, lr_schedule='cosine', patience=5, gradient_clip=1.0, dataset_split=(0.8, 0.1, 0.1),
                            monitor='validation_nll_per_note', step_weight=1.0, duration_weight=1.0, time_loss='log')
 TESTING = {'chorale_limit': 24, 'num_of_epochs': 2, 'num_rnn_layers': 1, 'hidden_size': 32, 'embedding_size': 16, 'pitch_hidden_size': 32,
-           'tile_notes': 32, 'batch_size': 16, 'token_hidden_size': 32, 'token_layers': 1, 'token_embedding_size': 16, 'tile_tokens': 64}
+           'tile_notes': 32, 'batch_size': 16, 'token_hidden_size': 32, 'token_layers': 1, 'token_embedding_size': 16, 'tile_tokens': 64,
+           'transformer_width': 32, 'transformer_layers': 1}
 PROJECT = 'etude-music-generation'
 
 
@@ -118,7 +120,7 @@ def build(routine: Routine, parameters: MusicGeneration) -> None:
     scored = {name: int(tokens.subset(indices).weights().sum()) for name, indices in routine.split.items()}
     routine.add_to_summary({'nll_units': TOKEN_UNITS, 'scored_tokens': scored})
     parameters = routine.update_parameters(parameters, {'vocabulary_size': representation.vocabulary_size}, source='the representation')
-    routine.set_model(TokenLSTM(parameters))
+    routine.set_model(TokenTransformer(parameters) if parameters.model == 'transformer' else TokenLSTM(parameters))
 
 
 def report(summary: dict[str, Any]) -> str:

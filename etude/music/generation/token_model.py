@@ -30,10 +30,46 @@ if TYPE_CHECKING:
     from ...training.step import Step
     from .model import LSTMState
 
-__all__ = ['TokenLSTM', 'token_teacher_forcing']
+__all__ = ['TokenLSTM', 'TokenModel', 'token_teacher_forcing']
 
 
-class TokenLSTM(Model):
+class TokenModel(Model):
+    """What every token model shares: `forward` is `run` without a state, the loss is the cross-entropy per scored token,
+    and training is teacher forcing through the Step. A subclass writes `run(tokens, state)`."""
+
+    def run(self, tokens: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
+        raise NotImplementedError
+
+    def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return self.run(inputs)[0]
+
+    def loss(self, predictions: Any, targets: Any) -> torch.Tensor:
+        """Cross-entropy per scored token (`targets`: 'tokens' `(b, t)` int64, 'weight' `(b, t)` float)."""
+        weight = targets['weight']
+        nll = torch.nn.functional.cross_entropy(predictions['logits'].transpose(1, 2).float(), targets['tokens'], reduction='none')
+        return (nll * weight).sum() / weight.sum().clamp(min=1.0)
+
+    def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
+        inputs, targets = token_teacher_forcing(*batch)
+        with step.autocast():
+            predictions = self(inputs)
+            loss = self.loss(predictions, targets)
+        step.backward(loss)
+        step.update()
+        return {'loss': loss.detach()}
+
+    def evaluation_step(self, batch: Batch) -> dict[str, Any]:
+        inputs, targets = token_teacher_forcing(*batch)
+        predictions = self(inputs)
+        return {'loss': self.loss(predictions, targets), 'predictions': predictions, 'targets': targets}
+
+    def check_tokens(self, tokens: torch.Tensor, size: int) -> None:
+        """Refuse ids outside the vocabulary in one line."""
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= size):
+            raise ConfigError(f'{type(self).__name__} takes token ids 0..{size - 1}, got {int(tokens.min())}..{int(tokens.max())}')
+
+
+class TokenLSTM(TokenModel):
     """Token ids `(batch, time)` → next-token logits `(batch, time, vocabulary_size)`, as `{'logits': ...}`."""
 
     @dataclass(kw_only=True)
@@ -63,33 +99,9 @@ class TokenLSTM(Model):
     def run(self, tokens: torch.Tensor, state: LSTMState | None = None) -> tuple[dict[str, torch.Tensor], LSTMState]:
         """The logits after each of `tokens` `(batch, time)`, continuing from `state` (None: a fresh start), and the
         state after the last token, so a sampler can go on from it."""
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.hyperparameters.vocabulary_size):
-            raise ConfigError(f'TokenLSTM takes token ids 0..{self.hyperparameters.vocabulary_size - 1}, got {int(tokens.min())}..{int(tokens.max())}')
+        self.check_tokens(tokens, self.hyperparameters.vocabulary_size)
         hidden, state = self.lstm(self.dropout(self.embedding(tokens)), state)
         return {'logits': self.head(self.dropout(hidden))}, state
-
-    def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        return self.run(inputs)[0]
-
-    def loss(self, predictions: Any, targets: Any) -> torch.Tensor:
-        """Cross-entropy per scored token (`targets`: 'tokens' `(b, t)` int64, 'weight' `(b, t)` float)."""
-        weight = targets['weight']
-        nll = torch.nn.functional.cross_entropy(predictions['logits'].transpose(1, 2).float(), targets['tokens'], reduction='none')
-        return (nll * weight).sum() / weight.sum().clamp(min=1.0)
-
-    def training_step(self, batch: Batch, step: Step) -> dict[str, torch.Tensor]:
-        inputs, targets = token_teacher_forcing(*batch)
-        with step.autocast():
-            predictions = self(inputs)
-            loss = self.loss(predictions, targets)
-        step.backward(loss)
-        step.update()
-        return {'loss': loss.detach()}
-
-    def evaluation_step(self, batch: Batch) -> dict[str, Any]:
-        inputs, targets = token_teacher_forcing(*batch)
-        predictions = self(inputs)
-        return {'loss': self.loss(predictions, targets), 'predictions': predictions, 'targets': targets}
 
 
 def token_teacher_forcing(tokens: torch.Tensor, first: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

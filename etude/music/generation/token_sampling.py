@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -199,9 +199,36 @@ def _sample(settings: SamplingSettings, representation: Representation, primers:
     return [np.concatenate([head[1:], np.asarray(tokens, dtype=np.int64)]) for head, tokens in zip(heads, pieces.tokens, strict=True)]
 
 
-def sample_tokens(model: TokenLSTM, representation: Representation, settings: SamplingSettings, primers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+def sample_tokens(model: Any, representation: Representation, settings: SamplingSettings, primers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
     """Pieces as token ids `(tokens,)` int64, `settings.count` per primer (or from scratch), in the primers' order:
-    each primer's tokens, then the new ones. One fused LSTM step per token, all pieces in one batch."""
+    each primer's tokens, then the new ones. A `TokenLSTM` takes one fused step per token, all pieces in one batch;
+    any other token model (`TokenTransformer`) is run one token at a time on the state its `run` returns (a KV cache),
+    one batch per primer."""
+    if hasattr(model, 'lstm'):
+        return _sample_lstm(model, representation, settings, primers)
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    cache: list[Any] = []
+
+    def start(heads: list[np.ndarray]) -> torch.Tensor:
+        outputs, state = model.run(torch.as_tensor(np.stack(heads), device=device))
+        cache[:] = [state]
+        return outputs['logits'][:, -1]
+
+    def step(drawn: torch.Tensor, history: list[torch.Tensor]) -> torch.Tensor:
+        outputs, cache[0] = model.run(drawn.to(device)[:, None], cache[0])
+        return outputs['logits'][:, -1]
+
+    with torch.no_grad():
+        if not primers:
+            return _sample(settings, representation, (), device, start, step)
+        return [piece for primer in primers for piece in _sample(settings, representation, [primer], device, start, step)]
+
+
+def _sample_lstm(model: TokenLSTM, representation: Representation, settings: SamplingSettings, primers: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """`sample_tokens` for a TokenLSTM: its step fused (`fused.FusedLSTM`), every piece in one batch."""
     import torch
 
     from .fused import FusedLSTM
@@ -231,7 +258,7 @@ def sample_tokens(model: TokenLSTM, representation: Representation, settings: Sa
         return _sample(settings, representation, primers, device, start, step)
 
 
-def sample_tokens_naive(model: TokenLSTM, representation: Representation, settings: SamplingSettings) -> list[np.ndarray]:
+def sample_tokens_naive(model: Any, representation: Representation, settings: SamplingSettings) -> list[np.ndarray]:
     """What `sample_tokens` from scratch returns, computed by re-running the model over the whole prefix per token."""
     import torch
 
