@@ -2,8 +2,9 @@
 
 `model=lstm` (the default): `TokenLSTM` over miditok's REMI tokens with voice tokens (`tokens.Representation`), trained
 by teacher forcing on tiles of `tile_tokens` tokens, beside a unigram and the best Markov chain over the same tokens;
-the task is `MetricalGeneration`; `model=transformer` trains `TokenTransformer` (RoPE) on the same tokens instead. `model=seed`: seed 002's `NoteLSTM` over (pitch, step, duration) on tiles of
-`tile_notes` notes, beside its unigram and first-order Markov chain (`Generation`), exactly as before. Data: the Bach
+the task is `MetricalGeneration`; `model=transformer` trains `TokenTransformer` (RoPE) on the same tokens instead.
+`model=seed`: seed 002's `NoteLSTM` over (pitch, step, duration) on tiles of `tile_notes` notes, beside its unigram and
+first-order Markov chain (`Generation`), exactly as before. Data: the Bach
 chorales that ship with music21, exported as MIDI once, offline; or `dataset=maestro-v3-midi` / `classical-music-midi`
 when installed; split by piece. `etude infer` samples pieces from the export; `etude evaluate` reports the same figures.
 """
