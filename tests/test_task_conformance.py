@@ -13,7 +13,7 @@ from conftest import has_fluidsynth
 from etude.tasks import Classification, TaskCheckError, TaskExample, check_task, registered_kinds
 from etude.tasks.registry import _load
 
-MUSIC_KINDS = ('generation', 'transcription', 'expressive_performance')  # the kinds with a listening set, which renders with FluidSynth
+MUSIC_KINDS = ('generation', 'metrical_generation', 'transcription', 'expressive_performance')  # the kinds with a listening set, which renders with FluidSynth
 
 
 @pytest.mark.slow
