@@ -23,7 +23,6 @@ from ...errors import ConfigError, DataFileError
 from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
 from .protocol import TokenModel
 from .task import SCRATCH, Generation, piece_names
-from .tokens import Representation
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,11 +34,19 @@ if TYPE_CHECKING:
     from ...tasks.testing import TaskExample
     from ...training.routine_data import SplitView
     from .token_data import TokenTiles
+    from .tokens import Representation
 
 __all__ = ['MetricalGeneration']
 
 CEILING = 'test excerpts'
 TRAINING = 'train excerpts'
+
+
+
+def _representation_class() -> type[Representation]:
+    """The token representation, imported when first used: it brings numpy and miditok, which `etude train -h` must not."""
+    from .tokens import Representation
+    return Representation
 
 
 @dataclass(kw_only=True)
@@ -53,20 +60,20 @@ class MetricalGeneration(Task):
     writes_files: ClassVar[bool] = True
     options: ClassVar[tuple[InferenceOption, ...]] = tuple(option for option in Generation.options if option.flag != '--draw-times')
 
-    representation: dict[str, Any] = field(default_factory=lambda: Representation().to_dict())
+    representation: dict[str, Any] = field(default_factory=lambda: _representation_class()().to_dict())
     tile_tokens: int = 256
     evaluation_pieces: int = 32
     evaluation_notes: int = 200
 
     def check(self) -> None:
-        Representation.from_dict(self.representation)
+        _representation_class().from_dict(self.representation)
         for name in ('tile_tokens', 'evaluation_pieces', 'evaluation_notes'):
             if getattr(self, name) < 2:
                 raise ConfigError(f'a generation task needs {name} of at least 2, got {getattr(self, name)}')
 
     @property
     def tokens(self) -> Representation:
-        return Representation.from_dict(self.representation)
+        return _representation_class().from_dict(self.representation)
 
     # -- inference ----------------------------------------------------------------------------------------------
 
