@@ -22,6 +22,7 @@ setup(
         'torch>=2.14,<2.15',
         'torchaudio>=2.11,<2.12',
         'numpy>=1.26',
+        'miditok>=3.1,<3.2',  # the metrical token representation of music_generation (REMI with voices); imported only there
         'scipy>=1.11',
         'pyyaml>=6.0',
         'soundfile>=0.12',
@@ -49,6 +50,7 @@ setup(
             'classification = etude.tasks.classification:Classification',
             'regression = etude.tasks.regression:Regression',
             'generation = etude.music.generation.task:Generation',
+            'metrical_generation = etude.music.generation.metrical_task:MetricalGeneration',
             'transcription = etude.music.transcription.task:Transcription',
             'expressive_performance = etude.music.performance.task:ExpressivePerformance',
         ],

@@ -56,11 +56,11 @@ def repository_path(site_uri: str) -> str:
 
 
 def site_uri(path: str) -> str | None:
-    """The page of the site that the repository file `path` is, if the site holds it."""
+    """The page (or image) of the site that the repository file `path` is, if the site holds it."""
     if path in PAGES:
         return PAGES[path]
-    if path.startswith('docs/') and path.endswith('.md'):
-        return path.removeprefix('docs/')
+    if path.startswith('docs/'):
+        return path.removeprefix('docs/')  # a page, or an image a page shows (docs/images/)
     return None
 
 

@@ -38,6 +38,11 @@ def run_script(*arguments: str, cwd: Path, env: dict[str, str] | None = None, ti
     return subprocess.run([sys.executable, str(SCRIPTS / 'train.py'), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
+def has_fluidsynth() -> bool:
+    """FluidSynth and a General MIDI soundfont are installed (renders can be made)."""
+    return shutil.which('fluidsynth') is not None and _has_soundfont()
+
+
 def _has_soundfont() -> bool:
     from etude.data.generators import find_soundfont
     from etude.errors import MissingDependencyError

@@ -1,4 +1,5 @@
-"""The music_generation routine end to end: train (--testing), `etude infer`, `etude evaluate`, a listening test (issue 13 §7)."""
+"""The music_generation routine end to end: train (--testing), `etude infer`, `etude evaluate`, a listening test, for the
+default token model (issue 23) and for seed 002's note LSTM (`model=seed`, issue 13 §7)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,104 @@ def run_etude(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, '-m', 'etude', *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def train_testing_run(folder: Path, *overrides: str) -> dict[str, Any]:
     """The routine's --testing run (24 chorales, a one-layer LSTM of 32 units, two epochs), as `etude train` drives it."""
     from etude import Routine
     from etude.music.generation import routine as music_generation
 
-    folder = tmp_path_factory.mktemp('generation')
     routine = Routine(runs_directory=folder / 'runs', verbose=False)
-    parameters = routine.set_parameters(music_generation.DEFAULTS, overrides=['testing=true', f'data_directory={folder / "data"}'],
+    parameters = routine.set_parameters(music_generation.DEFAULTS, overrides=['testing=true', f'data_directory={folder / "data"}', *overrides],
                                         testing_defaults=music_generation.TESTING)
     music_generation.build(routine, parameters)
     summary = routine.train()
     return {'folder': folder, 'summary': summary, 'run': Path(summary['paths']['run']), 'best': summary['paths']['best'],
             'report': music_generation.report(summary)}
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Seed 002's note LSTM (`model=seed`)."""
+    return train_testing_run(tmp_path_factory.mktemp('generation'), 'model=seed')
+
+
+@pytest.fixture(scope='module')
+def metrical(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default: the LSTM over REMI tokens with voices."""
+    return train_testing_run(tmp_path_factory.mktemp('metrical'))
+
+
+def test_the_default_run_records_every_measure_of_issue_23_beside_the_token_baselines(metrical: dict[str, Any]) -> None:
+    summary = metrical['summary']
+    measures = ('jsd_pitch_class', 'jsd_voice_interval', 'jsd_onset_interval', 'jsd_duration', 'jsd_bar_position', 'in_key_share',
+                'notes_per_onset', 'pitch_range', 'on_grid_share')
+    for name in ('test', 'markov', 'unigram'):
+        figures = summary['test'] if name == 'test' else summary['baselines'][name]
+        assert 0 < figures['nll_per_token'] < figures['nll_per_note'] and all(measure in figures for measure in measures)
+        assert 'longest_copied_run' in figures
+    assert summary['baselines']['markov']['order'] in (1, 2, 3, 4)
+    assert 0 < summary['test']['on_grid_share'] <= 1.0  # off the 16th grid only in x/8 bars, where miditok's positions are 32nds
+    assert all(measure in summary['baselines']['test excerpts'] for measure in measures)
+    assert summary['baselines']['test excerpts']['on_grid_share'] == 1.0 and summary['baselines']['test excerpts']['jsd_voice_interval'] == 0
+    assert summary['nll_units'].startswith('nats per token') and 'Markov' in metrical['report']
+
+
+def test_etude_infer_writes_midi_with_a_time_signature_bars_and_four_voices(metrical: dict[str, Any], tmp_path: Path) -> None:
+    import pretty_midi
+    import symusic
+
+    outputs = []
+    for attempt in ('first', 'second'):
+        result = run_etude('infer', metrical['best'], '--num', '2', '--length', '30', '--seed', '3', '--output', str(tmp_path / attempt), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(tmp_path / attempt)
+    for name in ('piece-000.mid', 'piece-001.mid'):
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes()
+        midi = pretty_midi.PrettyMIDI(str(outputs[0] / name))
+        assert midi.time_signature_changes and [track.name for track in midi.instruments] == ['Soprano', 'Alto', 'Tenor', 'Bass'][:len(midi.instruments)]
+        assert sum(len(track.notes) for track in midi.instruments) == 30
+        markers = symusic.Score(str(outputs[0] / name)).markers
+        assert markers and markers[0].text == 'bar 1'
+    row = json.loads((outputs[0] / 'predictions.jsonl').read_text().splitlines()[0])
+    assert row['notes'] == 30 and row['bars'] >= 1 and row['seed'] == 3
+    refused = run_etude('infer', metrical['best'], '--draw-times', '--output', str(tmp_path / 'refused'), cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_etude_evaluate_gives_the_default_runs_figures_back(metrical: dict[str, Any], tmp_path: Path) -> None:
+    result = run_etude('evaluate', str(metrical['run']), '--output', str(tmp_path / 'evaluation'), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / 'evaluation' / 'metrics.json').read_text())
+    assert 'in_key_share' in json.dumps(metrics) and 'Piano rolls' in (tmp_path / 'evaluation' / 'report.html').read_text()
+
+
+@needs_fluidsynth
+def test_etude_listen_from_run_builds_a_test_of_the_default_model_markov_and_test_chorales(metrical: dict[str, Any], tmp_path: Path) -> None:
+    from etude.listening.plan import load_plan
+
+    result = run_etude('listen', 'from-run', str(metrical['run']), str(tmp_path / 'test'), '--pieces', '2', '--seconds', '4', cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = load_plan(tmp_path / 'test')
+    assert set(plan.conditions) == {'model', 'markov', 'test'} and len(plan.stimuli) == 6
+    # three simulated listeners who rate the chorales 5, the model 4 and the Markov chain 2; their means come back
+    import asyncio
+
+    import httpx
+
+    from etude.listening.server import create_app
+    from etude.listening.simulate import listen, running_server
+
+    scores = {'test': 5, 'model': 4, 'markov': 2}
+
+    async def panel(url: str) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            for _ in range(3):
+                await listen(client, rate=lambda identifier: scores[plan.stimuli[identifier].condition], choose=lambda shown: 'none', fetch_audio=True)
+
+    with running_server(create_app(tmp_path / 'test')) as url:
+        asyncio.run(panel(url))
+    assert run_etude('listen', 'results', str(tmp_path / 'test'), cwd=tmp_path).returncode == 0
+    summary = json.loads((tmp_path / 'test' / 'results' / 'summary.json').read_text())
+    assert {entry['condition']: entry['mean'] for entry in summary['conditions']} == {'test': 5.0, 'model': 4.0, 'markov': 2.0}
 
 
 def test_the_routine_records_the_nll_beside_both_baselines_in_one_unit(trained: dict[str, Any]) -> None:
@@ -130,3 +215,11 @@ def test_etude_listen_from_run_builds_a_test_of_generated_markov_and_test_pieces
     assert len(plan.stimuli) == 6
     refused = run_etude('listen', 'from-run', str(trained['run']), str(tmp_path / 'mushra'), '--kind', 'mushra', cwd=tmp_path)
     assert refused.returncode == 2 and refused.stderr.count('\n') == 1 and 'no reference' in refused.stderr, refused.stderr
+
+
+def test_model_transformer_trains_through_the_routine_and_writes_pieces(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    run = train_testing_run(tmp_path_factory.mktemp('transformer'), 'model=transformer')
+    assert run['summary']['test']['nll_per_token'] > 0 and 'jsd_voice_interval' in run['summary']['test']
+    result = run_etude('infer', run['best'], '--num', '2', '--length', '12', '--seed', '1', '--output', str(tmp_path / 'out'), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / 'out' / 'predictions.jsonl').read_text().splitlines()[1])['notes'] == 12

@@ -22,7 +22,8 @@ from etude.models import CRePE
 from etude.data import Crop, read_dataset
 from etude.evaluation import evaluate_run
 from etude.tasks import Regression
-heavy = sorted(name for name in ('wandb', 'music21', 'pretty_midi', 'torchaudio', 'librosa', 'matplotlib', 'starlette', 'uvicorn', 'sklearn')
+heavy = sorted(name for name in ('wandb', 'music21', 'pretty_midi', 'torchaudio', 'librosa', 'matplotlib', 'starlette', 'uvicorn', 'sklearn',
+                                   'miditok', 'symusic')
                if name in sys.modules)
 assert not heavy, heavy
 print(etude.__version__)

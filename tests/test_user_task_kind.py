@@ -71,3 +71,18 @@ def test_a_user_kind_installed_by_pip_trains_infers_evaluates_and_passes_the_sui
     without = etude('evaluate', str(run), '--overwrite', cwd=tmp_path, site=None)
     lines = without.stderr.strip().splitlines()
     assert without.returncode == 2 and len(lines) == 1 and 'tagging' in lines[0] and '--allow-module' in lines[0], without.stderr
+
+
+def test_a_broken_registration_does_not_take_the_command_down(tmp_path: Path) -> None:
+    """An installed package whose entry point names a module that is not there: `etude -h` still answers, and the one
+    command that needs every kind says which registration is broken, in one line."""
+    site = tmp_path / 'site'
+    info = site / 'broken_kinds-0.1.dist-info'
+    info.mkdir(parents=True)
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: broken-kinds\nVersion: 0.1\n')
+    (info / 'entry_points.txt').write_text('[etude.tasks]\nbroken = no_such_module:Kind\n')
+    assert etude('-h', cwd=tmp_path, site=site).returncode == 0
+    assert etude('train', '-h', cwd=tmp_path, site=site).returncode == 0
+    refused = etude('infer', 'model.pt', 'some.wav', cwd=tmp_path, site=site)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "task kind 'broken' is registered as no_such_module:Kind" in lines[0], refused.stderr

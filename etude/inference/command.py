@@ -43,11 +43,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
                         help='import the model class or task kind from this package (repeatable; found in the current folder too); '
                              'only for code you trust')
+    from ..errors import EtudeError
     from ..tasks import inference_options, registered_kinds
 
-    group = parser.add_argument_group('options of some task kinds (' + ', '.join(registered_kinds()) + '; a kind found by --allow-module runs '
+    try:  # a broken registration (an installed package's entry point) must not take `etude -h` down: `run` says what it is
+        kinds, options = registered_kinds(), inference_options()
+    except EtudeError as error:
+        parser.set_defaults(registry_error=str(error))
+        return
+    group = parser.add_argument_group('options of some task kinds (' + ', '.join(kinds) + '; a kind found by --allow-module runs '
                                       "with its options' defaults)")
-    for option in inference_options():
+    for option in options:
         if option.is_switch:
             group.add_argument(option.flag, action='store_true', default=None, help=option.help)
         else:
@@ -58,6 +64,8 @@ def run(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..tasks import inference_options
 
+    if getattr(arguments, 'registry_error', None):
+        raise ConfigError(arguments.registry_error)
     output = _output_file(arguments.output, arguments.overwrite)
     if arguments.batch_size < 1:
         raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')

@@ -14,12 +14,18 @@ __all__ = ['inference_options']
 
 
 def inference_options(allow_modules: Sequence[str] = ()) -> list[InferenceOption]:
-    """Every known kind's `etude infer` flags, each once; two kinds that declare one flag differently are refused."""
+    """Every known kind's `etude infer` flags, each once; two kinds that declare one flag differently are refused (a
+    ConfigError naming the flag and the two kinds)."""
+    from ..errors import ConfigError
+
     options: dict[str, InferenceOption] = {}
-    for kind in task_kinds(allow_modules).values():
+    owners: dict[str, str] = {}
+    for name, kind in task_kinds(allow_modules).items():
         for option in kind.options:
             seen = options.get(option.flag)
             if seen is not None and (seen.type, seen.default, seen.is_switch) != (option.type, option.default, option.is_switch):
-                raise TypeError(f'the tasks disagree on {option.flag}: declare it with the same type, default and kind')
+                raise ConfigError(f'the task kinds {owners[option.flag]} and {name} both declare {option.flag}, differently (type, default or '
+                                  'switch); declare it alike in both, or name one otherwise')
             options.setdefault(option.flag, option)
+            owners.setdefault(option.flag, name)
     return list(options.values())

@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tqdm import tqdm
 
@@ -56,7 +56,28 @@ def _select(score, parts: Parts, name: str):
     return score.parts[0]
 
 
-def _export_one(name: str, directory: str, parts: Parts, write_musicxml: bool) -> tuple[str, str | None]:
+def _pickup_padding(music) -> float:
+    """Quarter notes of rest that put a pickup (anacrusis) at the end of a full bar: the first measure's left padding."""
+    part = music.parts[0] if hasattr(music, 'parts') and music.parts else music
+    measures = part.getElementsByClass('Measure')
+    return float(measures[0].paddingLeft) if measures else 0.0
+
+
+def _padded(data: bytes, quarters: float) -> bytes:
+    """MIDI bytes with every event `quarters` later, and the time signature, key and tempo of the first bar at 0."""
+    import symusic
+
+    score: Any = symusic.Score.from_midi(data)  # symusic's stubs miss most attributes
+    shift = int(round(quarters * score.tpq))
+    shifted = score.shift_time(shift)
+    for events in (shifted.time_signatures, shifted.key_signatures, shifted.tempos):
+        for event in events:
+            if event.time == shift:
+                event.time = 0
+    return bytes(shifted.dumps_midi())
+
+
+def _export_one(name: str, directory: str, parts: Parts, write_musicxml: bool, pad_pickup: bool = False) -> tuple[str, str | None]:
     """Convert one chorale; return (MIDI path, None) or (name, reason) so one bad chorale does not stop the rest."""
     from music21 import corpus
     from music21.midi.translate import streamToMidiFile
@@ -70,6 +91,9 @@ def _export_one(name: str, directory: str, parts: Parts, write_musicxml: bool) -
         music = _select(corpus.parse(name), parts, name)
         if not midi_path.exists():
             data = streamToMidiFile(music).writestr()
+            padding = _pickup_padding(music) if pad_pickup else 0.0
+            if padding > 0:
+                data = _padded(data, padding)
             with atomic_path(midi_path) as temporary:
                 temporary.write_bytes(data)
         if write_musicxml and not xml_path.exists():
@@ -88,6 +112,7 @@ def export_chorales(
     names: Sequence[str] | None = None,
     parts: Parts = 'all',
     write_musicxml: bool = False,
+    pad_pickup: bool = False,
     workers: int = 1,
     progress: bool = False,
 ) -> list[Path]:
@@ -104,6 +129,10 @@ def export_chorales(
         parts: 'all' writes the four voices as four tracks; 'soprano' only the melody, e.g. for a melody model.
         write_musicxml: also write the MusicXML score beside each MIDI file (score/performance pairs). Its
             `<encoding-date>` is the day of export, so unlike the MIDI it is not byte-identical across days.
+        pad_pickup: start each MIDI file with the rest that completes a pickup's bar, so the file's bar lines (its time
+            signature from tick 0) fall where the score's do. music21 writes a pickup of one beat at tick 0, which puts
+            every MIDI bar line a beat early; a metrical representation needs them right. Off by default: the files
+            then hold the notes as music21 wrote them (what seed 002 trained on).
         workers: processes converting at once; music21 is pure Python, so more than one needs processes. They are
             started like every etude data worker (`etude.data.builder.worker_pool`: forked from a forkserver that has
             imported music21 once, never from this process, whose torch threads a forked child could deadlock on):
@@ -125,7 +154,7 @@ def export_chorales(
     selected = list(names)[:limit] if names is not None else chorale_names(limit)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, str(root), parts, write_musicxml) for name in selected]
+    jobs = [(name, str(root), parts, write_musicxml, pad_pickup) for name in selected]
     with tqdm(total=len(jobs), disable=not progress, desc='chorales') as bar:
         if workers == 1 or len(jobs) < 2:
             results = []

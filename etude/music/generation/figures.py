@@ -9,10 +9,14 @@ import numpy as np
 
 __all__ = ['copied_runs_figure', 'piano_rolls']
 
+VOICE_COLOURS = ('tab:blue', 'tab:orange', 'tab:green', 'tab:red')
+
 
 def piano_rolls(rows: Mapping[str, Sequence[np.ndarray]], path: str | Path, *, seconds: float = 20.0) -> Path:
     """One row of piano rolls per entry of `rows` (e.g. {'LSTM': pieces, 'test': pieces}), the first `seconds` of each
-    piece, drawn as bars of pitch against time; written as a PNG at `path`."""
+    piece, drawn as bars of pitch against time; written as a PNG at `path`. A piece is seed 002's `(notes, 3)` (pitch,
+    step, duration in seconds), or voiced notes `(notes, 5)` (`tokens.NOTE_COLUMNS`), drawn at 120 quarter notes a
+    minute with a colour per voice (soprano blue, alto orange, tenor green, bass red) and a grey line at each bar."""
     from ...figures import new_figure, save_figure
 
     columns = max((len(pieces) for pieces in rows.values()), default=1)
@@ -25,10 +29,17 @@ def piano_rolls(rows: Mapping[str, Sequence[np.ndarray]], path: str | Path, *, s
                 axis.axis('off')
                 continue
             piece = pieces[column]
-            starts = np.cumsum(piece[:, 1]) - (piece[0, 1] if len(piece) else 0.0)
-            shown = starts < seconds
-            for start, pitch, duration in zip(starts[shown], piece[shown, 0], piece[shown, 2], strict=True):
-                axis.broken_barh([(float(start), max(float(duration), 0.02))], (float(pitch) - 0.4, 0.8), color='tab:blue')
+            if piece.shape[1] == 5:  # voiced notes in quarter notes (tokens.NOTE_COLUMNS): a colour per voice, bar lines
+                starts, durations, colours = piece[:, 1] * 0.5, piece[:, 2] * 0.5, [VOICE_COLOURS[int(voice) % 4] for voice in piece[:, 3]]
+                for bar in np.unique(np.round((piece[:, 1] - piece[:, 4]) * 0.5, 6)):
+                    if bar < seconds:
+                        axis.axvline(float(bar), color='0.85', linewidth=0.6, zorder=0)
+            else:
+                starts = np.cumsum(piece[:, 1]) - (piece[0, 1] if len(piece) else 0.0)
+                durations, colours = piece[:, 2], ['tab:blue'] * len(piece)
+            shown = np.flatnonzero(starts < seconds)
+            for index in shown:
+                axis.broken_barh([(float(starts[index]), max(float(durations[index]), 0.02))], (float(piece[index, 0]) - 0.4, 0.8), color=colours[index])
             axis.set_xlim(0, seconds)
             axis.set_title(f'{label} {column + 1}', fontsize=8)
             axis.tick_params(labelsize=6)

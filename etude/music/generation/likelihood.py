@@ -119,3 +119,32 @@ class NoteLikelihood(Metric):
         notes = max(float(self.notes), 1e-12)
         terms = {name: float(getattr(self, name)) / notes for name in ('pitch', 'step', 'duration')}
         return {'nll_per_note': sum(terms.values()), **{f'{name}_nll_per_note': value for name, value in terms.items()}}
+
+
+class TokenLikelihood(Metric):
+    """Negative log-likelihood of a token model in nats, per scored token and per scored note (the tokens' sum over
+    the scored `Pitch` tokens, one per note), from predictions `{'logits': (b, t, vocabulary)}` and targets
+    `{'tokens': (b, t) int64, 'weight': (b, t)}`. `pitch_tokens` are the ids of the representation's Pitch tokens."""
+
+    _state = ('total', 'tokens', 'notes')
+
+    def __init__(self, pitch_tokens: list[int]) -> None:
+        import torch
+
+        self.pitch_tokens = list(pitch_tokens)
+        self.total, self.tokens, self.notes = (torch.zeros((), dtype=torch.float64) for _ in range(3))
+
+    def update(self, predictions: Any, targets: Any) -> None:
+        import torch
+
+        weight = targets['weight'].to(torch.float64)
+        nll = torch.nn.functional.cross_entropy(predictions['logits'].transpose(1, 2).float(), targets['tokens'], reduction='none')
+        pitches = torch.isin(targets['tokens'], torch.tensor(self.pitch_tokens, device=targets['tokens'].device))
+        device = self.total.device
+        self.total = self.total + (nll.to(torch.float64) * weight).sum().to(device)
+        self.tokens = self.tokens + weight.sum().to(device)
+        self.notes = self.notes + (weight * pitches).sum().to(device)
+
+    def compute(self) -> dict[str, float]:
+        total = float(self.total)
+        return {'nll_per_token': total / max(float(self.tokens), 1e-12), 'nll_per_note': total / max(float(self.notes), 1e-12)}

@@ -25,7 +25,7 @@ import numpy as np
 
 from .likelihood import TIME_BINS, quantise_time
 
-__all__ = ['BIN_DESCRIPTIONS', 'RELATIVE_FEATURES', 'histogram_divergences', 'histograms', 'jensen_shannon_bits', 'longest_copied_runs',
+__all__ = ['BIN_DESCRIPTIONS', 'RELATIVE_FEATURES', 'histogram_divergences', 'histograms', 'jensen_shannon_bits', 'longest_copied_runs', 'longest_shared_runs',
            'memorisation', 'piece_features', 'relative_measures']
 
 MAX_INTERVAL = 24
@@ -158,30 +158,36 @@ def relative_measures(pieces: Sequence[np.ndarray], reference: Sequence[np.ndarr
 
 def longest_copied_runs(pieces: Sequence[np.ndarray], training: Sequence[np.ndarray], *, pitch_only: bool = False) -> np.ndarray:
     """`(pieces,)` for each piece, the most consecutive notes it shares with any training piece (notes compared as
-    (pitch, step bin, duration bin), or pitch alone).
-
-    A binary search on the run length per piece, against the set of all training runs of that length (a run of k
-    shared notes contains one of every shorter length, so the answer is monotone)."""
+    (pitch, step bin, duration bin), or pitch alone)."""
     from .baselines import encode_notes
 
     def tokens(piece: np.ndarray) -> np.ndarray:
         return _pitches(piece) if pitch_only else encode_notes(piece)
 
-    corpus = [tokens(piece) for piece in training]
+    return longest_shared_runs([tokens(piece) for piece in pieces], [tokens(piece) for piece in training])
+
+
+def longest_shared_runs(sequences: Sequence[np.ndarray], corpus: Sequence[np.ndarray]) -> np.ndarray:
+    """`(sequences,)` for each int64 sequence, the length of its longest run of consecutive values found in a sequence
+    of `corpus`.
+
+    A binary search on the run length per sequence, against the set of all corpus runs of that length (a run of k
+    shared values contains one of every shorter length, so the answer is monotone)."""
+    corpus = [np.ascontiguousarray(sequence, dtype=np.int64) for sequence in corpus]
     runs: dict[int, set[bytes]] = {}
 
-    def training_runs(length: int) -> set[bytes]:
+    def corpus_runs(length: int) -> set[bytes]:
         if length not in runs:
             runs[length] = {sequence[start:start + length].tobytes() for sequence in corpus for start in range(len(sequence) - length + 1)}
         return runs[length]
 
     longest = []
-    for piece in pieces:
-        sequence = tokens(piece)
+    for sequence in sequences:
+        sequence = np.ascontiguousarray(sequence, dtype=np.int64)
         low, high = 0, len(sequence)  # low: a shared length; high: the most possible
         while low < high:
             middle = (low + high + 1) // 2
-            shared = training_runs(middle)
+            shared = corpus_runs(middle)
             if any(sequence[start:start + middle].tobytes() in shared for start in range(len(sequence) - middle + 1)):
                 low = middle
             else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import torch
 
-__all__ = ['NoteModel']
+__all__ = ['NoteModel', 'TokenModel']
 
 
 class NoteModel(Protocol):
@@ -21,6 +21,24 @@ class NoteModel(Protocol):
     def run(self, notes: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
         """The predictions for each position of `notes` (`pitch_logits` `(batch, time, 129)`, `step` and `duration`
         `(batch, time)` in seconds) and the state after the last note, to continue from."""
+        ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Its weights (the sampler runs on their device)."""
+        ...
+
+    def eval(self) -> Any:
+        """Switch to inference mode (no dropout)."""
+        ...
+
+
+class TokenModel(Protocol):
+    """A model over token ids `(batch, time)` of a metrical representation (`TokenLSTM`, `TokenTransformer`); the
+    sampler (`token_sampling.sample_tokens`) fuses the step of one with an `lstm`, `embedding` and `head`, and runs any
+    other one token at a time on the state its `run` returns."""
+
+    def run(self, tokens: torch.Tensor, state: Any = None) -> tuple[dict[str, torch.Tensor], Any]:
+        """`{'logits': (batch, time, vocabulary)}` after each of `tokens`, and the state after the last one."""
         ...
 
     def parameters(self) -> Iterator[torch.nn.Parameter]:

@@ -10,15 +10,16 @@ reaches `top_p` (nucleus); the begin token is never drawn. Step and duration are
 seed 002. Draws come from one `torch.Generator` seeded with `seed`, so the same settings give the same pieces.
 
 The sampler is incremental: the LSTM's (h, c) is carried from note to note, so a note costs one step whatever the
-length so far. `sample_notes_naive` re-runs the whole prefix for every note instead (the cost a stateless sampler
-pays, quadratic in the length); it exists to measure the difference (benchmarks/generation.py).
+length so far; for a NoteLSTM that step is fused into buffers allocated once (`fused.FusedLSTM`). `sample_notes_naive`
+re-runs the whole prefix for every note instead (the cost a stateless sampler pays, quadratic in the length); the tests
+hold the two to the same pieces.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -213,12 +214,48 @@ def sample_notes(model: NoteModel, settings: SamplingSettings, primers: Sequence
         else:
             outputs, state = model.run(_begin(settings.count, device))
         elapsed = torch.zeros(settings.count * max(len(primers), 1), device=device)
+        step = _FusedNoteStep(model, state) if _fusable(model) else None
         while not _done(len(generated), elapsed, settings):
             note = _next_notes(model, outputs, settings, generator)
             generated.append(note)
             elapsed += note[:, 0, 1]
-            outputs, state = model.run(note, state)
+            if step is not None:
+                outputs = step(note)
+            else:
+                outputs, state = model.run(note, state)
     return _finish(generated, primers, settings)
+
+
+def _fusable(model: NoteModel) -> bool:
+    """Whether the model is laid out as NoteLSTM is, so that its step can be fused (`_FusedNoteStep`)."""
+    return all(hasattr(model, name) for name in ('embedding', 'lstm', 'pitch_head', 'step_head', 'duration_head'))
+
+
+class _FusedNoteStep:
+    """NoteLSTM.run for one note `(batch, 1, 3)`, with the LSTM's step fused into reused buffers (`fused.FusedLSTM`):
+    the one-hot embedding is a column of its weight, then the three heads as in `run`."""
+
+    def __init__(self, model: NoteModel, state: LSTMState) -> None:
+        import torch
+
+        from .fused import FusedLSTM
+
+        layers = cast('Any', model)
+        self.model, self.fused = layers, FusedLSTM(layers.lstm, state[0].shape[1])
+        self.fused.reset(state)
+        self.columns = layers.embedding.weight.detach().t().contiguous()  # (129, embedding): row p is pitch p's embedding
+        self.features = torch.empty(state[0].shape[1], self.columns.shape[1] + 2, device=self.columns.device, dtype=self.columns.dtype)
+
+    def __call__(self, note: torch.Tensor) -> dict[str, torch.Tensor]:
+        import torch
+
+        width = self.columns.shape[1]
+        self.features[:, :width] = self.columns[note[:, 0, 0].long()]
+        self.features[:, width:] = note[:, 0, 1:3]
+        hidden = self.fused(self.features)
+        model = self.model
+        return {'pitch_logits': model.pitch_head(hidden)[:, None], 'step': torch.nn.functional.softplus(model.step_head(hidden))[:, None, 0],
+                'duration': torch.nn.functional.softplus(model.duration_head(hidden))[:, None, 0]}
 
 
 def sample_notes_naive(model: NoteModel, settings: SamplingSettings) -> list[np.ndarray]:

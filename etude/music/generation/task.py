@@ -170,9 +170,13 @@ class Generation(Task):
         samples = {'unigram': unigram.sample(count, length, np.random.default_rng(0)), 'markov': markov.sample(count, length, np.random.default_rng(1))}
         judged = self._judged(samples, parts, split)
         scored = parts[split]
-        return {'unigram': {**unigram.nll_terms(scored.notes, scored.weights()), **flat_figures(judged, 'unigram')},
-                'markov': {**markov.nll_terms(scored.notes, scored.weights()), 'concentration': markov.concentration, **flat_figures(judged, 'markov')},
-                CEILING: flat_figures(judged, CEILING)}
+        references = self._metrical_references(data, split)
+        ceiling = list(references['evaluated'])
+        return {'unigram': {**unigram.nll_terms(scored.notes, scored.weights()), **flat_figures(judged, 'unigram'),
+                            **self._metrical(samples['unigram'], references)},
+                'markov': {**markov.nll_terms(scored.notes, scored.weights()), 'concentration': markov.concentration, **flat_figures(judged, 'markov'),
+                           **self._metrical(samples['markov'], references)},
+                CEILING: {**flat_figures(judged, CEILING), **self._metrical(ceiling, references, voiced=True, copies=False)}}
 
     def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]:
         """`evaluation_pieces` pieces of `evaluation_notes` notes sampled from the model, judged as the baselines are:
@@ -180,8 +184,9 @@ class Generation(Task):
         relative measures and the longest run copied from a training piece."""
         from .evaluation import flat_figures
 
-        judged = self._judged({'model': self._sampled(model)}, self._parts(data), split)
-        return flat_figures(judged, 'model')
+        pieces = self._sampled(model)
+        judged = self._judged({'model': pieces}, self._parts(data), split)
+        return {**flat_figures(judged, 'model'), **self._metrical(pieces, self._metrical_references(data, split))}
 
     def evaluation_data(self, context: EvaluationContext) -> SplitView:
         from .tiles import tiles_from_windows
@@ -223,6 +228,30 @@ class Generation(Task):
         if evaluation.details.get('runs'):
             drawn['Longest run of notes copied from a training piece, per piece'] = copied_runs_figure(evaluation.details['runs'], folder / 'copied_runs.png')
         return drawn
+
+    def _metrical_references(self, data: SplitView, split: str) -> dict[str, list[np.ndarray]]:
+        """The training and `split` pieces read again from their MIDI files as voiced notes, with their voices and
+        time signatures (`tokens.score_notes`): 'evaluated', cut to `evaluation_notes` notes each, and 'copies', whole."""
+        import symusic
+
+        from .tokens import score_notes
+
+        stored = data.stored()
+        root, files = Path(stored.metadata['raw_root']), stored.metadata['files']
+        pieces = {name: list(dict.fromkeys(files[index] for index in data.indices[name])) for name in ('train', split)}
+        read = {name: [score_notes(symusic.Score(str(root / path))) for path in paths] for name, paths in pieces.items()}
+        return {'copies': read['train'], 'evaluated': [piece[:self.evaluation_notes] for piece in read[split]]}
+
+    @staticmethod
+    def _metrical(pieces: list[np.ndarray], references: dict[str, list[np.ndarray]], *, voiced: bool = False, copies: bool = True) -> dict[str, float]:
+        """Issue 23's measures (`metrical_measures`) of `pieces` (seed 002's notes, or voiced notes) against the evaluated
+        split's pieces, named `metrical_<figure>` beside the seed's own figures."""
+        from .metrical_measures import metrical_figures
+        from .tokens import voiced_from_seconds
+
+        voiced_pieces = pieces if voiced else [voiced_from_seconds(piece) for piece in pieces]
+        figures = metrical_figures(voiced_pieces, references['evaluated'], references['copies'] if copies else None)
+        return {f'metrical_{name}': value for name, value in figures.items()}
 
     def _parts(self, data: SplitView) -> dict[str, NoteTiles]:
         from .tiles import tiles_from_windows
