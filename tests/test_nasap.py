@@ -157,7 +157,9 @@ def test_the_listening_test_puts_the_model_and_deadpan_beside_a_pianist(nasap_ru
 
     assert main(['listen', 'from-run', str(nasap_run['run']), str(tmp_path / 'test'), '--pieces', '1', '--seconds', '6']) == 0
     plan = json.loads((tmp_path / 'test' / 'plan.json').read_text())
-    assert plan['kind'] == 'mushra' and sorted(plan['conditions']) == ['deadpan', 'model'], 'the pianist is the reference'
+    assert plan['kind'] == 'mushra' and {'model', 'deadpan', 'hidden_reference'} <= set(plan['conditions']), plan['conditions']
+    assert all(name.startswith('anchor_') for name in set(plan['conditions']) - {'model', 'deadpan', 'hidden_reference'}), \
+        'the pianist is the reference (heard openly and hidden); the rest are MUSHRA\'s low-pass anchors'
     page = ' '.join(path.read_text(errors='ignore') for path in (tmp_path / 'test').rglob('*.html'))
     assert not any(word in page for word in ('deadpan', 'pianist', 'model')), 'nothing on the page says which is which'
     assert main(['listen', 'from-run', str(nasap_run['run']), str(tmp_path / 'ab'), '--kind', 'ab', '--pieces', '1', '--seconds', '6']) == 0
