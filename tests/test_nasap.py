@@ -134,7 +134,9 @@ def test_a_testing_run_judges_the_model_against_every_performance_and_the_pianis
     assert test['pieces'] >= baselines['human']['pieces'] and test['performances'] >= 3 * baselines['human']['pieces']
     export = torch.load(summary['paths']['best'], map_location='cpu', weights_only=True)
     assert export['dataset']['split_rule'].startswith('by piece (composer/title), stratified by composer')
-    assert 'per piece, against every performance:' in nasap_run['stdout'] and 'human r ' in nasap_run['stdout']
+    assert 'per piece, against every performance (' in nasap_run['stdout'] and 'human r ' in nasap_run['stdout']
+    assert test['agreed_pieces'] == baselines['human']['pieces'] and baselines['deadpan']['agreed_pieces'] == baselines['human']['pieces'], \
+        'the model and the baselines are judged again on the pieces the pianists agreement is measured on'
 
 
 @pytest.mark.slow

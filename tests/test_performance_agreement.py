@@ -9,7 +9,7 @@ import pytest
 
 from etude.data.split import stratified_group_split
 from etude.errors import ConfigError
-from etude.music.performance.agreement import human_agreement, pearson, piece_figures
+from etude.music.performance.agreement import human_agreement, judged, pearson, piece_figures
 from etude.music.performance.baselines import TrainingMeans, baseline_performers
 from etude.music.performance.codec import SCORE_FEATURES
 from etude.music.performance.models.common import PREDICTED
@@ -42,6 +42,17 @@ def test_figures_are_averaged_per_piece_then_over_pieces() -> None:
     assert figures['piece_velocity_correlation'] == pytest.approx(0.5), 'A counts once however many pianists played it (not 3/4)'
     expected_mae = np.mean(np.abs(truths[3][:, 0] - 0.5)) * 127 / 2
     assert figures['piece_velocity_mae'] == pytest.approx(expected_mae)
+
+
+def test_a_performer_is_judged_again_on_the_pieces_the_pianists_agreement_is_measured_on() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.normal(0.5, 0.1, (20, 5))
+    played = [performance(f'a{index}', 'A', truth) for index in range(3)] + [performance(f'b{index}', 'B', truth) for index in range(2)]
+    predictions = {item.file: truth if item.piece == 'A' else np.full((20, 5), 0.5) for item in played}
+    figures = judged(played, predictions)
+    assert figures['pieces'] == 2 and figures['piece_velocity_correlation'] == pytest.approx(0.5)
+    assert figures['agreed_pieces'] == human_agreement(played)['pieces'] == 1 and figures['agreed_performances'] == 3
+    assert figures['agreed_piece_velocity_correlation'] == pytest.approx(1.0), 'B, played twice, has no agreement and is left out'
 
 
 def test_each_pianist_is_judged_against_the_others_note_by_note() -> None:

@@ -8,7 +8,8 @@ Pearson correlation r and the mean absolute error per feature, over the notes th
 notes; every note for the tempo curve). The figures are averaged over a piece's performances, then over pieces, so a
 piece with twelve recordings counts once. **Human agreement** is the reference: each pianist against the mean of the
 other pianists of the same score (leave one performer out), on scores with at least `min_performances` performances,
-averaged the same way. A prediction (or a pianist's curve) that is constant over a piece has r 0 by convention: it
+averaged the same way; `with_agreement` keeps the performances of those scores, so that a performer can be judged on the
+same pieces the pianists' agreement is (`agreed_piece_*` figures). A prediction (or a pianist's curve) that is constant over a piece has r 0 by convention: it
 says nothing about which notes differ. Names: `piece_<feature>_correlation` and `piece_<feature>_mae` for feature in
 velocity (MAE in MIDI velocity steps), timing (ms), articulation (log2 ratio), tempo (beat period, ms), pedal (0-1).
 """
@@ -22,7 +23,7 @@ import numpy as np
 from .models.common import FEATURE_NAMES, PREDICTED
 from .pieces import PerformedPiece
 
-__all__ = ['FEATURES', 'MIN_PERFORMANCES', 'UNITS', 'human_agreement', 'pearson', 'piece_figures']
+__all__ = ['FEATURES', 'MIN_PERFORMANCES', 'UNITS', 'human_agreement', 'pearson', 'judged', 'piece_figures', 'with_agreement']
 
 FEATURES = tuple(FEATURE_NAMES[name] for name in PREDICTED)  # velocity, timing, articulation, tempo, pedal
 UNITS = {'velocity': 127.0, 'timing': 1000.0, 'articulation': 1.0, 'tempo': 1000.0, 'pedal': 1.0}
@@ -76,6 +77,24 @@ def piece_figures(performances: Sequence[PerformedPiece], predictions: Mapping[s
         per_piece.setdefault(performance.piece, []).append(
             _compare(np.asarray(predictions[performance.file], dtype=np.float64), _truth(performance), _masks(performance)))
     return _average(per_piece)
+
+
+def with_agreement(performances: Sequence[PerformedPiece], min_performances: int = MIN_PERFORMANCES) -> list[PerformedPiece]:
+    """The performances of scores played at least `min_performances` times: those `human_agreement` judges."""
+    counts: dict[str, int] = {}
+    for performance in performances:
+        counts[performance.score] = counts.get(performance.score, 0) + 1
+    return [performance for performance in performances if counts[performance.score] >= min_performances]
+
+
+def judged(performances: Sequence[PerformedPiece], predictions: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """`piece_figures` over every performance, and again as `agreed_piece_*` over `with_agreement`'s (the pieces the
+    pianists' agreement is measured on, so model, baselines and pianists can be read side by side)."""
+    figures = piece_figures(performances, predictions)
+    agreed = with_agreement(performances)
+    if agreed:
+        figures.update({f'agreed_{key}': value for key, value in piece_figures(agreed, predictions).items()})
+    return figures
 
 
 def human_agreement(performances: Sequence[PerformedPiece], min_performances: int = MIN_PERFORMANCES) -> dict[str, float]:

@@ -119,15 +119,25 @@ def nasap_folder(data: Path, verbose: bool) -> Path:
 
 def report(summary: dict[str, Any]) -> str:
     """One line per feature: the model's test r / MAE against every held-out performance, piece by piece, beside the
-    baselines' and the pianists' agreement (the windows' pooled figures where a run has no piece figures)."""
+    baselines'; then the same on the pieces with three or more performances, beside the pianists' agreement with each
+    other (the windows' pooled figures where a run has no piece figures)."""
     test, baselines = summary['test'], summary.get('baselines', {})
-    prefix = 'piece_' if f'piece_{FEATURES[0]}_correlation' in test else ''
-    lines = ['per piece, against every performance:' if prefix else 'over the test windows:']
-    for feature in FEATURES:
-        row = [f'{feature}: r {test[f"{prefix}{feature}_correlation"]:.3f} MAE {test[f"{prefix}{feature}_mae"]:.3f}']
-        for name in ('deadpan', 'rule', 'training_mean', 'human'):
-            figures = baselines.get(name, {})
-            if f'{prefix}{feature}_correlation' in figures:
-                row.append(f'{name} r {figures[f"{prefix}{feature}_correlation"]:.3f} MAE {figures[f"{prefix}{feature}_mae"]:.3f}')
-        lines.append('; '.join(row))
+    blocks = [('piece_', f'per piece, against every performance ({test.get("pieces", 0):.0f} pieces):', ('deadpan', 'rule', 'training_mean')),
+              ('agreed_piece_', f'on the {test.get("agreed_pieces", 0):.0f} pieces played three or more times, beside the pianists\' agreement:',
+               ('deadpan', 'rule', 'training_mean', 'human'))]
+    if f'piece_{FEATURES[0]}_correlation' not in test:
+        blocks = [('', 'over the test windows:', ('deadpan', 'rule', 'training_mean'))]
+    lines = []
+    for prefix, title, names in blocks:
+        if f'{prefix}{FEATURES[0]}_correlation' not in test:
+            continue
+        lines.append(title)
+        for feature in FEATURES:
+            row = [f'{feature}: r {test[f"{prefix}{feature}_correlation"]:.3f} MAE {test[f"{prefix}{feature}_mae"]:.3f}']
+            for name in names:
+                figures = baselines.get(name, {})
+                key = f'piece_{feature}' if name == 'human' else f'{prefix}{feature}'
+                if f'{key}_correlation' in figures:
+                    row.append(f'{name} r {figures[f"{key}_correlation"]:.3f} MAE {figures[f"{key}_mae"]:.3f}')
+            lines.append('; '.join(row))
     return '\n'.join(lines)

@@ -137,10 +137,11 @@ class ExpressivePerformance(Task):
     def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
         """Deadpan, the marks-only rule performer and the training pianists' mean (`baselines.py`), fitted on the train
         split, each judged as the model is: over `split`'s windows and against every performance piece by piece
-        (`piece_*` figures); and `human`, each pianist against the others of the same score (`agreement.py`)."""
+        (`piece_*` figures; `agreed_piece_*` on the pieces `human` is measured on); and `human`, each pianist against
+        the others of the same score (`agreement.py`)."""
         import numpy as np
 
-        from .agreement import human_agreement, piece_figures
+        from .agreement import human_agreement, judged
         from .baselines import TrainingMeans, baseline_performers, score_window_metrics
         from .codec import SCORE_FEATURES
         from .pieces import performances_of, windows_of
@@ -158,7 +159,7 @@ class ExpressivePerformance(Task):
         for name, perform in baseline_performers(means).items():
             whole = {performance.file: perform(performance) for performance in performances}
             result[name] = {**score_window_metrics(windows_of(whole, files, starts, self.sequence_length), labels),
-                            **piece_figures(performances, whole)}
+                            **judged(performances, whole)}
         agreement = human_agreement(performances)
         if agreement:
             result['human'] = agreement
@@ -167,11 +168,12 @@ class ExpressivePerformance(Task):
     def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]:
         """On the test split, the model judged against every held-out performance, piece by piece (`piece_*` figures,
         as `agreement.piece_figures` computes them): each performance's score played whole, as `etude infer` plays a
-        score (overlapping windows, `play.predict_piece`). The validation passes skip it (early stopping needs only
+        score (overlapping windows, `play.predict_piece`); `agreed_piece_*` on the pieces the pianists' agreement is measured
+        on. The validation passes skip it (early stopping needs only
         the windows' figures)."""
         if split != 'test':
             return {}
-        from .agreement import piece_figures
+        from .agreement import judged
         from .pieces import performances_of
         from .play import predict_piece
 
@@ -179,7 +181,7 @@ class ExpressivePerformance(Task):
         performer = cast(ScorePerformer, model)
         predictions = {performance.file: predict_piece(performer, performance.features, self.sequence_length, device)
                        for performance in performances}
-        return piece_figures(performances, predictions)
+        return judged(performances, predictions)
 
     def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
         """One row per window (its file, start and matched notes) and what the tempo and velocity figures draw."""
