@@ -97,6 +97,8 @@ def test_a_performance_the_tempo_curve_cannot_follow_is_refused_and_the_rest_is_
     settings = MatchSequences()
     with pytest.raises(DataFileError, match='more than 0.5 s from the tempo curve'):
         settings.read(nasap_folder, 'Beethoven/Piano_Sonatas/3-1/Lin01.match', {'score': 'Beethoven/Piano_Sonatas/3-1/xml_score.musicxml'})
+    with pytest.raises(DataFileError, match='aligns no notes'):  # (n)ASAP ships this one as its header alone
+        settings.read(nasap_folder, 'Debussy/Pour_le_Piano/1/MunA12M.match', {'score': 'Debussy/Pour_le_Piano/1/xml_score.musicxml'})
     rows = settings.read(nasap_folder, VERSION_5, {'score': 'Schumann/Kreisleriana/3/xml_score.musicxml'})
     matched = rows['matched'] == 1
     assert matched.mean() > 0.9 and np.abs(rows['onset_deviation'][matched]).max() <= 0.5 and rows['beat_seconds'].max() <= 4.0

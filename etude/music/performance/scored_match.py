@@ -122,6 +122,8 @@ def read_scored_match(match_path: str | os.PathLike[str], score_path: str | os.P
     if not score_path.is_file():
         raise DataFileError(f'{score_path}: no such file')
     pair = read_match_lines(match_path)
+    if not len(pair.score_ids):
+        raise DataFileError(f'{match_path}: the match file aligns no notes (it holds only its header)')
     rows, row_of = _written(str(score_path.resolve()), score_path.stat().st_mtime_ns)
     parsed = [_ID.match(str(identifier)) for identifier in pair.score_ids]
     found = np.array([row_of.get(match.group(1), -1) if match else -1 for match in parsed], dtype=np.int64)
