@@ -53,6 +53,10 @@ def test_a_performer_is_judged_again_on_the_pieces_the_pianists_agreement_is_mea
     assert figures['pieces'] == 2 and figures['piece_velocity_correlation'] == pytest.approx(0.5)
     assert figures['agreed_pieces'] == human_agreement(played)['pieces'] == 1 and figures['agreed_performances'] == 3
     assert figures['agreed_piece_velocity_correlation'] == pytest.approx(1.0), 'B, played twice, has no agreement and is left out'
+    two_scores = [PerformedPiece(f'c{index}', 'C', f'C{index % 2}', item.features, item.targets) for index, item in
+                  enumerate(performance(str(index), 'C', truth) for index in range(6))]
+    assert human_agreement(two_scores)['pieces'] == 1, 'a movement with and without its repeats: two scores, one piece'
+    assert human_agreement(two_scores)['performances'] == 6 == judged(two_scores, {item.file: truth for item in two_scores})['agreed_performances']
 
 
 def test_each_pianist_is_judged_against_the_others_note_by_note() -> None:

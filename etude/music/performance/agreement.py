@@ -119,5 +119,6 @@ def human_agreement(performances: Sequence[PerformedPiece], min_performances: in
             where = np.searchsorted(keys, performance.targets['note_key'])
             known = others_count[where] > 0
             mean = np.where(known, others_sum[where] / np.maximum(others_count[where], 1.0), 0.0)
-            per_piece.setdefault(score, []).append(_compare(mean, _truth(performance), _masks(performance) & known))
+            # paired by score (a movement with and without its repeats is two scores), averaged by piece as the performers are
+            per_piece.setdefault(performance.piece, []).append(_compare(mean, _truth(performance), _masks(performance) & known))
     return _average(per_piece)
