@@ -104,7 +104,7 @@ def human_agreement(performances: Sequence[PerformedPiece], min_performances: in
     for performance in performances:
         by_score.setdefault(performance.score, []).append(performance)
     per_piece: dict[str, list[dict[str, float]]] = {}
-    for score, group in by_score.items():
+    for group in by_score.values():
         if len(group) < min_performances:
             continue
         keys = np.unique(np.concatenate([performance.targets['note_key'] for performance in group]))
