@@ -90,3 +90,19 @@ def headless_chromium(width: int, height: int) -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# the (n)ASAP copy the project keeps beside its checkouts for machines without the host (or ETUDE_TEST_NASAP_ARCHIVE)
+NASAP_ARCHIVE = Path(os.environ.get('ETUDE_TEST_NASAP_ARCHIVE') or ROOT.parent / 'shared' / 'data' / 'nasap-4097b45.tar.xz')
+needs_nasap = pytest.mark.skipif(not NASAP_ARCHIVE.is_file(),
+                                 reason=f'the (n)ASAP archive is not at {NASAP_ARCHIVE} (kept beside the project on its own machines)')
+
+
+@pytest.fixture(scope='session')
+def nasap_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """(n)ASAP installed as a user installs it, `etude data install nasap --archive`, once per session (about a minute)."""
+    if not NASAP_ARCHIVE.is_file():
+        pytest.skip(f'the (n)ASAP archive is not at {NASAP_ARCHIVE} (kept beside the project on its own machines)')
+    from etude.data.download import install_dataset
+
+    return install_dataset('nasap', tmp_path_factory.mktemp('datasets'), archive=NASAP_ARCHIVE, progress=False)

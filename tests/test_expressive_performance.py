@@ -60,7 +60,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`etude train expressive_performance --testing`, with enough epochs for the LSTM to learn the velocity rules."""
     folder = tmp_path_factory.mktemp('expressive')
     result = _run('train', 'expressive_performance', '--testing', '--runs-dir', str(folder / 'runs'), f'data_directory={folder / "data"}', 'model=lstm',
-                  'num_of_epochs=12', 'hidden_size=24', 'with_early_stopping=false', cwd=folder)
+                  'num_of_epochs=30', 'hidden_size=24', 'with_early_stopping=false', cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = (folder / 'runs').iterdir()
     return {'summary': json.loads((run / 'summary.json').read_text()), 'folder': folder, 'report': result.stdout}

@@ -85,3 +85,41 @@ def test_a_file_that_is_not_a_match_file_is_named(tmp_path: Path) -> None:
         read_match(bad)
     with pytest.raises(DataFileError, match='no such file'):
         read_match(tmp_path / 'missing.match')
+
+
+def test_the_sustain_pedal_is_kept_per_note_and_played_as_legato_pedalling(pair) -> None:
+    from etude.music.performance.codec import PEDAL_CHANGE_SECONDS, beat_index
+
+    encoded = encode_performance(pair.score, pair.performance, pair.score_to_performance, pedal=pair.pedal)
+    matched = np.flatnonzero(pair.score_to_performance >= 0)
+    sustain = encoded.targets['sustain']
+    for row in matched[::7]:  # the pedal as it stood when the key came up, found by walking the events
+        played = pair.performance[pair.score_to_performance[row]]
+        depth = 0.0
+        for seconds, value in pair.pedal:
+            if seconds <= played['start'] + played['duration']:
+                depth = value / 127.0
+        assert sustain[row] == pytest.approx(depth, abs=1e-6)
+    assert 0.2 < np.mean(sustain[matched] >= 0.5) < 1.0, 'this Mozart is pedalled, not throughout'
+    notes, pedal = render_performance(pair.score, encoded.targets, start_seconds=encoded.start_seconds)  # no events given: per-note pedal
+    _, beats = beat_index(pair.score['onset_beats'])
+    for beat in np.unique(beats)[:40]:
+        onset = notes['start'][beats == beat].min()
+        held = np.mean(sustain[beats == beat]) >= 0.5
+        before = pedal[pedal[:, 0] <= onset + PEDAL_CHANGE_SECONDS + 1e-9]
+        assert (before[-1, 1] == 127) == held if len(before) else not held, f'beat {beat}: the pedal is down just after its onset iff held'
+    assert set(pedal[:, 1]) <= {0.0, 127.0} and np.all(np.diff(pedal[:, 0]) >= 0)
+
+
+def test_deadpan_plays_the_scores_tempo_marks(pair) -> None:
+    from etude.music.performance.codec import marked_beat_seconds
+
+    marks = np.full(len(pair.score), np.nan)
+    marks[40:] = 120.0
+    marks[100:] = 60.0
+    np.testing.assert_allclose(marked_beat_seconds(marks, 0.7)[[0, 39, 40, 99, 100]], [0.5, 0.5, 0.5, 0.5, 1.0], err_msg='the first mark from the start')
+    np.testing.assert_allclose(marked_beat_seconds(np.full(5, np.nan), 0.7), 0.7)
+    score = pair.score.copy()
+    score['tempo_qpm'] = marks
+    periods = deadpan_targets(score, velocity=0.5, beat_seconds=0.7)['beat_seconds']
+    assert set(np.round(periods, 6)) == {0.5, 1.0} and not deadpan_targets(score, velocity=0.5, beat_seconds=0.7)['sustain'].any()

@@ -12,12 +12,13 @@ from etude.music.performance.alignment import align_score_to_performance
 
 @pytest.fixture(scope='module')
 def chorale(tmp_path_factory):
-    """BWV 66.6 (four parts, F# minor, a pickup, fermatas) as MusicXML and as a MIDI rendering of it."""
+    """BWV 66.6 (four parts, F# minor, a pickup, fermatas) as MusicXML and as a MIDI rendering of it (music21's MIDI
+    plays both notes of a unison, so the score keeps them too)."""
     folder = tmp_path_factory.mktemp('chorale')
     score = corpus.parse('bach/bwv66.6')
     xml_path = score.write('musicxml', fp=folder / 'bwv66.6.musicxml')
     midi_path = score.write('midi', fp=folder / 'bwv66.6.mid')
-    return read_score(xml_path), midi_to_notes(midi_path)
+    return read_score(xml_path, keep_unisons=True), midi_to_notes(midi_path)
 
 
 def test_read_chorale_features(chorale):
@@ -40,7 +41,7 @@ def test_read_chorale_features(chorale):
 
 def test_read_compressed_corpus_file(chorale):
     path = next(p for p in corpus.getComposer('bach') if p.name == 'bwv66.6.mxl')
-    notes = read_score(path)
+    notes = read_score(path, keep_unisons=True)
     for field in ('pitch', 'onset_beats', 'duration_beats', 'part', 'measure', 'beat_strength', 'articulations'):
         np.testing.assert_array_equal(notes[field], chorale[0][field])
 
@@ -87,6 +88,45 @@ def test_chords_ties_voices_dynamics_and_articulations(tmp_path):
     assert (analysed['key_tonic'] >= 0).all() and (analysed['key_mode'] >= 0).all()
 
 
+def test_a_unison_is_read_as_one_note_the_longer_with_the_marks_of_both(chorale, tmp_path):
+    written, _ = chorale
+    merged = read_score(next(p for p in corpus.getComposer('bach') if p.name == 'bwv66.6.mxl'))
+    keys = list(zip(written['pitch'].tolist(), written['onset_beats'].tolist(), strict=True))
+    unisons = len(keys) - len(set(keys))
+    assert unisons >= 2 and len(merged) == len(written) - unisons, 'the chorale\'s voices meet in unisons'
+    assert len(set(zip(merged['pitch'].tolist(), merged['onset_beats'].tolist(), strict=True))) == len(merged)
+    part = stream.Part()
+    bar = stream.Measure(number=1)
+    upper, lower = stream.Voice(id='1'), stream.Voice(id='2')
+    short = note.Note('E4', quarterLength=1)
+    short.articulations.append(articulations.Staccato())
+    upper.append([short, note.Note('G4', quarterLength=3)])
+    lower.append([note.Note('E4', quarterLength=2), note.Note('C4', quarterLength=2)])
+    bar.insert(0, meter.TimeSignature('4/4'))
+    bar.insert(0, upper)
+    bar.insert(0, lower)
+    part.append(bar)
+    path = tmp_path / 'unison.musicxml'
+    stream.Score([part]).write('musicxml', fp=path)
+    notes = read_score(path)
+    assert [(int(n['pitch']), n['onset_beats'], n['duration_beats']) for n in notes] == [(64, 0.0, 2.0), (67, 1.0, 3.0), (60, 2.0, 2.0)]
+    assert articulation_names(notes['articulations'][0]) == ['staccato'] and len(read_score(path, keep_unisons=True)) == 4
+
+
+def test_a_metronome_mark_is_the_tempo_of_the_notes_after_it(tmp_path):
+    from music21 import tempo
+
+    part = stream.Part()
+    first, second = stream.Measure(number=1), stream.Measure(number=2)
+    first.append([meter.TimeSignature('2/4'), note.Note('C4', quarterLength=2)])
+    second.append([tempo.MetronomeMark(number=60, referent=note.Note(type='half')), note.Note('D4', quarterLength=2)])
+    part.append([first, second])
+    path = tmp_path / 'tempo.musicxml'
+    stream.Score([part]).write('musicxml', fp=path)
+    notes = read_score(path)
+    assert np.isnan(notes['tempo_qpm'][0]) and notes['tempo_qpm'][1] == pytest.approx(120.0), 'a half note at 60 is 120 quarters a minute'
+
+
 def test_align_exact_rendering(chorale):
     score_notes, performance = chorale
     alignment = align_score_to_performance(score_notes, performance)
@@ -105,7 +145,7 @@ def test_repeats_are_expanded_to_follow_a_performance(tmp_path):
     score = corpus.parse('bach/bwv269')
     xml_path = score.write('musicxml', fp=tmp_path / 'bwv269.musicxml')
     performance = midi_to_notes(score.write('midi', fp=tmp_path / 'bwv269.mid'))
-    as_printed, as_played = read_score(xml_path), read_score(xml_path, expand_repeats=True)
+    as_printed, as_played = read_score(xml_path, keep_unisons=True), read_score(xml_path, expand_repeats=True, keep_unisons=True)
     assert len(as_printed) < len(as_played) == len(performance)
     assert np.all(np.diff(as_played['onset_beats']) >= 0) and as_played['measure'].max() == as_printed['measure'].max()
     assert align_score_to_performance(as_printed, performance).performance_match_rate < 0.8

@@ -6,14 +6,16 @@
                             group_column='canonical_title', companion_columns={'midi': 'midi_filename'})
 
 `audio_folder` (labels in the file names), `metadata_table` (a CSV or JSON table of files and labels),
-`audio_midi_pairs` (audio beside its MIDI), `score_performance_pairs` (MIDI performances beside their scores) and
-`midi_collection` (MIDI files grouped by folder, composer or file). Files that cannot be used follow `on_error`, as
+`audio_midi_pairs` (audio beside its MIDI), `score_performance_pairs` (MIDI performances beside their scores),
+`match_performances` (match files listed in a table, (n)ASAP's) and `midi_collection` (MIDI files grouped by folder,
+composer or file). Files that cannot be used follow `on_error`, as
 `etude.data.definitions` says.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -21,6 +23,8 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
+
+import numpy as np
 
 from ..errors import ConfigError, DataFileError, DatasetError
 from .definitions import (
@@ -35,8 +39,9 @@ from .definitions import (
     natural_key,
     report_skipped,
 )
+from .split import check_fractions, stratified_group_split
 
-__all__ = ['audio_folder', 'audio_midi_pairs', 'metadata_table', 'midi_collection', 'score_performance_pairs']
+__all__ = ['audio_folder', 'audio_midi_pairs', 'match_performances', 'metadata_table', 'midi_collection', 'score_performance_pairs']
 
 
 def audio_folder(root: str | Path, pattern: str, *, group_by: str | None = None,
@@ -183,6 +188,45 @@ def score_performance_pairs(root: str | Path, *, pair_by: Literal['stem', 'folde
         if score not in used:
             rejects.add(score, 'no performance (MIDI) to pair it with')
     return _definition(root, items, {}, 'score', name, rejects)
+
+
+def match_performances(root: str | Path, *, table: str = 'metadata.csv', fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
+                       pieces: int | None = None, on_error: OnError = 'skip', name: str | None = None) -> DatasetDefinition:
+    """Match files listed in a table with their MusicXML scores and composers ((n)ASAP's `metadata.csv`: columns
+    `composer`, `title`, `xml_score`, `match_file`, `midi_performance`), split by piece, stratified by composer.
+
+    Items' primary file is the match file, with companions {'score', 'performance'} and the label `composer`; a
+    piece (`composer/title`: (n)ASAP keeps a movement with and without its repeats in two folders of one title, which
+    must not fall on both sides of a split) is a group, and every item carries its split, dealt out by `fractions` over each
+    composer's pieces (`etude.data.split.stratified_group_split`), so no piece is in two splits and every composer
+    with enough pieces is in each. `pieces` keeps that many pieces, chosen with `seed` in proportion to each
+    composer's share, before the split. Rows whose files are missing follow `on_error` (skipped with a warning by
+    default: (n)ASAP's table lists performances whose scores it does not ship). The rule is recorded as the
+    definition's `split_rule`, which a dataset built from it keeps and an export records.
+    """
+    check_fractions(fractions)
+    if pieces is not None and (isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1):
+        raise ConfigError(f'pieces must be a positive number of pieces or None (all), got {pieces!r}')
+    listed = metadata_table(root, table, audio_column='match_file', label_columns={'composer': 'class'}, split_column=None,
+                            group_column='title', companion_columns={'score': 'xml_score', 'performance': 'midi_performance'},
+                            on_error=on_error, name=name or Path(root).resolve().name)
+    pieces_of = [dataclasses.replace(item, group=f'{item.labels["composer"]}/{item.group}') for item in listed.items]
+    composer_of = {item.group: str(item.labels['composer']) for item in pieces_of}
+    if pieces is not None and pieces < len(composer_of):
+        rng = np.random.default_rng(seed)
+        rank: dict[str, float] = {}
+        for composer in sorted(set(composer_of.values())):  # each composer's pieces spread evenly over [0, 1)
+            members = sorted(group for group, owner in composer_of.items() if owner == composer)
+            start = rng.random()
+            for position, index in enumerate(rng.permutation(len(members))):
+                rank[members[index]] = (position + start) / len(members)
+        chosen = set(sorted(rank, key=lambda group: (rank[group], group))[:pieces])
+        composer_of = {group: composer for group, composer in composer_of.items() if group in chosen}
+    split = stratified_group_split(list(composer_of), list(composer_of.values()), fractions, seed)
+    items = [dataclasses.replace(item, split=split[item.group]) for item in pieces_of if item.group in composer_of]
+    rule = (f'by piece (composer/title), stratified by composer: fractions {"/".join(f"{part:g}" for part in fractions)}, seed {seed}'
+            + (f', {len(composer_of)} of {len(set(item.group for item in pieces_of))} pieces' if pieces is not None else ''))
+    return DatasetDefinition(listed.root, items, listed.label_types, 'piece', listed.name, listed.skipped, split_rule=rule)
 
 
 def midi_collection(root: str | Path, *, group_by: Literal['folder', 'composer', 'file'] = 'folder',

@@ -83,6 +83,8 @@ class DatasetDefinition:
         group_key: what a group is ('speaker', 'canonical_title', 'file', ...), recorded in the cache's metadata.
         name: a short name for caches and logs; defaults to the root folder's name.
         skipped: (relative path, reason) of every file the builder left out.
+        split_rule: how the items' own splits were made, in words, when the builder made them (kept by the datasets
+            built from it and recorded in exports).
     """
 
     root: Path
@@ -91,6 +93,7 @@ class DatasetDefinition:
     group_key: str = 'file'
     name: str = ''
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    split_rule: str = ''
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)

@@ -15,11 +15,15 @@ the archive check still runs and the install says that no checksum was verified.
 Tests and mirrors can redirect a dataset with `ETUDE_DATASET_URL_<NAME>` (name upper-cased, non-alphanumerics turned
 into `_`), pin the exact bytes expected with `ETUDE_DATASET_CHECKSUM_<NAME>` (`md5:...` or `sha256:...`), and point
 the Zenodo look-up elsewhere with `ETUDE_ZENODO_API` (default https://zenodo.org/api).
+
+Machines that cannot reach a host install from a local file instead, `install_dataset(name, dir, archive=PATH)` (`etude
+data install NAME --archive PATH`): the file is matched to a form the registry knows (the host's archive, or a copy
+with its own md5: `etude.data.archives`), copied into the same `.part` file (an interrupted copy resumes), and then
+checked, unpacked and moved into place by the same code as a download. The user's file is never changed or removed.
 """
 
 import dataclasses
 import datetime
-import hashlib
 import importlib
 import json
 import os
@@ -36,6 +40,7 @@ import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
+from etude.data.archives import archive_form, copy_resumable, hash_file, resolve_subdirectory
 from etude.data.files import check_folder, exclusive_lock
 from etude.data.registry import (
     OfficialDataset,
@@ -141,54 +146,50 @@ def download_file(url: str, part: Path, *, label: str, progress: bool = True) ->
         )
 
 
-def _hash_file(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open('rb') as source:
-        for chunk in iter(lambda: source.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_all(stream: IO[bytes]) -> None:
     while stream.read(_CHUNK):
         pass
 
 
-def verify_download(path: Path, entry: OfficialDataset) -> bool:
+_TAR_MODES = {'tar.gz': 'r:gz', 'tar.xz': 'r:xz'}
+
+
+def verify_download(path: Path, entry: OfficialDataset, *, what: str | None = None) -> bool:
     """Check size, checksum and archive structure; return whether a checksum was verified.
 
     The archive is always read end to end, because hosts that publish no checksum (GitHub tag archives) still
     deserve a guarantee that a truncated or damaged file is caught here rather than half-way through training.
+    `what` names the file in messages (default 'download of NAME'; a local archive is named by its path).
     """
-    label = entry.name
+    label = what or f'download of {entry.name}'
     size = path.stat().st_size
     if entry.size_bytes is not None and size != entry.size_bytes:
-        raise DownloadError(f'download of {label} is corrupt: {size} bytes instead of {entry.size_bytes}')
+        raise DownloadError(f'{label} is corrupt: {size} bytes instead of {entry.size_bytes}')
     if entry.checksum is not None:
         algorithm, expected = entry.checksum.split(':', 1)
-        actual = _hash_file(path, algorithm)
+        actual = hash_file(path, algorithm)
         if actual != expected.lower():
             raise DownloadError(
-                f'download of {label} is corrupt: {algorithm} checksum {actual} does not match the expected {expected}'
+                f'{label} is corrupt: {algorithm} checksum {actual} does not match the expected {expected}'
             )
     try:
         if entry.archive_format == 'zip':
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
             if bad is not None:
-                raise DownloadError(f'download of {label} is corrupt: archive member {bad!r} fails its CRC check')
+                raise DownloadError(f'{label} is corrupt: archive member {bad!r} fails its CRC check')
         else:
-            with tarfile.open(path, 'r:gz') as archive:
+            with tarfile.open(path, _TAR_MODES[entry.archive_format]) as archive:  # type: ignore[call-overload]
                 for member in archive:
                     if member.isfile():
                         extracted = archive.extractfile(member)
                         if extracted is not None:
                             _read_all(extracted)
     except NotImplementedError as error:
-        raise DownloadError(f'cannot unpack {label}: {error}') from None
+        raise DownloadError(f'cannot unpack {entry.name}: {error}') from None
     except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as error:
         kind = entry.archive_format
-        raise DownloadError(f'download of {label} is corrupt: not a readable {kind} archive ({error})') from None
+        raise DownloadError(f'{label} is corrupt: not a readable {kind} archive ({error})') from None
     return entry.checksum is not None
 
 
@@ -214,7 +215,7 @@ def extract_archive(archive_path: Path, archive_format: str, destination: Path, 
                     )
             archive.extractall(destination)
         return
-    with tarfile.open(archive_path, 'r:gz') as archive:
+    with tarfile.open(archive_path, _TAR_MODES[archive_format]) as archive:  # type: ignore[call-overload]
         members = archive.getmembers()
         for member in members:
             _check_member_name(member.name, label)
@@ -238,6 +239,9 @@ def _check_dataset_folder(staging: Path, entry: OfficialDataset) -> None:
                                 'not a folder; the archive is malformed')
     if not root.is_dir():
         raise DownloadError(f'archive of {entry.name} has no folder {entry.subdirectory!r}; its layout changed')
+    missing = [name for name in entry.required_files if not (root / name).is_file()]
+    if missing:
+        raise DownloadError(f'archive of {entry.name} has no {missing[0]} in its folder {entry.subdirectory or "(top)"!r}; its layout changed')
     inside = root.resolve()
     for folder, directories, files in os.walk(root):
         for name in (*directories, *files):
@@ -306,17 +310,30 @@ def _resolve_entry(name_or_entry: str | OfficialDataset, url: str | None) -> Off
 
 def install_dataset(
     name_or_entry: str | OfficialDataset, target_dir: str | os.PathLike[str], *, url: str | None = None,
-    progress: bool = True,
+    archive: str | os.PathLike[str] | None = None, progress: bool = True,
 ) -> Path:
     """Install an official dataset into `<target_dir>/<name>/` and return that folder.
 
-    Raises `DatasetError` for an unknown name, a manual-only dataset or an existing install, and `DownloadError` when
-    the download cannot be fetched, verified or safely unpacked. Interrupting keeps the `.part` file for resuming.
+    `archive` installs from a local file instead of downloading: an archive of a form the registry knows (see
+    `etude.data.archives`), held to the same checks; the file itself is left as it is.
+
+    Raises `DatasetError` for an unknown name, a manual-only dataset, an existing install or a local file that is not a
+    known archive of the dataset, and `DownloadError` when the archive cannot be fetched, verified or safely unpacked.
+    Interrupting keeps the `.part` file for resuming.
     """
+    if archive is not None and url is not None:
+        raise DatasetError('give --url or --archive, not both: one says where to download the archive, the other where it already is')
     entry = _resolve_entry(name_or_entry, url)
     target = Path(target_dir)
     final = target / entry.name
-    if entry.url is None:
+    local = Path(archive) if archive is not None else None
+    if local is not None:
+        if not local.is_file():
+            raise DatasetError(f'{local}: no such file' if not local.exists() else f'{local} is a folder; give the archive file itself')
+        if entry.url is None and not entry.copies:
+            raise DatasetError(str(entry.manual_instructions).replace('{target}', str(final)))
+        entry, form_name = archive_form(entry, local)
+    elif entry.url is None:
         raise DatasetError(str(entry.manual_instructions).replace('{target}', str(final)))
     if final.exists() or final.is_symlink():
         raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
@@ -332,29 +349,37 @@ def install_dataset(
                             waiting_message=f'waiting for another install of {entry.name} into {target}' if progress else None):
             if final.exists() or final.is_symlink():
                 raise DatasetError(f'{entry.name} is already installed in {final}; remove that folder to reinstall it')
-            return _download_and_unpack(entry, target, final, progress)
+            return _download_and_unpack(entry, target, final, progress, local=(local, form_name) if local is not None else None)
     except BaseException:
         if created and not any(target.iterdir()):
             target.rmdir()  # only a folder this call created and left empty
         raise
 
 
-def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, progress: bool) -> Path:
-    """The fallible part of `install_dataset`: download, verify, extract beside `final`, then rename into place."""
-    entry, lookup_failure = published_file_facts(entry)
-    assert entry.url is not None
+def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, progress: bool, *,
+                         local: tuple[Path, str] | None = None) -> Path:
+    """The fallible part of `install_dataset`: download (or copy `local`'s file), verify, extract beside `final`,
+    then rename into place."""
     part = target / f'.{entry.name}.part'
-    download_file(entry.url, part, label=entry.name, progress=progress)
+    if local is None:
+        entry, lookup_failure = published_file_facts(entry)
+        assert entry.url is not None
+        download_file(entry.url, part, label=entry.name, progress=progress)
+        what, again = None, 'the bad download was removed, run the same command again'
+    else:
+        lookup_failure = None if entry.checksum else 'the host publishes no checksum for this archive'
+        copy_resumable(local[0], part)
+        what, again = f'{local[0]} ({local[1]})', f'{local[0]} itself is left as it is'
     try:
-        verified = verify_download(part, entry)
+        verified = verify_download(part, entry, what=what)
     except DownloadError as error:
         part.unlink(missing_ok=True)
-        raise DownloadError(f'{error}; the bad download was removed, run the same command again') from None
+        raise DownloadError(f'{error}; {again}') from None
     staging = Path(tempfile.mkdtemp(prefix=f'.{entry.name}.extracting-', dir=target))
     try:
-        root = staging / entry.subdirectory if entry.subdirectory else staging
         try:
             extract_archive(part, entry.archive_format, staging, label=entry.name)
+            entry = dataclasses.replace(entry, subdirectory=resolve_subdirectory(staging, entry.subdirectory, entry.name))
             _check_dataset_folder(staging, entry)
         except DownloadError:
             part.unlink()  # a hostile or misshapen archive is useless to keep: only a new download can fix it
@@ -364,8 +389,10 @@ def _download_and_unpack(entry: OfficialDataset, target: Path, final: Path, prog
                 f'could not unpack {entry.name} into {target}: {error.strerror or error}; '
                 'the download is kept, fix this and run the same command again'
             ) from None
+        root = staging / entry.subdirectory if entry.subdirectory else staging
         record = {
-            'name': entry.name, 'url': entry.url, 'checksum': entry.checksum, 'checksum_verified': verified,
+            'name': entry.name, 'url': entry.url if local is None else None, 'archive': str(local[0].resolve()) if local else None,
+            'archive_form': local[1] if local else None, 'checksum': entry.checksum, 'checksum_verified': verified,
             'checksum_unavailable': lookup_failure,
             'licence': entry.licence, 'layout': entry.layout,
             'installed_at': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),

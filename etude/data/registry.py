@@ -15,12 +15,36 @@ from typing import Literal
 from etude.errors import DatasetError
 
 __all__ = [
-    'OFFICIAL_DATASETS', 'ArchiveFormat', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset',
+    'ARCHIVE_FORMATS', 'OFFICIAL_DATASETS', 'ArchiveCopy', 'ArchiveFormat', 'OfficialDataset', 'describe_official_datasets', 'get_official_dataset',
 ]
 
-ArchiveFormat = Literal['zip', 'tar.gz']
+ArchiveFormat = Literal['zip', 'tar.gz', 'tar.xz']
+ARCHIVE_FORMATS: tuple[str, ...] = ('zip', 'tar.gz', 'tar.xz')
 
 _CHECKSUM_PATTERN = re.compile(r'^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})$')
+
+
+@dataclass(frozen=True)
+class ArchiveCopy:
+    """Another archive known to hold a dataset: a repackaged copy (a mirror kept for machines that cannot reach the
+    host), with its own bytes, format and top folder. `etude data install NAME --archive PATH` installs one through the
+    same checks as a download; its checksum was measured on the copy itself, so a damaged or different file is refused.
+
+    `subdirectory` names the folder inside the archive whose contents become `<target>/<name>/` (a `*` in its last
+    part matches one folder: a GitHub archive's folder carries the full commit hash)."""
+
+    name: str
+    checksum: str
+    archive_format: ArchiveFormat
+    subdirectory: str | None
+    description: str
+    size_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.archive_format not in ARCHIVE_FORMATS:
+            raise ValueError(f'{self.name}: unsupported archive format {self.archive_format!r}')
+        if not _CHECKSUM_PATTERN.match(self.checksum):
+            raise ValueError(f'{self.name}: checksum must look like md5:<32 hex> or sha256:<64 hex>')
 
 
 @dataclass(frozen=True)
@@ -29,7 +53,9 @@ class OfficialDataset:
 
     `subdirectory` names the folder inside the archive whose *contents* become `<target>/<name>/`, so every dataset
     is installed without the host's wrapper folders. `url` is None for datasets that cannot be fetched without an
-    account; `manual_instructions` then says how to get them (`{target}` is replaced by the folder to fill).
+    account; `manual_instructions` then says how to get them (`{target}` is replaced by the folder to fill). A `*` in
+    the last part of `subdirectory` matches one folder (GitHub names a commit's archive folder by the full hash).
+    `copies` are other archives known to hold the same files (`ArchiveCopy`), installed with `--archive PATH`.
     """
 
     name: str
@@ -45,10 +71,12 @@ class OfficialDataset:
     approx_size_bytes: int | None = None
     manual_instructions: str | None = None
     zenodo_record: str | None = None  # the installer asks Zenodo's API for this record's published md5 and size
+    copies: tuple[ArchiveCopy, ...] = ()
+    required_files: tuple[str, ...] = ()  # files the dataset folder must hold, or its archive's layout changed
 
     def __post_init__(self) -> None:
         # Catching a malformed entry at import time is far cheaper than a user discovering it after a 100 GB download.
-        if self.archive_format not in ('zip', 'tar.gz'):
+        if self.archive_format not in ARCHIVE_FORMATS:
             raise ValueError(f'{self.name}: unsupported archive format {self.archive_format!r}')
         if self.checksum is not None and not _CHECKSUM_PATTERN.match(self.checksum):
             raise ValueError(f'{self.name}: checksum must look like md5:<32 hex> or sha256:<64 hex>')
@@ -102,6 +130,7 @@ def _maestro(name: str, file_name: str, approx_size_bytes: int, description: str
 
 
 _FSDD_TAG = '1.0.10'
+_NASAP_COMMIT = '4097b45'
 
 _ENTRIES: tuple[OfficialDataset, ...] = (
     _kac(
@@ -157,6 +186,35 @@ _ENTRIES: tuple[OfficialDataset, ...] = (
         description=('ASAP: 222 MusicXML scores with 1068 MIDI performances of classical piano music, one folder per piece '
                      '(composer/work/piece/xml_score.musicxml beside the performers\' MIDI; midi_score.mid is the score, not a performance). '
                      'Train with dataset=<target>/asap pair_by=folder.'),
+    ),
+    OfficialDataset(
+        name='nasap',
+        # the repository at the commit the project measured its figures on; GitHub builds the archive on demand and its
+        # bytes were not measured here (no network), so a download is verified by reading the archive end to end and
+        # by its layout, and pinned with ETUDE_DATASET_CHECKSUM_NASAP once known; the copy below carries its md5
+        url=f'https://github.com/CPJKU/asap-dataset/archive/{_NASAP_COMMIT}.tar.gz',
+        size_bytes=None,
+        checksum=None,
+        licence='CC BY-NC-SA 4.0',
+        citation=('Silvan David Peter, Carlos Eduardo Cancino-Chacón, Francesco Foscarin, Andrew Philip McLeod, Florian Henkel, Emmanouil '
+                  'Karystinaios, Gerhard Widmer. Automatic Note-Level Score-to-Performance Alignments in the ASAP Dataset. TISMIR 2023; '
+                  'and Foscarin et al., ASAP, ISMIR 2020.'),
+        archive_format='tar.gz',
+        layout='nasap',
+        subdirectory=f'asap-dataset-{_NASAP_COMMIT}*',
+        description=('(n)ASAP: about 1,060 piano performances of about 240 pieces (MusicXML scores) by 16 composers, each performance with a match file '
+                     'aligning every score note to its performed note (composer/work/piece/<performer>.match beside <performer>.mid and '
+                     'xml_score.musicxml; metadata.csv lists them). Train with dataset=nasap.'),
+        approx_size_bytes=800_000_000,
+        required_files=('metadata.csv',),
+        copies=(ArchiveCopy(
+            name=f'nasap-{_NASAP_COMMIT}.tar.xz', checksum='md5:0630ae3a78b0b39c3863567904eca560', archive_format='tar.xz', subdirectory='nasap',
+            size_bytes=93_016_220,
+            description=('the repository at 4097b45 repackaged under nasap/, without the parangonada_data folders, the '
+                         'note_alignment.tsv files (the match files hold the same alignments), asap_annotations.json, two pieces '
+                         '(Chopin op. 10 no. 3, Ballade op. 38) and three MusicXML scores (Liszt\'s Mephisto Waltz and Sonata, '
+                         'Schubert\'s Wanderer Fantasy): their rows stay in metadata.csv and are skipped on reading'),
+        ),),
     ),
     OfficialDataset(
         name='vienna-4x22',
@@ -228,7 +286,8 @@ def describe_official_datasets() -> str:
     blocks = []
     for entry in OFFICIAL_DATASETS.values():
         source = entry.url or 'manual download (needs an account)'
+        copies = ''.join(f'\n    or --archive {copy.name} ({copy.checksum})' for copy in entry.copies)
         blocks.append(
-            f'{entry.name}\n    size: {_format_size(entry)}\n    licence: {entry.licence}\n    source: {source}'
+            f'{entry.name}\n    size: {_format_size(entry)}\n    licence: {entry.licence}\n    source: {source}{copies}'
         )
     return '\n'.join(blocks)

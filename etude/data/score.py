@@ -1,7 +1,9 @@
 """Scores (MusicXML, Humdrum, ABC, MEI, MIDI) as note arrays.
 
 `read_score` returns a numpy structured array of dtype `SCORE_DTYPE`, one row per sounding pitch (chords expanded,
-tied notes merged, grace notes and unpitched percussion left out), sorted by onset, then pitch, then part:
+tied notes merged, unisons merged, grace notes and unpitched percussion left out), sorted by onset, then pitch, then
+part. A unison is one pitch written twice at one onset (two voices or staves sharing a note): a piano plays it once, so
+it is one row (the longest of the two, with the marks of both), as the transcription path merges unisons:
 
     pitch             int16    MIDI note number
     onset_beats       float64  onset in quarter notes from the start of the score, across measures
@@ -21,6 +23,8 @@ tied notes merged, grace notes and unpitched percussion left out), sorted by ons
                                some (a piano's marks sit between its staves and belong to the upper one)
     dynamic_level     float32  music21's loudness for that mark, 0-1 (pp 0.25, mf 0.55, ff 0.85), NaN when none
     articulations     int32    bitmask over `ARTICULATIONS`: bit i is set when the note carries ARTICULATIONS[i]
+    tempo_qpm         float32  the tempo mark in effect (a metronome mark or a MusicXML `<sound tempo>`) in quarter
+                               notes per minute, NaN where the score has none yet
 
 `etude.music.performance.align_score_to_performance` pairs these rows with the notes of a performance.
 """
@@ -41,6 +45,7 @@ __all__ = [
     'SCORE_DTYPE',
     'SCORE_EXTENSIONS',
     'articulation_names',
+    'merge_unisons',
     'read_score',
 ]
 
@@ -54,7 +59,7 @@ _ARTICULATION_CLASSES = {
 SCORE_DTYPE = np.dtype([
     ('pitch', 'i2'), ('onset_beats', 'f8'), ('duration_beats', 'f8'), ('part', 'i2'), ('voice', 'i2'), ('measure', 'i4'), ('beat', 'f8'),
     ('beat_strength', 'f4'), ('key_sharps', 'i1'), ('key_tonic', 'i1'), ('key_mode', 'i1'), ('time_numerator', 'i2'),
-    ('time_denominator', 'i2'), ('dynamic', 'U6'), ('dynamic_level', 'f4'), ('articulations', 'i4'),
+    ('time_denominator', 'i2'), ('dynamic', 'U6'), ('dynamic_level', 'f4'), ('articulations', 'i4'), ('tempo_qpm', 'f4'),
 ])
 
 
@@ -163,7 +168,33 @@ def _metre(time_signature, position: float | None, cache: dict) -> tuple[float, 
     return cache[cache_key]
 
 
-def read_score(source, *, include_grace: bool = False, analyze_key: bool = False, expand_repeats: bool = False) -> np.ndarray:
+def _quarter_bpm(mark) -> float:
+    """A metronome mark's tempo in quarter notes per minute (its sounding number when only that is given), NaN if none."""
+    try:
+        value = mark.getQuarterBPM() if mark is not None else None
+    except Exception:  # music21 raises on a referent it cannot convert
+        value = None
+    return float(value) if value is not None and value > 0 else np.nan
+
+
+def merge_unisons(notes: np.ndarray) -> np.ndarray:
+    """`notes` (`SCORE_DTYPE`, any order) with each unison, one pitch at one onset written more than once, as one row:
+    the longest, carrying the articulation marks of all. Returned sorted by onset, pitch, then part."""
+    if not len(notes):
+        return notes
+    order = np.lexsort((notes['part'], -notes['duration_beats'], notes['pitch'], notes['onset_beats']))  # the longest first
+    notes = notes[order]
+    same = np.concatenate([[False], (notes['pitch'][1:] == notes['pitch'][:-1]) & (np.abs(np.diff(notes['onset_beats'])) < 1e-6)])
+    group = np.cumsum(~same) - 1
+    kept = notes[~same].copy()
+    marks = np.zeros(len(kept), dtype=np.int64)
+    np.bitwise_or.at(marks, group, notes['articulations'].astype(np.int64))
+    kept['articulations'] = marks
+    return kept[np.lexsort((kept['part'], kept['pitch'], kept['onset_beats']))]
+
+
+def read_score(source, *, include_grace: bool = False, analyze_key: bool = False, expand_repeats: bool = False,
+               keep_unisons: bool = False) -> np.ndarray:
     """Read a score into a note array with score features (see the module docstring for the fields).
 
     Args:
@@ -176,6 +207,7 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
         expand_repeats: write out repeated sections (repeat barlines, first and second endings) as they are
             played, so the notes follow a performance, which plays them (as music21's own MIDI export does).
             `onset_beats` then runs on through the repeats; `measure` keeps the printed numbers.
+        keep_unisons: keep every written note of a unison (see the module docstring) instead of one row for it.
 
     Returns:
         `(n_notes,)` structured array of `SCORE_DTYPE`.
@@ -200,6 +232,7 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     keys = _timeline(parts, 'KeySignature')
     meters = _timeline(parts, 'TimeSignature')
     dynamics = _timeline(parts, 'Dynamic')
+    tempi = _timeline(parts, 'MetronomeMark')
     metre_cache: dict[tuple[int, float], tuple[float, float]] = {}
     rows: list[list] = []  # SCORE_DTYPE fields in order
     for index, part in enumerate(parts):
@@ -223,7 +256,7 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
                 {'major': 0, 'minor': 1}.get(tonality.mode, -1) if tonality is not None else -1,
                 time_signature.numerator if metered else 0, time_signature.denominator if metered else 0,
                 str(dynamic.value) if dynamic is not None else '', dynamic.volumeScalar if dynamic is not None else np.nan,
-                _articulation_mask(element),
+                _articulation_mask(element), _quarter_bpm(_in_effect(tempi[index], onset)),
             ]
             for sounding in element.notes if isinstance(element, chord.Chord) else [element]:
                 pitch = sounding.pitch.midi
@@ -246,4 +279,7 @@ def read_score(source, *, include_grace: bool = False, analyze_key: bool = False
     if not rows:
         raise DataFileError(f'{name}: score contains no pitched notes')
     notes = np.array([tuple(row) for row in rows], dtype=SCORE_DTYPE)
+    if not keep_unisons:
+        grace = notes['duration_beats'] <= 0  # grace notes are not unisons of their main notes
+        notes = np.concatenate([merge_unisons(notes[~grace]), notes[grace]])
     return notes[np.lexsort((notes['part'], notes['pitch'], notes['onset_beats']))]

@@ -202,6 +202,7 @@ class SequenceCache(CacheBuilder):
                 'files': [definition.items[index].path for index in rows_of],
                 'window_starts': [start for _, start, _, _ in windows],
                 'splits': [definition.items[index].split for index in rows_of] if definition.has_split else None,
+                'split_rule': definition.split_rule or None,
                 'match_rates': match_rates or None,
                 'skipped': [{'file': path, 'reason': reason} for path, reason in skipped],
                 'source': {'kind': self.settings.kind, 'settings': asdict(self.settings), 'definition': definition.name,

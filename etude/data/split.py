@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ['SPLIT_NAMES', 'check_fractions', 'split_by_column', 'split_by_groups']
+__all__ = ['SPLIT_NAMES', 'check_fractions', 'split_by_column', 'split_by_groups', 'stratified_group_split']
 
 SPLIT_NAMES = ('train', 'validation', 'test')
 
@@ -35,6 +35,37 @@ def split_by_groups(groups: np.ndarray, fractions: Sequence[float], seed: int) -
     for name, start, stop in zip(SPLIT_NAMES, boundaries[:-1], boundaries[1:], strict=True):
         members = np.isin(groups, shuffled[start:stop])
         split[name] = np.flatnonzero(members).astype(np.int64)
+    return split
+
+
+def stratified_group_split(groups: Sequence[str], strata: Sequence[str], fractions: Sequence[float], seed: int) -> dict[str, str]:
+    """Each group's split, the groups of every stratum (a composer's pieces) dealt out by `fractions` within it.
+
+    Within a stratum the groups are shuffled with `seed` and laid on [0, 1) at even spacing from a random start
+    (systematic sampling): the k-th of n sits at (k + start) / n and goes to the split whose share of [0, 1) holds it.
+    So every stratum's split follows `fractions` to within one group, and a stratum of one group lands in each split
+    with the probability its fraction gives, where rounding each stratum alone would put them all in train.
+
+    Args:
+        groups: the group of each item (a piece); items of one group must share a stratum.
+        strata: the stratum of each item (its composer).
+    Returns:
+        group → 'train', 'validation' or 'test'.
+    """
+    check_fractions(fractions)
+    stratum_of: dict[str, str] = {}
+    for group, stratum in zip(groups, strata, strict=True):
+        if stratum_of.setdefault(group, stratum) != stratum:
+            raise ConfigError(f'group {group!r} is in two strata ({stratum_of[group]!r} and {stratum!r}); a group belongs to one')
+    rng = np.random.default_rng(seed)
+    bounds = np.cumsum(fractions)[:-1]
+    split: dict[str, str] = {}
+    for stratum in sorted(set(stratum_of.values())):
+        members = sorted(group for group, owner in stratum_of.items() if owner == stratum)
+        shuffled = [members[index] for index in rng.permutation(len(members))]
+        positions = (np.arange(len(shuffled)) + rng.random()) / len(shuffled)
+        for group, position in zip(shuffled, positions, strict=True):
+            split[group] = SPLIT_NAMES[int(np.searchsorted(bounds, position, side='right'))]
     return split
 
 

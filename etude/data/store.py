@@ -40,7 +40,7 @@ FORMAT_VERSION = 1
 # names, shapes, types and class order, sample rate), and what identifies the data; never per-row lists (files,
 # offsets, splits), which grow with the dataset.
 SUMMARY_KEYS = ('name', 'size', 'fingerprint', 'input_shape', 'input_dtype', 'input_features', 'labels', 'label_types', 'classes',
-                'sample_rate', 'num_samples', 'segment_hop_seconds', 'representation', 'targets', 'group_key', 'source')
+                'sample_rate', 'num_samples', 'segment_hop_seconds', 'representation', 'targets', 'group_key', 'split_rule', 'source')
 
 
 @dataclass

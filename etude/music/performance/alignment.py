@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['Alignment', 'align_score_to_performance']
+__all__ = ['Alignment', 'align_score_to_performance', 'match_in_order']
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Alignment:
     time_map: np.ndarray
 
 
-def _match_pitch(predicted: np.ndarray, actual: np.ndarray, tolerance: float) -> list[tuple[int, int]]:
+def match_in_order(predicted: np.ndarray, actual: np.ndarray, tolerance: float) -> list[tuple[int, int]]:
     """Order-preserving matching of one pitch's score and performance occurrences (both sorted by time).
 
     Maximises the sum over matches of `1 - |predicted - actual| / tolerance`, matches beyond `tolerance` being
@@ -160,7 +160,7 @@ def align_score_to_performance(
          timing at all, so any tempo and rubato are fine.
       2. For each pitch separately, the score's occurrences (at the times the map predicts) are aligned with the
          performance's in time order, maximising the number of matches and preferring small timing errors, a match
-         being allowed only within a tolerance (`_match_pitch`). Working per pitch makes the order of notes within
+         being allowed only within a tolerance (`match_in_order`). Working per pitch makes the order of notes within
          a chord, which a performance scrambles, irrelevant, and each performance note is used at most once. The
          map is then refitted through the matches (median per onset, median-smoothed over 5 onsets, monotone) and
          the matching repeated, with a tolerance of `4 * tolerance_seconds`, then twice `tolerance_seconds`.
@@ -197,7 +197,7 @@ def align_score_to_performance(
                 score_rows = score_rows[np.argsort(predicted[score_rows], kind='stable')]
                 performance_rows = np.flatnonzero(performance_pitch == pitch)
                 performance_rows = performance_rows[np.argsort(performance_times[performance_rows], kind='stable')]
-                for i, j in _match_pitch(predicted[score_rows], performance_times[performance_rows], tolerance):
+                for i, j in match_in_order(predicted[score_rows], performance_times[performance_rows], tolerance):
                     score_to_performance[score_rows[i]] = performance_rows[j]
             matched = np.flatnonzero(score_to_performance >= 0)
             if len(matched):

@@ -1,7 +1,7 @@
 """Score features, performance features and their inverse: a score and four numbers per note give back a performance.
 
     score = read_score('piece.musicxml', expand_repeats=True)
-    features = score_features(score)                                    # (n, 15): what a model reads, no performance needed
+    features = score_features(score)                                    # (n, 17): what a model reads, no performance needed
     encoded = encode_performance(score, performance, alignment.score_to_performance, pedal=read_pedal('take.mid'))
     notes, pedal = render_performance(score, encoded.targets, start_seconds=encoded.start_seconds, pedal_beats=encoded.pedal_beats)
 
@@ -10,7 +10,8 @@ The performance features, per score note (`PERFORMANCE_FEATURES`, float32):
     onset_deviation     seconds the note was played early (< 0) or late (> 0) against the tempo curve
     log_duration_ratio  log2 of played over written duration, the written one in seconds at the local beat period
     beat_seconds        the tempo curve: the length in seconds of the quarter-note beat the note starts in
-    matched             1 where the score note was found in the performance (the three above are 0 elsewhere)
+    sustain             the sustain pedal's depth (0-1) when the note's key was let go: whether the pedal holds it on
+    matched             1 where the score note was found in the performance (the note features are 0 elsewhere)
 
 The tempo curve is beat-level: one period per quarter-note beat of the score (`beat_index`). It is smooth because it
 goes through where each onset "should" be, judged from the onsets around it (`local_tempo`, which leaves the onset
@@ -22,7 +23,11 @@ times by the same integration (from float32 periods, as stored), so encoding and
 its onsets to float rounding (microseconds) and its velocities exactly, for every matched note.
 
 The sustain pedal is kept as events in score time (`pedal_beats`, `(n, 2)` beats and value), mapped through the same
-tempo curve, so it moves with the music when a model changes the tempo.
+tempo curve, so it moves with the music when a model changes the tempo. Rendering a model's per-note `sustain`
+instead (no events to replay) presses the pedal on the first onset of a beat whose notes it holds, lets it up where
+they are not held, and changes it (up at the onset, down again `PEDAL_CHANGE_SECONDS` later) at each new beat: a
+pianist's legato pedalling, one change a beat; it blurs a harmony that changes within a beat, and leaves a long
+harmony's figuration re-pedalled every beat.
 """
 
 from __future__ import annotations
@@ -41,24 +46,29 @@ __all__ = [
     'deadpan_targets',
     'encode_performance',
     'local_tempo',
+    'marked_beat_seconds',
+    'pedal_depth',
     'performance_to_midi',
     'read_pedal',
     'render_performance',
     'score_features',
+    'sustain_pedal_events',
 ]
 
 SCORE_FEATURES = ('pitch', 'duration_beats', 'onset_delta_beats', 'beat', 'beat_strength', 'key_sharps', 'key_mode', 'time_numerator',
-                  'time_denominator', 'dynamic_level', 'has_dynamic', 'staccato', 'accent', 'tenuto', 'fermata')
-PERFORMANCE_FEATURES = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched')
+                  'time_denominator', 'dynamic_level', 'has_dynamic', 'staccato', 'accent', 'tenuto', 'fermata', 'tempo_qpm', 'has_tempo')
+PERFORMANCE_FEATURES = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'sustain', 'matched')
 MIN_SECONDS = 1e-3  # shortest period or duration the codec writes: time never runs backwards, a note never vanishes
+PEDAL_CHANGE_SECONDS = 0.06  # a legato pedal change: up at the new beat's onset, down again this much later
 
 
 def score_features(score: np.ndarray) -> np.ndarray:
     """`(n, len(SCORE_FEATURES))` float32 model inputs from a `read_score` note array, with no performance needed.
 
     Pitch, written duration and onset step in quarter notes, position in the bar and metrical weight, key signature
-    and mode, time signature, the dynamic in effect (level, and whether there is one) and the staccato, accent,
-    tenuto and fermata flags. Missing metre (NaN from a score without time signatures) reads as 0.
+    and mode, time signature, the dynamic in effect (level, and whether there is one), the staccato, accent, tenuto
+    and fermata flags, and the tempo mark in effect (quarter notes a minute, and whether there is one). Missing metre
+    (NaN from a score without time signatures) and a missing tempo mark read as 0.
     """
     from ...data.score import ARTICULATIONS
 
@@ -68,6 +78,7 @@ def score_features(score: np.ndarray) -> np.ndarray:
     features = np.stack([
         score['pitch'], score['duration_beats'], np.diff(onsets, prepend=onsets[:1]), score['beat'], score['beat_strength'],
         score['key_sharps'], score['key_mode'], score['time_numerator'], score['time_denominator'], level, score['dynamic'] != '', *flags,
+        np.nan_to_num(score['tempo_qpm'].astype(np.float32), nan=0.0), np.isfinite(score['tempo_qpm']),
     ], axis=1).astype(np.float32)
     return np.nan_to_num(features, nan=0.0)
 
@@ -158,8 +169,38 @@ def encode_performance(score: np.ndarray, performance: np.ndarray, score_to_perf
     targets['log_duration_ratio'][matched] = np.log2(np.maximum(played['duration'], MIN_SECONDS) / written)
     pedal_beats = np.zeros((0, 2))
     if pedal is not None and len(pedal):
+        targets['sustain'][matched] = pedal_depth(pedal, played['start'] + played['duration'])
         pedal_beats = np.stack([_seconds_to_beats(np.asarray(pedal[:, 0], dtype=np.float64), times, first), pedal[:, 1]], axis=1)
     return EncodedPerformance(targets=targets, start_seconds=start_seconds, pedal_beats=pedal_beats)
+
+
+def pedal_depth(pedal: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """`(m,)` float32 depth 0-1 of the sustain pedal at each of `seconds`: the last change `(seconds, value 0-127)` of
+    `pedal` at or before it (0 before the first)."""
+    order = np.argsort(pedal[:, 0], kind='stable')
+    times, values = pedal[order, 0], pedal[order, 1]
+    index = np.searchsorted(times, seconds, side='right') - 1
+    return np.where(index >= 0, values[np.clip(index, 0, None)] / 127.0, 0.0).astype(np.float32)
+
+
+def sustain_pedal_events(score: np.ndarray, starts: np.ndarray, sustain: np.ndarray) -> np.ndarray:
+    """`(k, 2)` pedal events `(seconds, 0 or 127)` that play per-note `sustain` (0-1) as legato pedalling, one change a
+    beat (see the module docstring). `starts` are the notes' rendered onsets in seconds."""
+    _, beats = beat_index(np.asarray(score['onset_beats'], dtype=np.float64))
+    events: list[tuple[float, float]] = []
+    down = False
+    for beat in np.unique(beats):
+        notes = beats == beat
+        onset = float(np.min(starts[notes]))
+        held = float(np.mean(np.clip(sustain[notes], 0.0, 1.0))) >= 0.5
+        if down:
+            events.append((onset, 0.0))
+        if held:
+            events.append((onset + (PEDAL_CHANGE_SECONDS if down else 0.0), 127.0))
+        down = held
+    if down:
+        events.append((float(np.max(starts)) + 1.0, 0.0))
+    return np.array(events, dtype=np.float64).reshape(-1, 2)
 
 
 def _seconds_to_beats(seconds: np.ndarray, times: np.ndarray, first: float) -> np.ndarray:
@@ -182,8 +223,9 @@ def render_performance(score: np.ndarray, targets: dict[str, np.ndarray], *, sta
     """A performance of `score` from per-note features: the inverse of `encode_performance`.
 
     `targets` needs `velocity`, `onset_deviation`, `log_duration_ratio` and `beat_seconds` (`(n,)`, e.g. a model's
-    predictions). The notes of one beat share its period: the mean of their `beat_seconds`. Velocities are rounded
-    and clipped to 1-127; periods and durations are at least 1 ms.
+    predictions), and may hold `sustain`, played as pedalling when no `pedal_beats` are given. The notes of one beat
+    share its period: the mean of their `beat_seconds`. Velocities are rounded and clipped to 1-127; periods and
+    durations are at least 1 ms.
 
     Returns:
         `(n,)` `NOTE_DTYPE` notes in score order (not re-sorted, so row i plays score note i), and the pedal events
@@ -215,14 +257,32 @@ def render_performance(score: np.ndarray, targets: dict[str, np.ndarray], *, sta
     pedal = np.zeros((0, 2))
     if pedal_beats is not None and len(pedal_beats):
         pedal = np.stack([_beats_to_seconds(pedal_beats[:, 0], times, first), pedal_beats[:, 1]], axis=1)
+    elif pedal_beats is None and 'sustain' in targets and len(score):
+        pedal = sustain_pedal_events(score, starts, np.asarray(targets['sustain'], dtype=np.float64))
     return notes, pedal
 
 
-def deadpan_targets(score: np.ndarray, *, velocity: float, beat_seconds: float) -> dict[str, np.ndarray]:
-    """Features of a deadpan performance: one tempo, one velocity (0-1), every note on time and at its written length."""
+def marked_beat_seconds(tempo_qpm: np.ndarray, default: float) -> np.ndarray:
+    """`(n,)` float32 quarter-note periods of the score's tempo marks (`tempo_qpm` per note, NaN where none is in effect):
+    notes before the first mark take the first mark's tempo, a score without marks `default` seconds."""
+    qpm = np.asarray(tempo_qpm, dtype=np.float64)
+    marked = np.flatnonzero(np.isfinite(qpm) & (qpm > 0))
+    if not len(marked):
+        return np.full(len(qpm), default, dtype=np.float32)
+    filled = qpm.copy()
+    filled[:marked[0]] = qpm[marked[0]]
+    index = np.maximum.accumulate(np.where(np.isfinite(filled) & (filled > 0), np.arange(len(filled)), 0))
+    return (60.0 / filled[index]).astype(np.float32)
+
+
+def deadpan_targets(score: np.ndarray, *, velocity: float, beat_seconds: float, follow_marks: bool = True) -> dict[str, np.ndarray]:
+    """Features of a deadpan performance: one velocity (0-1), every note on time and at its written length, no pedal,
+    at the score's tempo marks (`beat_seconds` where it has none, or with `follow_marks=False` throughout)."""
     count = len(score)
+    marks = score['tempo_qpm'] if follow_marks and 'tempo_qpm' in (score.dtype.names or ()) else np.full(count, np.nan)
     return {'velocity': np.full(count, velocity, dtype=np.float32), 'onset_deviation': np.zeros(count, dtype=np.float32),
-            'log_duration_ratio': np.zeros(count, dtype=np.float32), 'beat_seconds': np.full(count, beat_seconds, dtype=np.float32)}
+            'log_duration_ratio': np.zeros(count, dtype=np.float32), 'beat_seconds': marked_beat_seconds(marks, beat_seconds),
+            'sustain': np.zeros(count, dtype=np.float32)}
 
 
 def read_pedal(source: str | os.PathLike[str] | object) -> np.ndarray:

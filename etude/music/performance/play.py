@@ -34,7 +34,7 @@ class UnsupportedScoreElement(UserWarning):
 
 
 def predict_piece(model: ScorePerformer, features: np.ndarray, sequence_length: int, device: torch.device) -> np.ndarray:
-    """`(n, 4)` performance features of a whole piece from `(n, 15)` score features: windows of `sequence_length`
+    """`(n, 5)` performance features of a whole piece from `(n, 17)` score features: windows of `sequence_length`
     notes every half window (and one ending on the last note), predictions averaged where windows overlap."""
     import numpy as np
     import torch
@@ -71,8 +71,10 @@ def _unplayed_elements(parsed: Any) -> list[str]:
 
 
 def play_score(model: ScorePerformer, path: str | Path, task: ExpressivePerformance, device: torch.device) -> dict[str, Any]:
-    """The model's performance and the deadpan one of a score file: {'score', 'notes', 'deadpan', 'predicted',
-    'warnings'} (note arrays in score order, grace notes appended at the end).
+    """The model's performance and the deadpan one of a score file: {'score', 'notes', 'pedal', 'deadpan', 'predicted',
+    'warnings'} (note arrays in score order, grace notes appended at the end; `pedal` the sustain pedal's `(k, 2)`
+    events `(seconds, value)` that the model's per-note pedal plays as, `codec.sustain_pedal_events`). The deadpan
+    plays at the score's tempo marks (the task's `deadpan_beat_seconds` where there are none), one velocity, no pedal.
 
     Raises:
         DataFileError: the file is not a readable score.
@@ -95,14 +97,16 @@ def play_score(model: ScorePerformer, path: str | Path, task: ExpressivePerforma
     if not len(score):
         raise DataFileError(f'{path}: the score has only grace notes')
     predicted = predict_piece(model, score_features(score), task.sequence_length, device)
-    names = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds')
-    notes, _ = render_performance(score, {name: predicted[:, index].astype(np.float32) for index, name in enumerate(names)},
-                                  start_seconds=task.start_seconds)
+    from .models.common import PREDICTED
+
+    notes, pedal = render_performance(score, {name: predicted[:, index].astype(np.float32) for index, name in enumerate(PREDICTED)},
+                                      start_seconds=task.start_seconds)
     deadpan, _ = render_performance(score, deadpan_targets(score, velocity=task.deadpan_velocity, beat_seconds=task.deadpan_beat_seconds),
                                     start_seconds=task.start_seconds)
     if grace.any():  # just before the first score note at or after each grace note's onset, as loud as it
         notes, deadpan = (_with_grace(rendered, score, score_all[grace]) for rendered in (notes, deadpan))
-    return {'score': score, 'notes': notes, 'deadpan': deadpan, 'predicted': predicted, 'warnings': notices, 'grace_notes': int(grace.sum())}
+    return {'score': score, 'notes': notes, 'pedal': pedal, 'deadpan': deadpan, 'predicted': predicted, 'warnings': notices,
+            'grace_notes': int(grace.sum())}
 
 
 def _with_grace(rendered: np.ndarray, score: np.ndarray, grace: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ class ScorePerformer(Protocol):
     """A model from score features to performance features, note by note."""
 
     def perform(self, inputs: torch.Tensor) -> torch.Tensor:
-        """`(batch, notes, 15)` score features (`codec.SCORE_FEATURES`) → `(batch, notes, 4)` velocity (0-1), onset
-        deviation (s), log2 duration ratio and beat seconds, the performance as the model plays it (no teacher)."""
+        """`(batch, notes, 17)` score features (`codec.SCORE_FEATURES`) → `(batch, notes, 5)` velocity (0-1), onset
+        deviation (s), log2 duration ratio, beat seconds and sustain pedal (0-1), the performance as the model plays it (no teacher)."""
         ...
 
     def eval(self) -> Any:

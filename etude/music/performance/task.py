@@ -10,10 +10,13 @@ at their note's loudness), and an element the performer cannot play as marked (a
 sign) is played as plain notes with a warning naming it. A file that is not a readable score is one line, and the
 other files are still played.
 
-Training and evaluation judge each feature by its correlation and MAE on matched notes (`PerformanceMetrics`), beside
-the deadpan and marks-only rule baselines fitted once on the training windows (`baselines.py`); `etude evaluate`
-draws tempo curves and velocity contours of a few pieces, and `etude listen from-run` builds a test of held-out
-pieces as the model, deadpan, the rule performer and the data's own performance play them (`listening.py`).
+Training and evaluation judge each feature (velocity, timing, articulation, tempo, pedal) by its correlation and MAE
+on matched notes over the split's windows (`PerformanceMetrics`); at the end of the test split, the model plays every
+held-out performance's score whole and is judged against each performance, averaged per piece (`agreement.py`). The
+baselines (deadpan, the marks-only rule performer, the training pianists' mean: `baselines.py`) are judged both ways,
+fitted once on the train split, and the pianists' agreement with each other is the reference. `etude evaluate` draws
+tempo curves and velocity contours of a few pieces, and `etude listen from-run` builds a test of held-out pieces as
+the model and deadpan play them beside a pianist's performance (`listening.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .play import UnsupportedScoreElement, play_score
 from .protocol import ScorePerformer
 
 if TYPE_CHECKING:
+    import torch
 
     from ...metrics import Metric
     from ...model import Model
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ['ExpressivePerformance']
 
-LABELS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'matched', 'note_mask')  # what the metrics read
+LABELS = ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds', 'sustain', 'matched', 'note_mask')  # what the metrics read
 
 
 def _render_switch(text: str) -> bool:
@@ -88,7 +92,7 @@ class ExpressivePerformance(Task):
             result = {'notes': int(len(notes)), 'grace_notes': played['grace_notes'], 'seconds': round(float(notes['end'].max()), 3),
                       'mean_velocity': round(float(notes['velocity'].mean()), 1),
                       'mean_tempo_qpm': round(float(60.0 / np.mean(played['predicted'][:, 3])), 1), 'warnings': played['warnings']}
-            yield Outcome(source=source, result=result, artefacts={'notes': notes, 'deadpan': played['deadpan']})
+            yield Outcome(source=source, result=result, artefacts={'notes': notes, 'pedal': played['pedal'], 'deadpan': played['deadpan']})
 
     def write(self, outcome: Outcome, folder: Path, context: InferenceContext) -> list[Path]:
         from .codec import performance_to_midi
@@ -96,7 +100,7 @@ class ExpressivePerformance(Task):
         written = []
         for suffix, key in (('', 'notes'), ('.deadpan', 'deadpan')):
             path = folder / f'{outcome.stem}{suffix}.mid'
-            performance_to_midi(outcome.artefacts[key], path)
+            performance_to_midi(outcome.artefacts[key], path, pedal=outcome.artefacts.get('pedal') if key == 'notes' else None)
             written.append(path)
         if _render_switch(context.options.get('render', False)):
             from ...data.generators.fluidsynth_render import render_midi
@@ -124,33 +128,60 @@ class ExpressivePerformance(Task):
     keeps_outputs: ClassVar[bool] = True
 
     def metrics(self, model: Model) -> list[Metric]:
-        """Per feature (velocity, timing, articulation, tempo): Pearson r and MAE over matched notes."""
+        """Per feature (velocity, timing, articulation, tempo, pedal): Pearson r and MAE over the split's windows'
+        notes, pooled (what training monitors)."""
         from .models.common import PerformanceMetrics
 
         return [PerformanceMetrics()]
 
     def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
-        """Deadpan (the training notes' mean tempo and velocity) and the marks-only rule performer at that tempo, run
-        through the same metric on `split`'s windows. The rule performer needs the scores: left out, with a warning,
-        when they are no longer where the dataset recorded them."""
-        from ...data.score import read_score
-        from .baselines import baselines_mean, deadpan_predictions, rule_predictions, score_path_for, score_window_metrics
+        """Deadpan, the marks-only rule performer and the training pianists' mean (`baselines.py`), fitted on the train
+        split, each judged as the model is: over `split`'s windows and against every performance piece by piece
+        (`piece_*` figures; `agreed_piece_*` on the pieces `human` is measured on); and `human`, each pianist against
+        the others of the same score (`agreement.py`)."""
+        import numpy as np
 
-        train = {name: data.labels(name, 'train') for name in LABELS}
+        from .agreement import human_agreement, judged
+        from .baselines import TrainingMeans, baseline_performers, score_window_metrics
+        from .codec import SCORE_FEATURES
+        from .pieces import performances_of, windows_of
+
+        stored = data.stored()
+        train_rows = np.asarray(data.indices['train'])
+        tempo = np.asarray(stored.inputs[train_rows][..., SCORE_FEATURES.index('tempo_qpm')]) if len(train_rows) else np.zeros((0, 1))
+        means = TrainingMeans({name: data.labels(name, 'train') for name in LABELS}, tempo)
+        rows = np.asarray(data.indices[split])
+        performances = performances_of(stored, rows)
+        files = [stored.metadata['files'][row] for row in rows]
+        starts = [stored.metadata['window_starts'][row] for row in rows]
         labels = {name: data.labels(name, split) for name in LABELS}
-        result = {'deadpan': score_window_metrics(deadpan_predictions(train, labels['velocity'].shape), labels)}
-        metadata = data.stored().metadata
-        rows = data.indices[split]
-        files, starts = [metadata['files'][row] for row in rows], [metadata['window_starts'][row] for row in rows]
-        raw_root = Path(metadata['raw_root'])
-        try:
-            rule = rule_predictions(files, starts, labels['velocity'].shape[1],
-                                    lambda file: read_score(score_path_for(raw_root, file, self.pair_by), expand_repeats=self.expand_repeats),
-                                    beat_seconds=float(baselines_mean(train)))
-            result['rule'] = score_window_metrics(rule, labels)
-        except DataFileError as error:
-            warnings.warn(f'the rule baseline is left out: {error}', stacklevel=2)
+        result: dict[str, dict[str, float]] = {}
+        for name, perform in baseline_performers(means).items():
+            whole = {performance.file: perform(performance) for performance in performances}
+            result[name] = {**score_window_metrics(windows_of(whole, files, starts, self.sequence_length), labels),
+                            **judged(performances, whole)}
+        agreement = human_agreement(performances)
+        if agreement:
+            result['human'] = agreement
         return result
+
+    def on_split_end(self, model: Model, split: str, data: SplitView, metrics: Sequence[Metric], device: torch.device) -> dict[str, float]:
+        """On the test split, the model judged against every held-out performance, piece by piece (`piece_*` figures,
+        as `agreement.piece_figures` computes them): each performance's score played whole, as `etude infer` plays a
+        score (overlapping windows, `play.predict_piece`); `agreed_piece_*` on the pieces the pianists' agreement is measured
+        on. The validation passes skip it (early stopping needs only
+        the windows' figures)."""
+        if split != 'test':
+            return {}
+        from .agreement import judged
+        from .pieces import performances_of
+        from .play import predict_piece
+
+        performances = performances_of(data.stored(), data.indices[split])
+        performer = cast(ScorePerformer, model)
+        predictions = {performance.file: predict_piece(performer, performance.features, self.sequence_length, device)
+                       for performance in performances}
+        return judged(performances, predictions)
 
     def describe(self, evaluation: Evaluation, context: EvaluationContext, data: SplitView, kept: list[Any], metrics: Sequence[Metric]) -> None:
         """One row per window (its file, start and matched notes) and what the tempo and velocity figures draw."""
@@ -162,7 +193,7 @@ class ExpressivePerformance(Task):
         files = [stored.metadata['files'][index] for index in indices]
         starts = [stored.metadata['window_starts'][index] for index in indices]
         predictions = [np.asarray(batch[0]) for batch in kept]
-        predicted = np.concatenate(predictions) if predictions else np.zeros((0, 1, 4))
+        predicted = np.concatenate(predictions) if predictions else np.zeros((0, 1, 5))
         evaluation.predictions.extend({'file': file, 'window_start': int(start), 'matched_notes': int(labels['matched'][row].sum())}
                                       for row, (file, start) in enumerate(zip(files, starts, strict=True)))
         evaluation.details.update({'predicted': predicted, 'labels': labels, 'files': files, 'indices': indices, 'stored': stored})
@@ -186,7 +217,7 @@ class ExpressivePerformance(Task):
             seen.add(file)
             real = labels['note_mask'][row] == 1
             onsets = np.cumsum(np.asarray(details['stored'].inputs[int(details['indices'][row])])[:, 2])[real]
-            target = np.stack([labels[name][row] for name in ('velocity', 'onset_deviation', 'log_duration_ratio', 'beat_seconds')], axis=1)[real]
+            target = np.stack([labels[name][row] for name in LABELS[:5]], axis=1)[real]
             pieces.append({'name': Path(file).stem, 'onsets': onsets, 'predicted': predicted[row][real], 'target': target,
                            'matched': labels['matched'][row][real]})
         return {'tempo curves and velocity contours, model against performance': draw_performance_curves(pieces, folder / 'performance_curves.png')}
@@ -194,8 +225,9 @@ class ExpressivePerformance(Task):
     # -- listening ----------------------------------------------------------------------------------------------
 
     def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
-        """The first `seconds` (at the deadpan tempo) of `pieces` held-out scores as the model, deadpan and the rule
-        performer play them and as the data's performance does (the reference), each rendered with one piano."""
+        """The first `seconds` (at the deadpan tempo) of `pieces` held-out scores as the model and deadpan play them,
+        beside a pianist's performance of each (the reference; `listening.py`), each rendered with one piano."""
         from .listening import write_performances
 
-        return write_performances(cast(ScorePerformer, context.model), self, context, folder, pieces=pieces, beats=seconds / self.deadpan_beat_seconds)
+        return write_performances(cast(ScorePerformer, context.model), self, context, folder, pieces=pieces, beats=seconds / self.deadpan_beat_seconds,
+                                  seed=seed)

@@ -5,8 +5,8 @@ Levels, each a bidirectional LSTM:
     beats     the notes of each beat summarised by attention (a learnt weighting within the beat), then the beat
               sequence; broadcast back to its notes
     measures  the notes of each bar summarised the same way, then the bar sequence; broadcast back
-The tempo, which is one number per beat, is read from the beat and bar levels alone; velocity, timing and articulation
-come from an autoregressive decoder, a unidirectional LSTM over the notes that also reads what it played for the
+The tempo, which is one number per beat, is read from the beat and bar levels alone; velocity, timing, articulation
+and the sustain pedal come from an autoregressive decoder, a unidirectional LSTM over the notes that also reads what it played for the
 previous note (teacher-forced in training, with those inputs dropped at random so it does not lean on them; its own
 predictions when it plays a score).
 
@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 __all__ = ['PerformanceHAN', 'segment_ids']
 
 _POSITION, _PITCH = SCORE_FEATURES.index('beat'), SCORE_FEATURES.index('pitch')
+_TEMPO = PREDICTED.index('beat_seconds')
+
+
+def _with_tempo(notes: torch.Tensor, tempo: torch.Tensor) -> torch.Tensor:
+    """The decoder's `(..., 4)` raw note features and the `(..., 1)` raw tempo, in `PREDICTED` order."""
+    return torch.cat([notes[..., :_TEMPO], tempo, notes[..., _TEMPO:]], dim=-1)
 
 
 def segment_ids(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -80,7 +86,7 @@ class PerformanceHAN(Model):
     class Parameters(BaseParameters):
         hidden_size: Annotated[int, AT_LEAST_ONE] = 64
         """Units of each LSTM direction at every level, and of the decoder."""
-        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.1
+        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.2
         """Dropout on every level's output."""
         previous_dropout: Annotated[float, Range(0, 1)] = 0.3
         """In training, the chance that the decoder is not shown the previous note's true performance."""
@@ -102,7 +108,7 @@ class PerformanceHAN(Model):
             self.head = torch.nn.Linear(size, len(PREDICTED) - 1)
 
     def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, notes, 15) → (batch, notes, 6 hidden) note, beat and bar states, and the raw tempo (batch, notes, 1)."""
+        """(batch, notes, 17) → (batch, notes, 6 hidden) note, beat and bar states, and the raw tempo (batch, notes, 1)."""
         beat_ids, bar_ids, real = segment_ids(inputs)
         notes, _ = self.notes(torch.relu(self.embed(scale_inputs(inputs))))
         notes = self.dropout(notes)
@@ -110,26 +116,26 @@ class PerformanceHAN(Model):
         return torch.cat([notes, beats, bars], dim=-1), self.tempo(torch.cat([beats, bars], dim=-1))
 
     def forward(self, inputs: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
-        """(batch, notes, 15) score features → (batch, notes, 4) performance features in their units.
+        """(batch, notes, 17) score features → (batch, notes, 5) performance features in their units.
 
-        `previous` `(batch, notes, 5)`: the scaled performance of the note before each and a flag that it is known
+        `previous` `(batch, notes, 6)`: the scaled performance of the note before each and a flag that it is known
         (teacher forcing); without it the decoder plays note by note, reading back its own output."""
         states, tempo = self.encode(inputs)
         if previous is not None:
             decoded, _ = self.decoder(torch.cat([states, previous], dim=-1))
-            return to_units(torch.cat([self.head(decoded), tempo], dim=-1))
+            return to_units(_with_tempo(self.head(decoded), tempo), inputs)
         batch, length, _ = states.shape
         last = torch.zeros(batch, 1, len(PREDICTED) + 1, device=inputs.device, dtype=states.dtype)
         hidden, outputs = None, []
         for index in range(length):
             decoded, hidden = self.decoder(torch.cat([states[:, index:index + 1], last], dim=-1), hidden)
-            raw = torch.cat([self.head(decoded), tempo[:, index:index + 1]], dim=-1)
+            raw = _with_tempo(self.head(decoded), tempo[:, index:index + 1])
             outputs.append(raw)
             last = torch.cat([raw, torch.ones(batch, 1, 1, device=inputs.device, dtype=states.dtype)], dim=-1)
-        return to_units(torch.cat(outputs, dim=1))
+        return to_units(torch.cat(outputs, dim=1), inputs)
 
     def teacher_inputs(self, targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(batch, notes, 5): each note's predecessor's scaled true performance and a known flag (0 when unmatched,
+        """(batch, notes, 6): each note's predecessor's scaled true performance and a known flag (0 when unmatched,
         at the start, or dropped at random in training)."""
         scaled = from_units(target_stack(targets))
         known = targets['matched'].to(scaled.dtype)
@@ -150,5 +156,5 @@ class PerformanceHAN(Model):
         return masked_losses(predictions, targets)['loss']
 
     def perform(self, inputs: torch.Tensor) -> torch.Tensor:
-        """`(batch, notes, 15)` score features → `(batch, notes, 4)` performance features, as the task plays a score."""
+        """`(batch, notes, 17)` score features → `(batch, notes, 5)` performance features, as the task plays a score."""
         return self(inputs)

@@ -1,7 +1,7 @@
 """The baseline expressive performer: a bidirectional LSTM over the notes of a score.
 
-Score features `(batch, notes, 15)` → performance features `(batch, notes, 4)` (velocity, onset deviation, log
-duration ratio, beat seconds; see `performance_common`). Each note sees the whole window both ways, and nothing says
+Score features `(batch, notes, 17)` → performance features `(batch, notes, 5)` (velocity, onset deviation, log
+duration ratio, beat seconds, sustain pedal; see `common`). Each note sees the whole window both ways, and nothing says
 where beats and bars begin but the features themselves: the hierarchical model (`PerformanceHAN`) adds that.
 """
 
@@ -30,7 +30,7 @@ class PerformanceLSTM(Model):
         """Units of each LSTM direction."""
         layers: Annotated[int, AT_LEAST_ONE] = 2
         """Stacked bidirectional LSTM layers."""
-        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.1
+        dropout: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.2
         """Dropout between layers and before the output."""
 
     hyperparameters: PerformanceLSTM.Parameters
@@ -47,13 +47,13 @@ class PerformanceLSTM(Model):
             self.head = torch.nn.Linear(2 * size, len(PREDICTED))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(batch, notes, 15) score features → (batch, notes, 4) performance features in their units."""
+        """(batch, notes, 17) score features → (batch, notes, 5) performance features in their units."""
         hidden, _ = self.lstm(torch.relu(self.embed(scale_inputs(inputs))))
-        return to_units(self.head(self.dropout(hidden)))
+        return to_units(self.head(self.dropout(hidden)), inputs)
 
     def loss(self, predictions: torch.Tensor, targets: Any) -> torch.Tensor:
         return masked_losses(predictions, targets)['loss']
 
     def perform(self, inputs: torch.Tensor) -> torch.Tensor:
-        """`(batch, notes, 15)` score features → `(batch, notes, 4)` performance features, as the task plays a score."""
+        """`(batch, notes, 17)` score features → `(batch, notes, 5)` performance features, as the task plays a score."""
         return self(inputs)
