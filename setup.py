@@ -39,7 +39,8 @@ setup(
         'mir_eval>=0.8.2',
     ],
     extras_require={
-        'mlflow': ['mlflow-skinny>=3.17', 'sqlalchemy>=2.0', 'alembic>=1.13'],  # the client and MLflow's default sqlite store; `mlflow ui` needs the full mlflow
+        # the client and MLflow's default sqlite store; `mlflow ui` needs the full mlflow
+        'mlflow': ['mlflow-skinny>=3.17', 'sqlalchemy>=2.0', 'alembic>=1.13'],
         'tensorboard': ['tensorboard>=2.16'],
         'sweeps': ['optuna>=5.0'],
     },
