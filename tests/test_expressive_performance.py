@@ -74,6 +74,20 @@ def test_a_model_trained_on_a_tiny_synthetic_set_beats_deadpan_on_velocity(train
     for feature in ('velocity', 'timing', 'articulation', 'tempo'):
         assert np.isfinite(test[f'{feature}_correlation']) and np.isfinite(rule[f'{feature}_mae']) and f'loss_{feature}' in test
     assert 'velocity: r ' in trained_run['report'] and 'deadpan r 0.000' in trained_run['report']
+    assert 'human' not in summary['baselines'] and 'agreed_pieces' not in test
+
+
+def test_chorales_in_one_folder_are_each_their_own_score(trained_run: dict[str, Any]) -> None:
+    """One take of each chorale, all in one folder: no score is played twice, so there is no agreement to measure
+    (not eight chorales compared note by note as if they were one piece)."""
+    from etude.data.store import read_dataset
+    from etude.music.performance.agreement import human_agreement
+    from etude.music.performance.pieces import performances_of
+
+    stored = read_dataset(trained_run['summary']['dataset_directory'])
+    performances = performances_of(stored, range(len(stored)))
+    assert len(performances) == len({performance.score for performance in performances}) >= 3
+    assert human_agreement(performances) == {}
 
 
 @pytest.mark.slow

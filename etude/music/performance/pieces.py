@@ -33,8 +33,9 @@ class PerformedPiece:
     Attributes:
         file: the performance's file (a match file, or a MIDI performance), relative to the dataset's raw folder.
         piece: the group it belongs to (composer/title for (n)ASAP): the unit figures are averaged over.
-        score: the folder of its score: performances sharing it share `note_key`s (a piece can have a score with its
-            repeats and one without).
+        score: which score it plays, its piece and its file's folder: performances sharing it share `note_key`s (a
+            piece can have a score with its repeats and one without, in two folders; a folder of pairs holds many
+            scores, one piece each).
         features: `(n, len(SCORE_FEATURES))` float32 score features.
         targets: `PERFORMANCE_TARGETS` name → `(n,)` float32.
     """
@@ -77,7 +78,8 @@ def performances_of(stored: StoredDataset, rows: Sequence[int] | np.ndarray) -> 
             filled[start:start + length] = True
         group = int(groups[windows[0]])
         piece = names[group] if group < len(names) else str(group)
-        performances.append(PerformedPiece(file, piece, str(PurePosixPath(file).parent), features, targets))
+        # one score: the same piece, in the same folder ((n)ASAP: a score's folder; a folder of pairs: the piece is the score)
+        performances.append(PerformedPiece(file, piece, f'{piece} @ {PurePosixPath(file).parent}', features, targets))
     return performances
 
 
