@@ -15,7 +15,7 @@ from .lazy import lazy_names
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .errors import CheckpointError, ConfigError, DataFileError, DatasetError, EtudeError, MissingDependencyError, RoutineError
+    from .errors import CheckpointError, ConfigError, DataFileError, DatasetError, DownloadError, EtudeError, MissingDependencyError, RoutineError
     from .export import ExportedModel, ModelInfo, RunInfo, load_export, load_model
     from .metrics import Accuracy, Classification, DecodedMetric, Mean, MeanAbsoluteError, Metric, RootMeanSquaredError
     from .model import Batch, Model
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 # name → the module that defines it (relative to etude)
 _SOURCES = {
-    **dict.fromkeys(['CheckpointError', 'ConfigError', 'DataFileError', 'DatasetError', 'EtudeError', 'MissingDependencyError', 'RoutineError'],
-                    '.errors'),
+    **dict.fromkeys(['CheckpointError', 'ConfigError', 'DataFileError', 'DatasetError', 'DownloadError', 'EtudeError', 'MissingDependencyError',
+                     'RoutineError'], '.errors'),
     **dict.fromkeys(['ExportedModel', 'ModelInfo', 'RunInfo', 'load_export', 'load_model'], '.export'),
     **dict.fromkeys(['Accuracy', 'Classification', 'DecodedMetric', 'Mean', 'MeanAbsoluteError', 'Metric', 'RootMeanSquaredError'], '.metrics'),
     **dict.fromkeys(['Batch', 'Model'], '.model'),
@@ -38,10 +38,10 @@ _SOURCES = {
 }
 
 __all__ = [
-    'AT_LEAST_ONE', 'Accuracy', 'Batch', 'CheckpointError', 'Classification', 'ConfigError', 'DataFileError', 'DatasetError', 'DecodedMetric', 'Diverged',
-    'EtudeError', 'ExportedModel', 'FINITE', 'Mean', 'MeanAbsoluteError', 'Metric', 'MissingDependencyError', 'Model', 'ModelInfo', 'NON_NEGATIVE',
-    'POSITIVE', 'Parameters', 'Range', 'RootMeanSquaredError', 'Routine', 'RoutineError', 'RunInfo', 'RunOptions', 'Settings', 'Step',
-    'TrainingInterrupted', '__version__', 'load_export', 'load_model',
+    'AT_LEAST_ONE', 'Accuracy', 'Batch', 'CheckpointError', 'Classification', 'ConfigError', 'DataFileError', 'DatasetError', 'DecodedMetric',
+    'Diverged', 'DownloadError', 'EtudeError', 'ExportedModel', 'FINITE', 'Mean', 'MeanAbsoluteError', 'Metric', 'MissingDependencyError', 'Model',
+    'ModelInfo', 'NON_NEGATIVE', 'POSITIVE', 'Parameters', 'Range', 'RootMeanSquaredError', 'Routine', 'RoutineError', 'RunInfo', 'RunOptions',
+    'Settings', 'Step', 'TrainingInterrupted', '__version__', 'load_export', 'load_model',
 ]
 
 

@@ -105,8 +105,8 @@ def performance_windows(parameters: ExpressivePerformanceParameters, verbose: bo
 
 def nasap_folder(data: Path, verbose: bool) -> Path:
     """data/nasap, installed from its repository's archive on first use (a one-line error, naming --archive, offline)."""
+    from etude import DatasetError, DownloadError
     from etude.data import install_dataset
-    from etude.errors import DatasetError, DownloadError
 
     if (data / 'nasap').is_dir():
         return data / 'nasap'
