@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -40,8 +40,9 @@ __all__ = ['Outcome', 'Predictor']
 class Predictor:
     """An exported model with its task: the reading of its inputs, the way it is run and the decoding of its outputs."""
 
-    def __init__(self, model: Model, task: Task, context: InferenceContext) -> None:
-        self.model = model.to(context.device).eval()
+    def __init__(self, model: Model | Any, task: Task, context: InferenceContext) -> None:
+        """`model`: a torch `Model`, or what the task's `onnx_model` wraps an onnxruntime session in (`from_onnx`)."""
+        self.model = cast(Model, model.to(context.device).eval() if isinstance(model, torch.nn.Module) else model)
         self.task = task
         self.context = context
 
@@ -60,6 +61,23 @@ class Predictor:
         task = task_from_dict(dict(export.get('task') or {}), source=str(path), allow_modules=allow_modules)
         task.check_model(model)
         context = InferenceContext(export, str(path), torch.device(device), batch_size, task_options(task, options, str(path)),
+                                   readers or min(4, os.cpu_count() or 1))
+        return cls(model, task, context)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, *, batch_size: int = 64, threads: int | None = None, readers: int | None = None,
+                  **options: Any) -> Predictor:
+        """Open an ONNX file written by `etude export --onnx` and prepare to run it with onnxruntime on the CPU, with
+        `threads` threads (None: the cores this process may use); its metadata holds the task, `options` as above."""
+        from .onnx_files import open_onnx
+
+        if batch_size < 1:
+            raise ConfigError(f'batch_size is {batch_size}; give at least 1')
+        session, metadata = open_onnx(path, threads)
+        task = task_from_dict(dict(metadata.get('task') or {}), source=str(path))
+        model = task.onnx_model(session, metadata)
+        task.check_model(model)
+        context = InferenceContext(metadata, str(path), torch.device('cpu'), batch_size, task_options(task, options, str(path)),
                                    readers or min(4, os.cpu_count() or 1))
         return cls(model, task, context)
 

@@ -281,6 +281,18 @@ class Task(ABC):
         """`(result key, column title)` of the table `etude infer` prints; every key of the first result when empty."""
         return []
 
+    # -- ONNX ---------------------------------------------------------------------------------------------------
+
+    def export_onnx(self, model: Model, path: Path) -> None:
+        """Write `model` (loaded from an export, on the CPU) as ONNX to `path`, as `onnx_model` runs it; `etude export
+        --onnx` then records the task and the hyperparameters in the file's metadata. Refused by default."""
+        raise ConfigError(f'a {self.kind} model cannot be exported as ONNX; etude exports transcription models as ONNX')
+
+    def onnx_model(self, session: Any, metadata: Mapping[str, Any]) -> Any:
+        """What `infer` runs in place of the torch model: an onnxruntime `session` of an `export_onnx` file, wrapped with
+        what the task needs of a model. `metadata` holds the export's `hyperparameters` and `task`. Refused by default."""
+        raise ConfigError(f'a {self.kind} model has no ONNX runner; run its torch export (.pt) instead')
+
     # -- listening ----------------------------------------------------------------------------------------------
 
     def listening_set(self, context: EvaluationContext, folder: Path, *, pieces: int, seconds: float, seed: int) -> ListeningSet:
