@@ -58,10 +58,12 @@ def long_file(data: Path, path: Path, seconds: float = 300.0) -> float:
     return len(joined) / 16000
 
 
-def real_time_factor(model: Path, audio: Path, threads: int) -> dict[str, float]:
-    """`etude infer MODEL audio --threads N` as a child process: wall seconds, CPU seconds and peak resident MiB of that child alone."""
+def real_time_factor(model: Path, audio: Path, threads: int, wait_policy: str | None = None) -> dict[str, float]:
+    """`etude infer MODEL audio --threads N` as a child process: wall seconds, CPU seconds and peak resident MiB of that
+    child alone. `wait_policy` sets OMP_WAIT_POLICY (etude's own is PASSIVE: waiting threads sleep)."""
     with tempfile.TemporaryDirectory() as output, tempfile.TemporaryFile('w+') as log:
-        environment = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'} | {'PYTHONPATH': str(ROOT)}
+        environment = {key: value for key, value in os.environ.items() if key not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
+        environment |= {'PYTHONPATH': str(ROOT), **({'OMP_WAIT_POLICY': wait_policy} if wait_policy else {})}
         began = time.perf_counter()
         child = subprocess.Popen([sys.executable, '-m', 'etude', 'infer', str(model), str(audio), '--output', output, '--threads', str(threads)],
                                  stdout=log, stderr=log, env=environment)
@@ -84,10 +86,13 @@ def onnx_export(checkpoint: Path, folder: Path) -> Path:
 
 def inference_table(checkpoint: Path, onnx: Path, audio: Path, seconds: float) -> list[str]:
     """One line per configuration: wall, RTF, CPU, peak memory, and RTF and memory as ratios to torch at one thread."""
-    rows = [('etude torch, 1 thread (baseline)', checkpoint, 1), ('etude torch, 2 threads', checkpoint, 2), ('etude ONNX (onnxruntime), 1 thread', onnx, 1)]
-    lines, baseline = [], None
-    for name, model, threads in rows:
-        figures = real_time_factor(model, audio, threads)
+    rows = [('etude torch, 1 thread (baseline)', checkpoint, 1, None), ('etude torch, 2 threads', checkpoint, 2, None),
+            ('etude torch, 2 threads, OMP_WAIT_POLICY=ACTIVE (spinning, as before)', checkpoint, 2, 'ACTIVE'),
+            ('etude ONNX (onnxruntime), 1 thread', onnx, 1, None)]
+    lines: list[str] = []
+    baseline: tuple[float, float] | None = None
+    for name, model, threads, wait_policy in rows:
+        figures = real_time_factor(model, audio, threads, wait_policy)
         rtf = seconds / figures['wall_seconds']
         baseline = baseline or (rtf, figures['peak_mib'])
         lines.append(f'| {name} | {figures["wall_seconds"]:.1f} | {rtf:.1f}× | {rtf / baseline[0]:.2f} | {figures["cpu_seconds"]:.1f} | '

@@ -72,11 +72,11 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.batch_size < 1:
         raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')
     given = {option.name: getattr(arguments, option.name) for option in inference_options() if getattr(arguments, option.name) is not None}
-    from ..threads import check_threads, passive_waiting, use_threads
+    from ..threads import check_threads, passive_waiting
 
     check_threads(arguments.threads)
     passive_waiting()  # before torch loads: a waiting OpenMP thread sleeps instead of spinning on a busy machine
-    predictor = _predictor(arguments, given, use_threads(arguments.threads))
+    predictor = _predictor(arguments, given)
     task = predictor.task
     if task.writes_files and output is None:
         raise ConfigError(f'a {task.kind} model writes files; pass --output DIR for them and {PREDICTIONS_FILE}')
@@ -118,17 +118,20 @@ def run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _predictor(arguments: argparse.Namespace, given: dict[str, Any], threads: int) -> Any:
-    """The Predictor of the checkpoint: an etude export run by torch, or an ONNX file (`.onnx`) run by onnxruntime."""
+def _predictor(arguments: argparse.Namespace, given: dict[str, Any]) -> Any:
+    """The Predictor of the checkpoint: an etude export run by torch, or an ONNX file (`.onnx`) run by onnxruntime
+    (without loading torch, which alone takes about 500 MiB)."""
     from ..errors import ConfigError
     from .predictor import Predictor
 
     if Path(arguments.checkpoint).suffix.lower() == '.onnx':
         if arguments.device != 'cpu':
             raise ConfigError(f'ONNX files run on the CPU with onnxruntime; drop --device {arguments.device}, or pass the .pt export for it')
-        return Predictor.from_onnx(arguments.checkpoint, batch_size=arguments.batch_size, threads=threads, **given)
+        return Predictor.from_onnx(arguments.checkpoint, batch_size=arguments.batch_size, threads=arguments.threads, **given)
     from ..device import select_device
+    from ..threads import use_threads
 
+    use_threads(arguments.threads)
     return Predictor.from_checkpoint(arguments.checkpoint, device=select_device(arguments.device), batch_size=arguments.batch_size,
                                      allow_modules=arguments.allow_module, **given)
 

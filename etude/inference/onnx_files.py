@@ -83,6 +83,7 @@ def open_onnx(path: str | Path, threads: int | None = None) -> tuple[Any, dict[s
     options.inter_op_num_threads = 1
     options.add_session_config_entry('session.intra_op.allow_spinning', '0')  # a waiting thread sleeps: no core burnt on a busy machine
     options.log_severity_level = 3  # errors only
+    options.enable_cpu_mem_arena = False  # memory back to the system after each batch, not held in onnxruntime's arena
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
     except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a file it cannot load

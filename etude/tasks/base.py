@@ -102,7 +102,7 @@ class InferenceContext:
 
     export: Mapping[str, Any]
     checkpoint: str
-    device: torch.device
+    device: torch.device  # the string 'cpu' for an ONNX file run by onnxruntime, which loads no torch
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
     readers: int = 4  # threads that read input files ahead of the model

@@ -39,11 +39,13 @@ def power_spectrogram(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.
     """`(batch, samples)` float32 waveforms → `(batch, n_fft // 2 + 1, samples // hop_length + 1)` float32 power
     spectrogram: frames centred on each hop (the signal reflect-padded by `n_fft // 2`), a periodic Hann window, |rfft|²."""
     padded = np.pad(waveforms.astype(np.float32, copy=False), ((0, 0), (n_fft // 2, n_fft // 2)), mode='reflect')
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop_length]  # (batch, frames, n_fft), a view
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    spectrum = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, n_fft // 2 + 1)
-    power = np.square(spectrum.real, dtype=np.float32) + np.square(spectrum.imag, dtype=np.float32)
-    return np.ascontiguousarray(power.transpose(0, 2, 1))
+    power = np.empty((len(waveforms), n_fft // 2 + 1, waveforms.shape[-1] // hop_length + 1), dtype=np.float32)
+    for row, signal in enumerate(padded):  # one waveform at a time: the windowed frames and their spectrum stay one row's size
+        frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop_length]  # (frames, n_fft), a view
+        spectrum = np.fft.rfft(frames * window, axis=-1)  # (frames, n_fft // 2 + 1)
+        power[row] = (np.square(spectrum.real, dtype=np.float32) + np.square(spectrum.imag, dtype=np.float32)).T
+    return power
 
 
 def _spectrogram_network(model: PianoTranscriber) -> torch.nn.Module:

@@ -9,12 +9,12 @@ and outputs plus the notes, whatever the file's length.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ...data.audio import audio_info, read_audio
 from ...errors import DataFileError
@@ -22,6 +22,8 @@ from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
 from .settings import DecodingSettings, FrontEnd
 
 if TYPE_CHECKING:
+    import torch
+
     from .protocol import FrameTranscriber
 
 __all__ = ['network_outputs', 'transcribe']
@@ -47,8 +49,10 @@ def _segments(source: str | os.PathLike[str] | np.ndarray, front_end: FrontEnd, 
 def network_outputs(model: FrameTranscriber, waveforms: np.ndarray, device: torch.device | str) -> dict[str, np.ndarray]:
     """`(batch, samples)` float32 waveforms → each head's `(batch, frames, 88)` float32 outputs: a torch model on
     `device`, or a model that runs on arrays (an ONNX export, `onnx_network.OnnxTranscriber`) as it is. The only
-    step where the two differ; the segments, the stitching and the decoding are the same."""
-    if not isinstance(model, torch.nn.Module):
+    step where the two differ; the segments, the stitching and the decoding are the same. Loads no torch: a torch
+    model means torch is loaded already."""
+    torch = sys.modules.get('torch')
+    if torch is None or not isinstance(model, torch.nn.Module):
         return {key: np.asarray(value, dtype=np.float32) for key, value in model(waveforms).items()}
     with torch.no_grad():
         outputs = model(torch.from_numpy(waveforms).to(device))
