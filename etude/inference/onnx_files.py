@@ -6,8 +6,8 @@
 The export's task writes the network (`Task.export_onnx`) and later wraps the session in what its `infer` runs
 (`Task.onnx_model`); this module records, in the file's `metadata_props`, what makes the file self-describing: the
 task with its settings, the model's class and hyperparameters, the run's record, where it came from and etude's
-version, each a JSON string under an `etude.` key. Writing needs the `onnx` extra's packages (`pip install
-"etude[onnx]"`: onnx, and onnxscript for torch's exporter); running needs only onnxruntime.
+version, each a JSON string under an `etude.` key. Writing needs the `onnx` package and running onnxruntime, both
+in the `onnx` extra (`pip install "etude[onnx]"`); running loads no torch.
 """
 
 from __future__ import annotations
