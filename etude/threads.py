@@ -4,7 +4,7 @@ torch's own default is every core of the machine, even one that taskset or a con
 process; so commands and the Routine set the count from `os.sched_getaffinity` (`etude.data.files.available_cores`).
 On a busy machine a second OpenMP thread spin-waits between parallel regions and burns a core doing nothing: the
 commands ask OpenMP to sleep instead (`OMP_WAIT_POLICY=PASSIVE`, read when torch loads, so set before it is imported),
-and the inter-op pool, which etude never uses, is kept to one thread.
+and the inter-op pool (for work torch runs asynchronously, which these models do not) is kept to one thread.
 """
 
 from __future__ import annotations

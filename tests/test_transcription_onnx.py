@@ -83,8 +83,16 @@ def check_the_networks_agree(checkpoint: Path, onnx_file: Path, piece: Path) -> 
         np.testing.assert_allclose(by_onnx[head], by_torch[head], atol=1e-5, err_msg=head)
 
 
-def test_threads_below_one_are_one_error_line(tmp_path: Path) -> None:
+def test_threads_below_one_are_one_error_line() -> None:
     for command in (['infer', 'model.onnx', 'piece.wav', '--threads', '0'], ['train', 'piano_transcription', '--threads', '0']):
         result = etude(*command)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: --threads must be at least 1'), result.stderr
+
+
+def test_export_mistakes_are_one_error_line(tmp_path: Path) -> None:
+    for command, expected in ((['export', str(tmp_path)], 'say which format'), (['export', '--onnx', str(tmp_path / 'nowhere')], 'does not exist'),
+                              (['export', '--onnx', str(tmp_path)], 'has no checkpoints/best.pt')):
+        result = etude(*command)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: ') and expected in lines[0], result.stderr
