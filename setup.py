@@ -43,6 +43,9 @@ setup(
         'mlflow': ['mlflow-skinny>=3.17', 'sqlalchemy>=2.0', 'alembic>=1.13'],
         'tensorboard': ['tensorboard>=2.16'],
         'sweeps': ['optuna>=5.0'],
+        # etude export --onnx (onnx, with torch's TorchScript exporter: its dynamo exporter, which needs onnxscript,
+        # unrolls the transcriber's GRUs over a fixed number of frames) and etude infer of an .onnx file (onnxruntime)
+        'onnx': ['onnx>=1.17', 'onnxruntime>=1.20'],
     },
     entry_points={
         'console_scripts': ['etude=etude.cli:main'],

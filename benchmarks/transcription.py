@@ -1,11 +1,15 @@
 """What piano transcription costs: a 5-minute file through `etude infer`, and the input pipeline beside the model.
 
     python benchmarks/transcription.py --checkpoint runs/<id>/checkpoints/best.pt --data data/transcription
+    python benchmarks/transcription.py --checkpoint runs/<id>/checkpoints/best.pt --inference-only   # part 1 only
 
 1. Real-time factor: chorale renders from `--data` are joined into one 5-minute 16 kHz WAV, and
-   `python -m etude infer CHECKPOINT long.wav --output DIR` runs as its own process, timed from spawn to exit
-   (imports and start-up included: a user waits for all of it); peak memory is the child's maximum resident set.
-   RTF here is seconds of audio per second of wall time (above 1: faster than real time).
+   `python -m etude infer MODEL long.wav --output DIR --threads N` runs as its own process, timed from spawn to exit
+   (imports and start-up included: a user waits for all of it); peak memory is the child's maximum resident set, CPU
+   the child's user + system seconds (above wall × threads: threads spinning). RTF here is seconds of audio per second
+   of wall time (above 1: faster than real time). In one run, on the same file: the torch export at one thread (the
+   baseline), at two threads, and its ONNX export (`etude export --onnx`, or `--onnx FILE`) run by onnxruntime at
+   one thread, each as a ratio to the baseline. `--inference-only` stops after this part.
 2. Input pipeline: training segments per second that `SegmentDataset` produces in one process (reading the audio
    segment and computing its targets from the notes), beside the segments per second the model consumes in
    training steps (forward, backward, Adam) at the routine's batch size, and the memory the note lists take.
@@ -14,7 +18,7 @@
    listing the rendered pieces once, then one listing them `--repeat` times over (as many hours as a large rendered
    set, or MAESTRO's 200), and reports each child's peak resident memory: the note lists are all that grows.
 
-Threads: `--threads` (default 1, as on a shared machine) for both the child and the training steps.
+Threads: `--threads` (default 1, as on a shared machine) for the training steps of parts 2 and 3.
 """
 
 from __future__ import annotations
@@ -54,17 +58,47 @@ def long_file(data: Path, path: Path, seconds: float = 300.0) -> float:
     return len(joined) / 16000
 
 
-def real_time_factor(checkpoint: Path, audio: Path, threads: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as output:
-        environment = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'PYTHONPATH': str(ROOT)}
+def real_time_factor(model: Path, audio: Path, threads: int, wait_policy: str | None = None) -> dict[str, float]:
+    """`etude infer MODEL audio --threads N` as a child process: wall seconds, CPU seconds and peak resident MiB of that
+    child alone. `wait_policy` sets OMP_WAIT_POLICY (etude's own is PASSIVE: waiting threads sleep)."""
+    with tempfile.TemporaryDirectory() as output, tempfile.TemporaryFile('w+') as log:
+        environment = {key: value for key, value in os.environ.items() if key not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
+        environment |= {'PYTHONPATH': str(ROOT), **({'OMP_WAIT_POLICY': wait_policy} if wait_policy else {})}
         began = time.perf_counter()
-        finished = subprocess.run([sys.executable, '-m', 'etude', 'infer', str(checkpoint), str(audio), '--output', output],
-                                  capture_output=True, text=True, env=environment, check=False)
+        child = subprocess.Popen([sys.executable, '-m', 'etude', 'infer', str(model), str(audio), '--output', output, '--threads', str(threads)],
+                                 stdout=log, stderr=log, env=environment)
+        _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - began
-        if finished.returncode != 0:
-            raise SystemExit(f'etude infer failed: {finished.stderr.strip().splitlines()[-1]}')
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
-    return {'wall_seconds': wall, 'peak_mib': peak}
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            log.seek(0)
+            raise SystemExit(f'etude infer {model} failed: {log.read().strip().splitlines()[-1]}')
+    return {'wall_seconds': wall, 'cpu_seconds': usage.ru_utime + usage.ru_stime, 'peak_mib': usage.ru_maxrss / 1024}  # kB on Linux
+
+
+def onnx_export(checkpoint: Path, folder: Path) -> Path:
+    """`etude export --onnx CHECKPOINT` into `folder`."""
+    target = folder / 'model.onnx'
+    subprocess.run([sys.executable, '-m', 'etude', 'export', '--onnx', str(checkpoint), '--output', str(target)], check=True,
+                   env={**os.environ, 'PYTHONPATH': str(ROOT)}, capture_output=True)
+    return target
+
+
+def inference_table(checkpoint: Path, onnx: Path, audio: Path, seconds: float) -> list[str]:
+    """One line per configuration: wall, RTF, CPU, peak memory, and RTF and memory as ratios to torch at one thread."""
+    rows = [('etude torch, 1 thread (baseline)', checkpoint, 1, None), ('etude torch, 2 threads', checkpoint, 2, None),
+            ('etude torch, 2 threads, OMP_WAIT_POLICY=ACTIVE (spinning, as before)', checkpoint, 2, 'ACTIVE'),
+            ('etude ONNX (onnxruntime), 1 thread', onnx, 1, None)]
+    lines: list[str] = []
+    baseline: tuple[float, float] | None = None
+    for name, model, threads, wait_policy in rows:
+        figures = real_time_factor(model, audio, threads, wait_policy)
+        rtf = seconds / figures['wall_seconds']
+        baseline = baseline or (rtf, figures['peak_mib'])
+        lines.append(f'| {name} | {figures["wall_seconds"]:.1f} | {rtf:.1f}× | {rtf / baseline[0]:.2f} | {figures["cpu_seconds"]:.1f} | '
+                     f'{figures["peak_mib"]:.0f} | {figures["peak_mib"] / baseline[1]:.2f} |')
+        print(lines[-1], flush=True)
+    return lines
 
 
 def pipeline(data: Path, checkpoint: Path, threads: int, segments: int = 200) -> dict[str, float]:
@@ -146,7 +180,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--checkpoint', type=Path, required=True, help='a piano_transcription checkpoint (runs/<id>/checkpoints/best.pt)')
     parser.add_argument('--data', type=Path, default=ROOT / 'data' / 'transcription', help='the routine data_directory with renders')
-    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--onnx', type=Path, help="the checkpoint's ONNX export (default: exported by etude export --onnx into a temporary folder)")
+    parser.add_argument('--inference-only', action='store_true', help='stop after the real-time factors (part 1)')
+    parser.add_argument('--threads', type=int, default=1, help='threads of the training steps (parts 2 and 3)')
     parser.add_argument('--repeat', type=int, default=20, help='the training-memory child lists the renders this many times over')
     parser.add_argument('--steps', type=int, default=20, help='training steps of each training-memory child')
     parser.add_argument('--training-child', type=int, metavar='REPEAT', help=argparse.SUPPRESS)
@@ -157,9 +193,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         audio = Path(folder) / 'five_minutes.wav'
         seconds = long_file(arguments.data, audio)
-        timing = real_time_factor(arguments.checkpoint, audio, arguments.threads)
-    print(f'etude infer, {seconds:.0f} s file, {arguments.threads} thread(s): {timing["wall_seconds"]:.1f} s wall, '
-          f'RTF {seconds / timing["wall_seconds"]:.1f}x real time, peak memory {timing["peak_mib"]:.0f} MiB', flush=True)
+        onnx = arguments.onnx or onnx_export(arguments.checkpoint, Path(folder))
+        print(f'etude infer on one {seconds:.0f} s file, each a process from spawn to exit; ratios to torch at 1 thread, measured in this run\n'
+              '| model, threads | wall s | RTF | RTF ratio | CPU s | peak MiB | peak ratio |\n|---|---|---|---|---|---|---|', flush=True)
+        inference_table(arguments.checkpoint, onnx, audio, seconds)
+    if arguments.inference_only:
+        return
     figures = pipeline(arguments.data, arguments.checkpoint, arguments.threads)
     print(f'input pipeline: {figures["segments_per_second_produced"]:.0f} segments/s produced (one process) vs '
           f'{figures["segments_per_second_consumed"]:.1f} segments/s consumed by training steps; '

@@ -1,4 +1,4 @@
-"""The `etude` command (also `python -m etude`): train, infer, evaluate, compare, listen, data, sweep.
+"""The `etude` command (also `python -m etude`): train, infer, export, evaluate, compare, listen, data, sweep.
 
 Each subcommand lives in the package it belongs to, in a small module with two functions, `configure(parser)` to
 declare its arguments and `run(arguments) -> int` to carry it out. Those modules import nothing heavy at import time,
@@ -26,6 +26,7 @@ __all__ = ['COMMANDS', 'OneLineArgumentParser', 'main']
 COMMANDS: dict[str, tuple[str, str]] = {
     'train': ('etude.training.command', 'train, validate, test and export a model with a routine: a shipped one or your own'),
     'infer': ('etude.inference.command', 'run an exported model on audio or MIDI files and write its results'),
+    'export': ('etude.inference.export_command', 'write an exported model as ONNX, for onnxruntime (etude infer runs it)'),
     'evaluate': ('etude.evaluation.command', "recompute a run's metrics on a split and write a report with figures"),
     'compare': ('etude.evaluation.compare_command', 'tabulate runs side by side'),
     'listen': ('etude.listening.command', 'listening tests in the browser: create, serve, results, demo'),

@@ -1,6 +1,6 @@
 """How a run executes, apart from what the model is.
 
-`device`, `num_workers`, `precision`, `deterministic`, `compile`, `testing` and `trackers` change how fast a run goes and where,
+`device`, `num_workers`, `threads`, `precision`, `deterministic`, `compile`, `testing` and `trackers` change how fast a run goes and where,
 not what it learns (up to floating-point rounding), so they are kept out of the hyperparameters: a run trained on a
 GPU resumes or loads on a CPU without overrides, exports' `hyperparameters` never record them, and a sweep never ranks
 them. They are set from the same YAML file and command line as the hyperparameters, with the same checks and
@@ -30,6 +30,8 @@ class RunOptions(Settings):
     """Autocast precision of forward passes and losses: bf16 (CPU or GPU) or fp16 (CUDA, with a gradient scaler)."""
     deterministic: bool = True
     """torch's deterministic algorithms for the run (restored afterwards); off lets cuDNN benchmark its kernels."""
+    threads: Annotated[int, NON_NEGATIVE] = 0
+    """torch's CPU threads per process; 0: OMP_NUM_THREADS if set, else the cores this process may use (shared among torchrun's processes)."""
     compile: bool = False
     """Compile the model with torch.compile before training."""
     testing: bool = False

@@ -205,3 +205,35 @@ def test_the_launcher_is_how_this_process_was_started(tmp_path: Path, monkeypatc
     words = expected.format(python=sys.executable, folder=tmp_path).split()
     assert launcher(str(tmp_path / script) if script else None) == words
     assert resume_command(tmp_path / 'runs' / 'x', ['shapes_routine.py'], script=script) == shlex.join([*words, 'shapes_routine.py', '--resume', 'runs/x'])
+
+
+THREADS_ROUTINE = '''"""Shapes, recording how many threads torch computes with while the routine builds."""
+import torch
+
+import shapes_routine
+from shapes_routine import DEFAULTS, TESTING
+
+
+def build(routine, parameters):
+    routine.add_to_summary({'torch_threads_in_build': torch.get_num_threads()})
+    return shapes_routine.build(routine, parameters)
+'''
+
+
+@pytest.mark.slow
+def test_threads_is_honoured_and_defaults_to_the_cores_this_process_may_use(tmp_path: Path) -> None:
+    folder = user_folder(tmp_path)
+    (folder / 'threads_routine.py').write_text(THREADS_ROUTINE)
+    environment = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'}
+    seen = {}
+    for given in (['--threads', '1'], []):
+        result = subprocess.run([sys.executable, '-m', 'etude', 'train', 'threads_routine.py', '--testing', '--device', 'cpu', *given,
+                                 '--runs-dir', f'runs{len(given)}'], cwd=folder, env={**environment, 'PYTHONPATH': str(ROOT)},
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        (run,) = (folder / f'runs{len(given)}').iterdir()
+        summary = json.loads((run / 'summary.json').read_text())
+        seen[len(given)] = (summary['torch_threads_in_build'], summary['threads'], summary['run_options']['threads'])
+    assert seen[2] == (1, 1, 1)
+    cores = len(os.sched_getaffinity(0))
+    assert seen[0] == (cores, cores, 0), 'threads=0: the cores this process may use'

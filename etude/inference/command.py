@@ -4,6 +4,7 @@
     etude infer best.pt recordings/ --output out/                      # every audio file in the folder → out/predictions.jsonl
     find . -name '*.wav' | etude infer best.pt - --jsonl               # paths from standard input, JSON lines out
     etude infer generator.pt --num 4 --length 200 --seed 1 --output out/  # a task that writes files: out/<name>.mid
+    etude infer best.onnx piece.wav --output out/ --threads 1         # an ONNX file from etude export --onnx, run by onnxruntime
 
 The export's task says what the inputs are (audio, MIDI primers, scores, or none), how the model runs on them and
 what it writes; the task kinds' own flags (`--top`, `--temperature`, ...) are listed below, and one given to a model
@@ -32,7 +33,7 @@ PREDICTIONS_FILE = 'predictions.jsonl'
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('checkpoint', metavar='CHECKPOINT', help='an etude export, e.g. runs/<id>/checkpoints/best.pt')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT', help='an etude export (runs/<id>/checkpoints/best.pt) or an ONNX file from etude export --onnx')
     parser.add_argument('inputs', nargs='*', metavar='INPUT',
                         help="input files (what the model reads: audio, MIDI, scores), folders of them, or - (paths from standard input)")
     parser.add_argument('-o', '--output', metavar='DIR', help=f'also write the results to DIR/{PREDICTIONS_FILE}')
@@ -40,6 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--jsonl', action='store_true', help='print JSON lines instead of a table')
     parser.add_argument('--batch-size', type=int, default=64, metavar='N', help='inputs run through the model at once (default 64)')
     parser.add_argument('--device', default='cpu', metavar='D', help='cpu (default), auto, cuda, cuda:N or mps')
+    parser.add_argument('--threads', type=int, metavar='N', help='CPU threads (default: OMP_NUM_THREADS, else the cores this process may use)')
     parser.add_argument('--allow-module', action='append', default=[], metavar='MODULE',
                         help='import the model class or task kind from this package (repeatable; found in the current folder too); '
                              'only for code you trust')
@@ -70,12 +72,11 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.batch_size < 1:
         raise ConfigError(f'--batch-size must be at least 1, got {arguments.batch_size}')
     given = {option.name: getattr(arguments, option.name) for option in inference_options() if getattr(arguments, option.name) is not None}
+    from ..threads import check_threads, passive_waiting
 
-    from ..device import select_device
-    from .predictor import Predictor
-
-    predictor = Predictor.from_checkpoint(arguments.checkpoint, device=select_device(arguments.device), batch_size=arguments.batch_size,
-                                          allow_modules=arguments.allow_module, **given)
+    check_threads(arguments.threads)
+    passive_waiting()  # before torch loads: a waiting OpenMP thread sleeps instead of spinning on a busy machine
+    predictor = _predictor(arguments, given)
     task = predictor.task
     if task.writes_files and output is None:
         raise ConfigError(f'a {task.kind} model writes files; pass --output DIR for them and {PREDICTIONS_FILE}')
@@ -115,6 +116,24 @@ def run(arguments: argparse.Namespace) -> int:
         _report(f'{skipped} of {skipped + len(lines)} inputs skipped', prefix='')
         return 2
     return 0
+
+
+def _predictor(arguments: argparse.Namespace, given: dict[str, Any]) -> Any:
+    """The Predictor of the checkpoint: an etude export run by torch, or an ONNX file (`.onnx`) run by onnxruntime
+    (without loading torch, which alone takes about 500 MiB)."""
+    from ..errors import ConfigError
+    from .predictor import Predictor
+
+    if Path(arguments.checkpoint).suffix.lower() == '.onnx':
+        if arguments.device != 'cpu':
+            raise ConfigError(f'ONNX files run on the CPU with onnxruntime; drop --device {arguments.device}, or pass the .pt export for it')
+        return Predictor.from_onnx(arguments.checkpoint, batch_size=arguments.batch_size, threads=arguments.threads, **given)
+    from ..device import select_device
+    from ..threads import use_threads
+
+    use_threads(arguments.threads)
+    return Predictor.from_checkpoint(arguments.checkpoint, device=select_device(arguments.device), batch_size=arguments.batch_size,
+                                     allow_modules=arguments.allow_module, **given)
 
 
 def expand_inputs(inputs: Sequence[str], stdin: TextIO, extensions: Sequence[str], description: str = 'input files') -> tuple[list[str], list[str]]:

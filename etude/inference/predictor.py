@@ -19,20 +19,20 @@ skip one bad input among many and keep the rest.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import torch
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError, DataFileError
-from ..export import load_model
-from ..model import Model
 from ..tasks import task_from_dict, task_kinds
 from ..tasks.base import InferenceContext, Outcome, Task
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
+
+    from ..model import Model
 
 __all__ = ['Outcome', 'Predictor']
 
@@ -40,8 +40,12 @@ __all__ = ['Outcome', 'Predictor']
 class Predictor:
     """An exported model with its task: the reading of its inputs, the way it is run and the decoding of its outputs."""
 
-    def __init__(self, model: Model, task: Task, context: InferenceContext) -> None:
-        self.model = model.to(context.device).eval()
+    def __init__(self, model: Model | Any, task: Task, context: InferenceContext) -> None:
+        """`model`: a torch `Model`, or what the task's `onnx_model` wraps an onnxruntime session in (`from_onnx`, which
+        loads no torch: a torch model means torch is loaded already)."""
+        torch = sys.modules.get('torch')
+        is_torch = torch is not None and isinstance(model, torch.nn.Module)
+        self.model = cast('Model', model.to(context.device).eval() if is_torch else model)
         self.task = task
         self.context = context
 
@@ -53,6 +57,10 @@ class Predictor:
         `options` are the task's own `etude infer` options by name (`top=3` for a classifier, `temperature=0.9` for a
         generator); one the task does not take is refused, and each left out takes its default.
         """
+        import torch
+
+        from ..export import load_model
+
         if batch_size < 1:
             raise ConfigError(f'batch_size is {batch_size}; give at least 1')
         model = load_model(path, device=device, model_class=model_class, allow_modules=allow_modules)
@@ -60,6 +68,24 @@ class Predictor:
         task = task_from_dict(dict(export.get('task') or {}), source=str(path), allow_modules=allow_modules)
         task.check_model(model)
         context = InferenceContext(export, str(path), torch.device(device), batch_size, task_options(task, options, str(path)),
+                                   readers or min(4, os.cpu_count() or 1))
+        return cls(model, task, context)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, *, batch_size: int = 64, threads: int | None = None, readers: int | None = None,
+                  **options: Any) -> Predictor:
+        """Open an ONNX file written by `etude export --onnx` and prepare to run it with onnxruntime on the CPU, with
+        `threads` threads (None: the cores this process may use), without loading torch; its metadata holds the task,
+        `options` as above."""
+        from .onnx_files import open_onnx
+
+        if batch_size < 1:
+            raise ConfigError(f'batch_size is {batch_size}; give at least 1')
+        session, metadata = open_onnx(path, threads)
+        task = task_from_dict(dict(metadata.get('task') or {}), source=str(path))
+        model = task.onnx_model(session, metadata)
+        task.check_model(model)
+        context = InferenceContext(metadata, str(path), cast('torch.device', 'cpu'), batch_size, task_options(task, options, str(path)),
                                    readers or min(4, os.cpu_count() or 1))
         return cls(model, task, context)
 

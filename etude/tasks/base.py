@@ -102,7 +102,7 @@ class InferenceContext:
 
     export: Mapping[str, Any]
     checkpoint: str
-    device: torch.device
+    device: torch.device  # the string 'cpu' for an ONNX file run by onnxruntime, which loads no torch
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
     readers: int = 4  # threads that read input files ahead of the model
@@ -280,6 +280,18 @@ class Task(ABC):
     def columns(self) -> list[tuple[str, str]]:
         """`(result key, column title)` of the table `etude infer` prints; every key of the first result when empty."""
         return []
+
+    # -- ONNX ---------------------------------------------------------------------------------------------------
+
+    def export_onnx(self, model: Model, path: Path) -> None:
+        """Write `model` (loaded from an export, on the CPU) as ONNX to `path`, as `onnx_model` runs it; `etude export
+        --onnx` then records the task and the hyperparameters in the file's metadata. Refused by default."""
+        raise ConfigError(f'a {self.kind} model cannot be exported as ONNX; etude exports transcription models as ONNX')
+
+    def onnx_model(self, session: Any, metadata: Mapping[str, Any]) -> Any:
+        """What `infer` runs in place of the torch model: an onnxruntime `session` of an `export_onnx` file, wrapped with
+        what the task needs of a model. `metadata` holds the export's `hyperparameters` and `task`. Refused by default."""
+        raise ConfigError(f'a {self.kind} model has no ONNX runner; run its torch export (.pt) instead')
 
     # -- listening ----------------------------------------------------------------------------------------------
 

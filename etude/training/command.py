@@ -3,7 +3,7 @@
     etude train -h                                    # the shipped routines, one line each
     etude train spoken_digits -h                      # every key it takes: type, default, description
     etude train spoken_digits --testing               # a small smoke run
-    etude train circular_drum_size learning_rate=3e-4 --device cpu
+    etude train circular_drum_size learning_rate=3e-4 --device cpu --threads 1
     etude train my_routine.py --config my.yaml        # your own routine: DEFAULTS, TESTING, build(routine, parameters)
     torchrun --standalone --nproc_per_node=2 -m etude train spoken_digits
 
@@ -49,6 +49,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--testing', action='store_true', help="smoke run: the routine's small testing defaults (a --config or key=value still wins)")
     parser.add_argument('--resume', metavar='DIR', help='continue runs/<run-id> from its checkpoints/last.pt')
     parser.add_argument('--device', metavar='D', help='auto (default), cpu, cuda, cuda:N or mps')
+    parser.add_argument('--threads', type=int, metavar='N',
+                        help="torch's CPU threads (default: OMP_NUM_THREADS, else the cores this process may use; also the run option threads)")
     parser.add_argument('--runs-dir', default='runs', metavar='DIR', help='where run directories go (default runs)')
     parser.set_defaults(overrides=[], script=None, print_help=parser.print_help)
 
@@ -99,13 +101,18 @@ def show_help(arguments: argparse.Namespace) -> None:
 
 def train_from_command_line(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..threads import check_threads, passive_waiting
+
+    check_threads(arguments.threads)
+    passive_waiting()  # before torch loads: a waiting OpenMP thread sleeps instead of spinning on a busy machine
     from .routine import TrainingInterrupted
 
     for extra in arguments.overrides:
         if '=' not in extra:
             raise ConfigError(f"unrecognised argument '{extra}'; hyperparameters are written key=value or --key=value")
     definition = load_routine(arguments.routine)
-    overrides = [*arguments.overrides, *(['testing=true'] if arguments.testing else []), *([f'device={arguments.device}'] if arguments.device else [])]
+    overrides = [*arguments.overrides, *(['testing=true'] if arguments.testing else []), *([f'device={arguments.device}'] if arguments.device else []),
+                 *([f'threads={arguments.threads}'] if arguments.threads else [])]
     try:
         train_routine(definition, make_routine(arguments, definition), config_path=arguments.config, overrides=overrides)
     except TrainingInterrupted as interrupted:
@@ -142,6 +149,7 @@ def resume_arguments(arguments: argparse.Namespace, definition: RoutineDefinitio
     repeated = ['--routine', definition.name] if arguments.script is not None else [definition.name]
     repeated += ['--runs-dir', arguments.runs_dir] if arguments.runs_dir != 'runs' else []
     repeated += ['--device', arguments.device] if arguments.device else []
+    repeated += ['--threads', str(arguments.threads)] if arguments.threads else []
     repeated += [word for name in trackers_of(arguments) for word in ('--tracker', name)]
     return repeated + [extra for extra in arguments.overrides if extra.removeprefix('--').partition('=')[0].replace('-', '_') in options]
 

@@ -43,6 +43,7 @@ from ..metrics import Mean, Metric
 from ..model import Model, batch_size_of, move_to_device
 from ..parameters import Parameters
 from ..run_options import RunOptions
+from ..threads import use_threads
 from ..trackers import TrackedRun, Tracker, Trackers
 from ..trackers.base import RunStatus
 from ..trackers.wandb import wandb_sweep_values
@@ -118,6 +119,7 @@ class Routine:
         self.baselines: dict[str, dict[str, float]] = {}  # the test split's, the task's and add_baseline's
         self.split_baselines: dict[str, dict[str, dict[str, float]]] = {}  # split → name → figures, as baselines.json records them
         self.step: Step | None = None
+        self.threads = torch.get_num_threads()  # set_parameters sets it from the run option `threads`
         self.parameter_count: int | None = None  # trainable parameters of the model, counted by set_model
         self._merged_metrics: list[Metric] = []  # the last pass's metric objects, merged across processes
 
@@ -154,12 +156,15 @@ class Routine:
         else:
             run_id = new_run_id()
         self.parameters, self.options, self.device = resolved, options, requested
+        self.threads = use_threads(options.threads, processes=int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
         seed_everything(resolved.seed)
         self.run = self.resume_from or RunDirectory.new(self.runs_directory, run_id)
         self.provenance = Provenance(self.run, git_commit(), software_versions(), str(requested), options.to_dict(), self.distributed.world_size,
                                      resolved.batch_size // self.distributed.world_size)
         where = f', {self.distributed.world_size} processes' if self.distributed.active else ''
-        self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}), writing to {self.run.path}')
+        self.summary_extras['threads'] = self.threads
+        threads = f', {self.threads} CPU thread{"s" if self.threads != 1 else ""}'
+        self.say(f'etude: run {self.run.run_id} on {self.device}{where} (seed {resolved.seed}, {options.precision}{threads}), writing to {self.run.path}')
         return resolved
 
     def _agree(self, resolved: P, options: RunOptions) -> tuple[P, RunOptions, str]:

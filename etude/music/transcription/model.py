@@ -153,7 +153,12 @@ class PianoTranscriber(Model):
         """(batch, samples) waveforms → {head: (batch, frames, 88) probabilities}, frames = samples // hop + 1."""
         if inputs.dim() != 2:
             raise ValueError(f'PianoTranscriber expects (batch, samples) waveforms, got {tuple(inputs.shape)}')
-        mel = self.band_norm(self.featuriser(inputs))  # (batch, n_mels, frames)
+        return self.frame_outputs(self.featuriser(inputs))
+
+    def frame_outputs(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(batch, n_mels, frames) log-mel spectrograms → {head: (batch, frames, 88) probabilities}: the network behind
+        the front end (an ONNX export computes the STFT outside the graph and enters here, see `onnx_network.py`)."""
+        mel = self.band_norm(log_mel)  # (batch, n_mels, frames)
         x = self.convolutions(mel.transpose(1, 2).unsqueeze(1))  # (batch, channels, frames, bands)
         x = x.permute(0, 2, 1, 3).flatten(2)  # (batch, frames, channels * bands)
         x = self.dropout(torch.relu(self.acoustic(x)))

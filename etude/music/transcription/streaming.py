@@ -9,12 +9,12 @@ and outputs plus the notes, whatever the file's length.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ...data.audio import audio_info, read_audio
 from ...errors import DataFileError
@@ -22,9 +22,11 @@ from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
 from .settings import DecodingSettings, FrontEnd
 
 if TYPE_CHECKING:
+    import torch
+
     from .protocol import FrameTranscriber
 
-__all__ = ['transcribe']
+__all__ = ['network_outputs', 'transcribe']
 
 MIN_SECONDS = 0.1  # shorter input is refused: no note can be told from a frame or two
 
@@ -44,10 +46,23 @@ def _segments(source: str | os.PathLike[str] | np.ndarray, front_end: FrontEnd, 
         yield segment
 
 
-@torch.no_grad()
+def network_outputs(model: FrameTranscriber, waveforms: np.ndarray, device: torch.device | str) -> dict[str, np.ndarray]:
+    """`(batch, samples)` float32 waveforms → each head's `(batch, frames, 88)` float32 outputs: a torch model on
+    `device`, or a model that runs on arrays (an ONNX export, `onnx_network.OnnxTranscriber`) as it is. The only
+    step where the two differ; the segments, the stitching and the decoding are the same. Loads no torch: a torch
+    model means torch is loaded already."""
+    torch = sys.modules.get('torch')
+    if torch is None or not isinstance(model, torch.nn.Module):
+        return {key: np.asarray(value, dtype=np.float32) for key, value in model(waveforms).items()}
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(waveforms).to(device))
+    return {key: outputs[key].float().cpu().numpy() for key in OUTPUT_KEYS}
+
+
 def transcribe(model: FrameTranscriber, source: str | os.PathLike[str] | np.ndarray, *, settings: DecodingSettings = DecodingSettings(),
                segment_seconds: float = 4.0, batch_size: int = 8, device: torch.device | str = 'cpu') -> tuple[np.ndarray, float]:
-    """Notes (`NOTE_DTYPE`) of an audio file (or of mono float samples at the model's rate) and its duration in seconds.
+    """Notes (`NOTE_DTYPE`) of an audio file (or of mono float samples at the model's rate) and its duration in seconds,
+    from a torch model or its ONNX export (`network_outputs`).
 
     Raises:
         DataFileError: the file cannot be read as audio, or is shorter than `MIN_SECONDS`, or is silent.
@@ -78,10 +93,10 @@ def transcribe(model: FrameTranscriber, source: str | os.PathLike[str] | np.ndar
         loudest = max(loudest, float(np.abs(segment).max()))
         batch.append(segment)
         if len(batch) == batch_size or index + len(batch) == count:
-            outputs = model(torch.from_numpy(np.stack(batch)).to(device))
+            outputs = network_outputs(model, np.stack(batch), device)
             for row in range(len(batch)):
                 begin, end = stitched_frames(index, count, hop, segment_frames, num_frames)
-                notes.append(stream.feed({key: outputs[key][row, begin:end].float().cpu().numpy() for key in OUTPUT_KEYS}))
+                notes.append(stream.feed({key: outputs[key][row, begin:end] for key in OUTPUT_KEYS}))
                 index += 1
             batch = []
     if (peak if peak is not None else loudest) < 1e-4:

@@ -150,6 +150,20 @@ class Transcription(Task):
                               EmptyTranscription, stacklevel=2)
             yield Outcome(source, result=result, artefacts={'notes': notes})
 
+    def export_onnx(self, model: Model, path: Path) -> None:
+        """The network from the power spectrogram on (`onnx_network.py` says why the STFT stays outside)."""
+        from .model import PianoTranscriber
+        from .onnx_network import export_transcriber
+
+        if not isinstance(model, PianoTranscriber):
+            raise ConfigError(f'ONNX exports of transcription models are of PianoTranscriber, not {type(model).__name__}')
+        export_transcriber(model, path, self.segment_seconds)
+
+    def onnx_model(self, session: Any, metadata: Mapping[str, Any]) -> Any:
+        from .onnx_network import OnnxTranscriber
+
+        return OnnxTranscriber(session, metadata['hyperparameters'])
+
     def write(self, outcome: Outcome, folder: Path, context: InferenceContext) -> list[Path]:
         from ...data.midi import notes_to_midi
 
