@@ -162,7 +162,7 @@ def _quarters(beats: np.ndarray, signatures: list[tuple[float, int]]) -> np.ndar
     signatures = sorted(signatures)
     starts = np.array([onset for onset, _ in signatures])
     scale = np.array([4.0 / denominator for _, denominator in signatures])
-    at_starts = starts[0] * scale[0] + np.concatenate([[0.0], np.cumsum(np.diff(starts) * scale[:-1])])  # beat 0 is quarter 0
+    at_starts = np.concatenate([[0.0], np.cumsum(np.diff(starts) * scale[:-1])])
     index = np.clip(np.searchsorted(starts, beats, side='right') - 1, 0, len(starts) - 1)
     return at_starts[index] + (beats - starts[index]) * scale[index]
 
@@ -171,8 +171,7 @@ def read_match_lines(path: str | os.PathLike[str]) -> MatchLines:
     """Read a match file (format 1.0 or 5.0, as (n)ASAP's and parangonar's) line by line (see `MatchLines`).
 
     Ticks become seconds by the file's `midiClockUnits` and `midiClockRate`; beats become quarter notes by its time
-    signatures (`scoreprop(timeSignature, ...)` lines in 1.0; in 5.0 the `info(timeSignature, [...])` line and the
-    `meta(timeSignature, ...)` lines where the metre changes).
+    signatures (`scoreprop(timeSignature, ...)` lines in 1.0, the `info(timeSignature, [...])` line in 5.0).
 
     Raises:
         DataFileError: the file is missing, not a match file, or holds a note line it cannot read.
@@ -208,9 +207,6 @@ def read_match_lines(path: str | os.PathLike[str]) -> MatchLines:
                 rate = float(line.split(',', 1)[1].rstrip(').'))
             elif line.startswith('scoreprop(timeSignature,'):
                 fields = line[len('scoreprop('):line.rindex(')')].split(',')
-                signatures.append((float(fields[-1]), int(fields[1].split('/')[1])))
-            elif line.startswith('meta(timeSignature,'):  # 5.0: a change of metre, at an onset in beats
-                fields = line[len('meta('):line.rindex(')')].split(',')
                 signatures.append((float(fields[-1]), int(fields[1].split('/')[1])))
             elif line.startswith('info(timeSignature,'):
                 signatures.append((-1e9, int(line.split('/')[-1].split(']')[0])))

@@ -36,7 +36,7 @@ from .store import DatasetWriter, StoredDataset
 
 __all__ = ['NoteSequences', 'SequenceCache', 'WindowSettings', 'check_window']
 
-SEQUENCE_VERSION = 4  # bump when what a window holds changes, so old datasets are not reused (4: match files' metre changes read)
+SEQUENCE_VERSION = 3  # bump when what a window holds changes, so old datasets are not reused
 
 
 class WindowSettings(Protocol):
