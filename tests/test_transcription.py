@@ -340,6 +340,12 @@ def test_baseline_finds_separate_notes(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path)
 
 
+def routine_module_report(summary: dict) -> str:
+    from etude.music.transcription import routine as routine_module
+
+    return routine_module.report(summary)
+
+
 def train_testing_routine(root: Path, *overrides: str) -> dict:
     """The routine as `etude train piano_transcription --testing` runs it (Routine, parameters, build, train, report)."""
     from etude import Routine
@@ -369,6 +375,12 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
             assert 0.0 <= summary['test'][f'{kind}_{figure}'] <= 1.0
             assert f'{kind}_{figure}' in summary['baselines']['spectral flux']
     assert 'other_soundfont_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
+    from etude.music.transcription.peer import BASIC_PITCH, basic_pitch_available
+
+    if basic_pitch_available():  # the peer on the same pieces, by the same calls (CI installs it)
+        peer = summary['baselines'][BASIC_PITCH]
+        assert set(peer) == set(summary['baselines']['spectral flux']) and 0 < peer['onset_f1'] <= 1
+        assert f"basic-pitch {peer['onset_f1']:.3f}" in routine_module_report(summary)
     run = Path(summary['paths']['run'])
     pieces = sorted((tmp_path / 'data').glob('FluidR3_GM-*/*.wav'))
     silent, text = tmp_path / 'silent.wav', tmp_path / 'text.wav'

@@ -9,6 +9,7 @@ benchmarks share them:
   transcribed in overlapping segments stitched without duplicated notes;
 - `scoring`: note and frame precision / recall / F1 with mir_eval, per piece and averaged;
 - `baseline`: a transcriber that learns nothing (spectral flux onsets, pitches from spectral peaks);
+- `peer`: basic-pitch, Spotify's transcriber, run from its shipped ONNX model as a peer scored by the same calls;
 - `model`: `PianoTranscriber`; `task`: `Transcription`; `routine`: `etude train piano_transcription`.
 
 Nothing heavy is imported here; each module imports torch or mir_eval itself.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .decoding import NoteStream, decode_notes, planned_starts
     from .metrics import NoteMetrics
     from .model import PianoTranscriber
+    from .peer import BASIC_PITCH, basic_pitch_available, basic_pitch_notes
     from .pieces import GROUPS, OTHER_SOUNDFONT
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
@@ -36,6 +38,7 @@ _SOURCES = {
     **dict.fromkeys(['NoteStream', 'decode_notes', 'planned_starts'], '.decoding'),
     'NoteMetrics': '.metrics',
     'PianoTranscriber': '.model',
+    **dict.fromkeys(['BASIC_PITCH', 'basic_pitch_available', 'basic_pitch_notes'], '.peer'),
     **dict.fromkeys(['GROUPS', 'OTHER_SOUNDFONT'], '.pieces'),
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
@@ -43,8 +46,9 @@ _SOURCES = {
     'transcribe': '.streaming',
 }
 
-__all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
-           'SegmentDataset', 'Transcription', 'average_scores', 'clean_notes', 'decode_notes', 'maestro_recordings', 'note_scores', 'planned_starts',
+__all__ = ['BASIC_PITCH', 'GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
+           'SegmentDataset', 'Transcription', 'average_scores', 'basic_pitch_available', 'basic_pitch_notes', 'clean_notes', 'decode_notes',
+           'maestro_recordings', 'note_scores', 'planned_starts',
            'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from etude import ConfigError, Range, Routine
 from etude.data import SPLIT_NAMES, split_by_groups
 from etude.music.transcription import (
+    BASIC_PITCH,
     OTHER_SOUNDFONT,
     DecodingSettings,
     FrontEnd,
@@ -55,6 +56,8 @@ class PianoTranscription(PianoTranscriber.Parameters):
     """Decoding: a note also ends where its frame output falls below this."""
     segment_overlap: Annotated[float, Range(0, 1, exclusive_maximum=True)] = 0.5
     """Decoding: the share of each segment that overlaps the next."""
+    peer: bool = True
+    """Score the peer basic-pitch (its shipped ONNX model) on the same pieces, when it is installed."""
 
     @property
     def decoding(self) -> DecodingSettings:
@@ -78,7 +81,7 @@ PROJECT = 'etude-piano-transcription'
 def build(routine: Routine, parameters: PianoTranscription) -> None:
     """Pieces → the task (their record, note metrics, the baseline) → segments with targets on the fly → PianoTranscriber."""
     recordings = pieces(parameters, progress=routine.verbose)
-    task = Transcription(**parameters.decoding.to_dict(), segment_seconds=parameters.segment_seconds,
+    task = Transcription(**parameters.decoding.to_dict(), segment_seconds=parameters.segment_seconds, peer=parameters.peer,
                          pieces={group: [[str(piece.audio.resolve()), str(piece.midi.resolve())] for piece in members]
                                  for group, members in recordings.items() if members})
     dataset, split = task.segment_dataset(recordings, parameters.front_end, training_hop_seconds=parameters.training_hop_seconds)
@@ -115,6 +118,9 @@ def report(summary: dict[str, Any]) -> str:
     test, baseline = summary['test'], summary['baselines']['spectral flux']
     line = (f"test note-onset F1 {test['onset_f1']:.3f} (onset+offset {test['onset_offset_f1']:.3f}, +velocity {test['onset_offset_velocity_f1']:.3f}, "
             f"frame {test['frame_f1']:.3f}) on held-out pieces; spectral-flux baseline {baseline['onset_f1']:.3f}")
+    peer = summary['baselines'].get(BASIC_PITCH)
+    if peer:
+        line += f"; basic-pitch {peer['onset_f1']:.3f}"
     other = test.get(f'{OTHER_SOUNDFONT}_onset_f1')
     if other is not None and np.isfinite(other):
         line += f"; the same pieces rendered with another soundfont: {other:.3f}"

@@ -78,6 +78,8 @@ class Transcription(Task):
     segment_overlap: float = 0.5
     segment_seconds: float = 4.0
     offset_convention: str = 'key releases: ground-truth notes are not extended by the sustain pedal'
+    peer: bool = True
+    """Score basic-pitch beside the model when it is installed (`peer.py`); recorded with the run's baselines."""
     pieces: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -207,15 +209,35 @@ class Transcription(Task):
         return [*metrics, HeadLosses()]
 
     def baselines(self, data: SplitView, split: str) -> dict[str, dict[str, float]]:
-        """A transcriber that learns nothing (spectral flux onsets, pitches from spectral peaks) on `split`'s pieces,
-        scored by the same mir_eval calls; it fits nothing, so the train split plays no part."""
+        """Two transcribers beside the model on each of `split`'s groups, scored by the same mir_eval calls and named as
+        the model's figures are (the other groups' prefixed as in `metrics`): one that learns nothing (spectral flux
+        onsets, pitches from spectral peaks), and the peer basic-pitch (its shipped ONNX model, `peer.py`) when
+        `peer` is set and it is installed. Neither is fitted, so the train split plays no part."""
+        import warnings
+        from collections.abc import Callable
+        from functools import partial
+
+        import numpy as np
+
         from .baseline import transcribe_baseline
+        from .peer import BASIC_PITCH, BASIC_PITCH_INSTALL, basic_pitch_available, basic_pitch_notes, load_basic_pitch
         from .scoring import average_scores, score_piece
 
-        pieces = self.recordings([split])[split] if self.pieces.get(split) else []
-        if not pieces:
+        groups = [group for group in GROUPS if group != 'train' and split_of(group) == split and self.pieces.get(group)]
+        if not groups:
             return {}
-        return {'spectral flux': average_scores([score_piece(piece.notes, transcribe_baseline(piece.audio)) for piece in pieces])}
+        transcribers: dict[str, Callable[[Path], np.ndarray]] = {'spectral flux': transcribe_baseline}
+        if self.peer and basic_pitch_available():
+            transcribers[BASIC_PITCH] = partial(basic_pitch_notes, model=load_basic_pitch(threads=None))
+        elif self.peer:
+            warnings.warn(f'the peer basic-pitch is not installed, so the run records no peer ({BASIC_PITCH_INSTALL})', stacklevel=2)
+        figures: dict[str, dict[str, float]] = {}
+        for name, transcriber in transcribers.items():
+            for group in groups:
+                prefix = '' if group == split else f'{group}_'
+                scores = average_scores([score_piece(piece.notes, transcriber(piece.audio)) for piece in self.recordings([group])[group]])
+                figures.setdefault(name, {}).update({f'{prefix}{key}': value for key, value in scores.items()})
+        return figures
 
     def evaluation_data(self, context: EvaluationContext) -> SplitView:
         """The segments `transcribe` cuts from the split's pieces (and the other soundfont's, for the test split)."""
