@@ -9,7 +9,8 @@
    the child's user + system seconds (above wall × threads: threads spinning). RTF here is seconds of audio per second
    of wall time (above 1: faster than real time). In one run, on the same file: the torch export at one thread (the
    baseline), at two threads, and its ONNX export (`etude export --onnx`, or `--onnx FILE`) run by onnxruntime at
-   one thread, each as a ratio to the baseline. `--inference-only` stops after this part.
+   one thread, and the peer basic-pitch (its shipped ONNX model by onnxruntime at one thread, in a child process
+   that writes a MIDI file likewise), each as a ratio to the baseline. `--inference-only` stops after this part.
 2. Input pipeline: training segments per second that `SegmentDataset` produces in one process (reading the audio
    segment and computing its targets from the notes), beside the segments per second the model consumes in
    training steps (forward, backward, Adam) at the routine's batch size, and the memory the note lists take.
@@ -58,22 +59,42 @@ def long_file(data: Path, path: Path, seconds: float = 300.0) -> float:
     return len(joined) / 16000
 
 
-def real_time_factor(model: Path, audio: Path, threads: int, wait_policy: str | None = None) -> dict[str, float]:
-    """`etude infer MODEL audio --threads N` as a child process: wall seconds, CPU seconds and peak resident MiB of that
-    child alone. `wait_policy` sets OMP_WAIT_POLICY (etude's own is PASSIVE: waiting threads sleep)."""
-    with tempfile.TemporaryDirectory() as output, tempfile.TemporaryFile('w+') as log:
-        environment = {key: value for key, value in os.environ.items() if key not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
-        environment |= {'PYTHONPATH': str(ROOT), **({'OMP_WAIT_POLICY': wait_policy} if wait_policy else {})}
+def child_figures(command: list[str], environment: dict[str, str], name: str) -> dict[str, float]:
+    """Run `command` as its own process: wall seconds from spawn to exit, and that child's CPU seconds and peak
+    resident MiB (`os.wait4`'s usage of the child alone)."""
+    with tempfile.TemporaryFile('w+') as log:
         began = time.perf_counter()
-        child = subprocess.Popen([sys.executable, '-m', 'etude', 'infer', str(model), str(audio), '--output', output, '--threads', str(threads)],
-                                 stdout=log, stderr=log, env=environment)
+        child = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        if os.waitstatus_to_exitcode(status) != 0:
             log.seek(0)
-            raise SystemExit(f'etude infer {model} failed: {log.read().strip().splitlines()[-1]}')
+            raise SystemExit(f'{name} failed: {log.read().strip().splitlines()[-1]}')
     return {'wall_seconds': wall, 'cpu_seconds': usage.ru_utime + usage.ru_stime, 'peak_mib': usage.ru_maxrss / 1024}  # kB on Linux
+
+
+def real_time_factor(model: Path, audio: Path, threads: int, wait_policy: str | None = None) -> dict[str, float]:
+    """`etude infer MODEL audio --threads N` as a child process. `wait_policy` sets OMP_WAIT_POLICY (etude's own is
+    PASSIVE: waiting threads sleep)."""
+    environment = {key: value for key, value in os.environ.items() if key not in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')}
+    environment |= {'PYTHONPATH': str(ROOT), **({'OMP_WAIT_POLICY': wait_policy} if wait_policy else {})}
+    with tempfile.TemporaryDirectory() as output:
+        return child_figures([sys.executable, '-m', 'etude', 'infer', str(model), str(audio), '--output', output, '--threads', str(threads)],
+                             environment, f'etude infer {model}')
+
+
+BASIC_PITCH_CHILD = ('import sys\n'
+                     'from etude.music.transcription.peer import basic_pitch_notes\n'
+                     'from etude.data.midi import notes_to_midi\n'
+                     'notes_to_midi(basic_pitch_notes(sys.argv[1], threads=1), sys.argv[2])\n')
+
+
+def basic_pitch_figures(audio: Path) -> dict[str, float]:
+    """basic-pitch (its shipped ONNX model by onnxruntime at one thread, `etude.music.transcription.peer`) transcribing
+    `audio` to a MIDI file, as its own process from spawn to exit, like the `etude infer` rows."""
+    with tempfile.TemporaryDirectory() as output:
+        return child_figures([sys.executable, '-c', BASIC_PITCH_CHILD, str(audio), str(Path(output) / 'notes.mid')],
+                             {**os.environ, 'PYTHONPATH': str(ROOT)}, 'basic-pitch')
 
 
 def onnx_export(checkpoint: Path, folder: Path) -> Path:
@@ -86,13 +107,14 @@ def onnx_export(checkpoint: Path, folder: Path) -> Path:
 
 def inference_table(checkpoint: Path, onnx: Path, audio: Path, seconds: float) -> list[str]:
     """One line per configuration: wall, RTF, CPU, peak memory, and RTF and memory as ratios to torch at one thread."""
-    rows = [('etude torch, 1 thread (baseline)', checkpoint, 1, None), ('etude torch, 2 threads', checkpoint, 2, None),
-            ('etude torch, 2 threads, OMP_WAIT_POLICY=ACTIVE (spinning, as before)', checkpoint, 2, 'ACTIVE'),
-            ('etude ONNX (onnxruntime), 1 thread', onnx, 1, None)]
+    rows: list[tuple[str, Path | None, int, str | None]] = [
+        ('etude torch, 1 thread (baseline)', checkpoint, 1, None), ('etude torch, 2 threads', checkpoint, 2, None),
+        ('etude torch, 2 threads, OMP_WAIT_POLICY=ACTIVE (spinning, as before)', checkpoint, 2, 'ACTIVE'),
+        ('etude ONNX (onnxruntime), 1 thread', onnx, 1, None), ('basic-pitch 0.4.0 (its ONNX model, onnxruntime), 1 thread', None, 1, None)]
     lines: list[str] = []
     baseline: tuple[float, float] | None = None
     for name, model, threads, wait_policy in rows:
-        figures = real_time_factor(model, audio, threads, wait_policy)
+        figures = real_time_factor(model, audio, threads, wait_policy) if model is not None else basic_pitch_figures(audio)
         rtf = seconds / figures['wall_seconds']
         baseline = baseline or (rtf, figures['peak_mib'])
         lines.append(f'| {name} | {figures["wall_seconds"]:.1f} | {rtf:.1f}× | {rtf / baseline[0]:.2f} | {figures["cpu_seconds"]:.1f} | '
