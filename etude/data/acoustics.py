@@ -40,8 +40,8 @@ class Reverb(BatchAugmentor):
     an exponential envelope that loses 60 dB in a drawn RT60 (uniform in `rt60_seconds`), starting after a drawn
     pre-delay (uniform in `pre_delay_seconds`), and scaled so the direct-to-reverberant energy ratio is a drawn
     value in `direct_to_reverberant_db`. This is the usual statistical model of late reverberation (Polack's);
-    it leaves out early reflections and the faster decay of high frequencies, which a shipped set of measured
-    responses would bring (none is installable here).
+    it leaves out early reflections and the faster decay of high frequencies, which measured responses would bring
+    (no package shipping them was found among those installable here).
 
     The direct path keeps unit gain, so an attack is as loud as before (what the velocity head reads) and the tail
     only adds energy after it. The response is truncated where the longest drawable decay reaches -60 dB (`length`
