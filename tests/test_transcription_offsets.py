@@ -113,3 +113,26 @@ def test_the_routine_reports_both() -> None:
     figures = dict.fromkeys(FIGURES, 0.5) | {'onset_offset_key_f1': 0.25, 'onset_offset_pedal_f1': 0.75}
     line = report({'test': figures, 'baselines': {'spectral flux': figures}})
     assert 'onset+offset 0.250 / 0.750' in line and 'key releases / extended by the pedal' in line
+
+
+def test_the_routines_metric_scores_each_piece_against_both_truths(tmp_path: Path) -> None:
+    """NoteMetrics, given `Recording.truths`, reports both conventions' figures: a model that outputs the pedal-extended
+    targets scores 1 against that truth and less against key releases."""
+    import torch
+
+    from etude.data.midi import piano_roll_targets
+    from etude.music.transcription.decoding import planned_starts
+    from etude.music.transcription.metrics import NoteMetrics
+    from etude.music.transcription.settings import DecodingSettings
+
+    recording = write_performance(tmp_path)
+    front_end, settings = FrontEnd(segment_seconds=2.0), DecodingSettings()
+    rolls = piano_roll_targets(recording.notes_for('pedal'), frames_per_second=100, num_frames=front_end.frames(round(recording.duration * 16000)) + 201)
+    whole = {'onset': rolls['onset_regression'], 'offset': rolls['offset_regression'], 'frame': rolls['frame'], 'velocity': rolls['velocity']}
+    starts = planned_starts(recording.duration, front_end, settings.segment_overlap)
+    metric = NoteMetrics({0: recording.truths}, {0: recording.duration}, {0: recording.name}, front_end, settings)
+    metric.update({key: torch.from_numpy(np.stack([values[round(start * 100):round(start * 100) + 201] for start in starts])) for key, values in whole.items()},
+                  {'piece': torch.zeros(len(starts), dtype=torch.int64), 'start': torch.tensor(starts, dtype=torch.float64)})
+    figures = metric.compute()
+    assert figures['onset_f1'] == figures['onset_offset_pedal_f1'] == figures['frame_pedal_f1'] == 1.0
+    assert figures['onset_offset_key_f1'] == pytest.approx(2 / 7) and figures['frame_key_f1'] < 1.0
