@@ -22,7 +22,7 @@ from etude.music.transcription.baseline import transcribe_baseline
 from etude.music.transcription.data import SegmentDataset, clean_notes, maestro_recordings, segment_starts
 from etude.music.transcription.decoding import NoteStream, decode_notes, segment_plan, stitched_frames
 from etude.music.transcription.model import PianoTranscriber
-from etude.music.transcription.scoring import frame_scores, note_scores, score_piece
+from etude.music.transcription.scoring import FIGURES, frame_scores, note_scores, score_piece
 from etude.music.transcription.settings import DecodingSettings, FrontEnd
 
 KEYS = ('pitch', 'start', 'end', 'velocity')
@@ -324,7 +324,7 @@ def test_note_metrics_merge_two_processes_shares_and_refuse_segments_transcribe_
     first.compute()
     assert len(alone.estimates['piece']) > 0
     np.testing.assert_array_equal(first.estimates['piece'][list(KEYS)], alone.estimates['piece'][list(KEYS)])
-    assert alone.pieces['piece']['onset_offset_velocity_f1'] == 1.0
+    assert alone.pieces['piece']['onset_offset_velocity_key_f1'] == alone.pieces['piece']['onset_offset_velocity_pedal_f1'] == 1.0
 
 
 @needs_fluidsynth
@@ -370,10 +370,10 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
     import sys
 
     summary = train_testing_routine(tmp_path)
-    for kind in ('onset', 'onset_offset', 'onset_offset_velocity', 'frame'):
-        for figure in ('precision', 'recall', 'f1'):
-            assert 0.0 <= summary['test'][f'{kind}_{figure}'] <= 1.0
-            assert f'{kind}_{figure}' in summary['baselines']['spectral flux']
+    for figure in FIGURES:  # onset_f1, onset_offset_key_f1, onset_offset_pedal_f1, ..., frame_pedal_f1
+        assert 0.0 <= summary['test'][figure] <= 1.0
+        assert figure in summary['baselines']['spectral flux']
+    assert summary['test']['onset_offset_key_f1'] == summary['test']['onset_offset_pedal_f1'], 'chorales have no pedal: both conventions agree'
     assert 'other_soundfont_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
     from etude.music.transcription.peer import BASIC_PITCH, basic_pitch_available
 
@@ -423,5 +423,6 @@ def test_note_metrics_join_segments_and_pass_over_noise() -> None:
                        else torch.from_numpy(noise) for key in ('onset', 'offset', 'frame', 'velocity')}
         metric.update(predictions, {'piece': torch.full((len(starts),), piece), 'start': torch.tensor(starts, dtype=torch.float64)})
     figures = metric.compute()
-    assert metric.pieces['clean']['onset_offset_velocity_f1'] == 1.0 and metric.pieces['noise']['onset_f1'] == 0.0
+    assert metric.pieces['clean']['onset_offset_velocity_pedal_f1'] == 1.0 and metric.pieces['noise']['onset_f1'] == 0.0
+    assert metric.pieces['noise']['onset_offset_key_f1'] == 0.0 and 0.0 <= metric.pieces['noise']['frame_key_f1'] < 1.0
     assert figures['noise_pieces'] == 1.0 and figures['onset_f1'] == 0.5

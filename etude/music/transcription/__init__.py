@@ -5,6 +5,8 @@ benchmarks share them:
 
 - `data`: rendered Bach chorales (FluidSynth) and MAESTRO as recordings with note lists, cut into segments whose
   piano-roll targets are computed on the fly from the notes;
+- `offsets`: note offsets as written (key releases) and extended by the sustain pedal, the two conventions the
+  targets may follow and the scores report;
 - `decoding`: frame outputs to notes (onset peak picking with Kong's regression refinement), and whole files
   transcribed in overlapping segments stitched without duplicated notes;
 - `scoring`: note and frame precision / recall / F1 with mir_eval, per piece and averaged;
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from .decoding import NoteStream, decode_notes, planned_starts
     from .metrics import NoteMetrics
     from .model import PianoTranscriber
+    from .offsets import OFFSET_CONVENTIONS, OffsetConvention, extend_by_pedal
     from .peer import BASIC_PITCH, basic_pitch_available, basic_pitch_notes
     from .pieces import GROUPS, OTHER_SOUNDFONT
     from .scoring import average_scores, note_scores, score_piece
@@ -39,6 +42,7 @@ _SOURCES = {
     'NoteMetrics': '.metrics',
     'PianoTranscriber': '.model',
     **dict.fromkeys(['BASIC_PITCH', 'basic_pitch_available', 'basic_pitch_notes'], '.peer'),
+    **dict.fromkeys(['OFFSET_CONVENTIONS', 'OffsetConvention', 'extend_by_pedal'], '.offsets'),
     **dict.fromkeys(['GROUPS', 'OTHER_SOUNDFONT'], '.pieces'),
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
@@ -46,9 +50,9 @@ _SOURCES = {
     'transcribe': '.streaming',
 }
 
-__all__ = ['BASIC_PITCH', 'GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
-           'SegmentDataset', 'Transcription', 'average_scores', 'basic_pitch_available', 'basic_pitch_notes', 'clean_notes', 'decode_notes',
-           'maestro_recordings', 'note_scores', 'planned_starts',
+__all__ = ['BASIC_PITCH', 'GROUPS', 'OFFSET_CONVENTIONS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream',
+           'OffsetConvention', 'PianoTranscriber', 'Recording', 'SegmentDataset', 'Transcription', 'average_scores', 'basic_pitch_available',
+           'basic_pitch_notes', 'clean_notes', 'decode_notes', 'extend_by_pedal', 'maestro_recordings', 'note_scores', 'planned_starts',
            'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 

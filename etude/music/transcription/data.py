@@ -27,8 +27,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data.audio import audio_info, read_audio
-from ...data.midi import NOTE_DTYPE, midi_to_notes, piano_roll_targets
-from ...errors import ConfigError, DatasetError
+from ...data.midi import NOTE_DTYPE, midi_to_notes, piano_roll_targets, read_midi
+from ...errors import ConfigError, DataFileError, DatasetError
+from .offsets import OFFSET_CONVENTIONS, OffsetConvention, check_convention, extend_by_pedal, sustain_events
 from .settings import BEGIN_NOTE, NUM_PITCHES, FrontEnd
 
 __all__ = ['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts']
@@ -36,22 +37,45 @@ __all__ = ['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', '
 
 @dataclass(frozen=True)
 class Recording:
-    """One piece: its audio and MIDI files, its notes (`NOTE_DTYPE`, seconds from the file's start), duration and split."""
+    """One piece: its audio and MIDI files, its notes (`NOTE_DTYPE`, seconds from the file's start), duration and split.
+
+    `notes` end at the keys' releases, as written; `pedal_notes` are the same notes with offsets extended by the
+    sustain pedal (`offsets.extend_by_pedal`), or None where that changes nothing (no pedal in the MIDI, as in every
+    chorale render), so a pedal-free piece holds one note list. Both are cleaned of unisons the same way (`clean_notes`).
+    """
 
     audio: Path
     midi: Path
     notes: np.ndarray
     duration: float
     split: str | None = None
+    pedal_notes: np.ndarray | None = None
 
     @property
     def name(self) -> str:
         return self.audio.stem
 
+    def notes_for(self, convention: OffsetConvention) -> np.ndarray:
+        """The notes with offsets under `convention`: `'key'` as written, `'pedal'` extended by the sustain pedal."""
+        return self.pedal_notes if convention == 'pedal' and self.pedal_notes is not None else self.notes
+
+    @property
+    def truths(self) -> dict[OffsetConvention, np.ndarray]:
+        """convention → its notes, for scoring under both (the same array twice where the pedal changes nothing)."""
+        return {convention: self.notes_for(convention) for convention in OFFSET_CONVENTIONS}
+
     @classmethod
     def read(cls, audio: str | os.PathLike[str], midi: str | os.PathLike[str], split: str | None = None) -> Recording:
-        """The recording of an audio file and its MIDI file: the notes as a piano plays them (`clean_notes`)."""
-        return cls(Path(audio), Path(midi), clean_notes(midi_to_notes(midi)), audio_info(audio).duration, split)
+        """The recording of an audio file and its MIDI file: the notes as a piano plays them (`clean_notes`), with their
+        key releases and, where the MIDI holds sustain-pedal events that lengthen any, extended by the pedal."""
+        parsed = read_midi(midi)
+        written = midi_to_notes(parsed)
+        if not len(written):
+            raise DataFileError(f'{midi}: MIDI file contains no notes outside drum tracks')
+        notes = clean_notes(written)
+        extended = extend_by_pedal(written, sustain_events(parsed))
+        pedal_notes = None if np.array_equal(extended['end'], written['end']) else clean_notes(extended)
+        return cls(Path(audio), Path(midi), notes, audio_info(audio).duration, split, pedal_notes)
 
 
 def clean_notes(notes: np.ndarray) -> np.ndarray:
@@ -99,9 +123,13 @@ class SegmentDataset(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
         recordings: the pieces, by index (a list, or a mapping when only some pieces of a numbering are read).
         segments: `(recording index, start seconds)` of every item, e.g. from `segment_starts`.
         front_end: sample rate, frame rate and segment length.
+        offset_convention: which notes' offsets and frames the targets draw: `'pedal'`, extended by the sustain
+            pedal (Onsets and Frames' and Kong's, whose published figures use it), or `'key'`, the releases as written.
     """
 
-    def __init__(self, recordings: Sequence[Recording] | Mapping[int, Recording], segments: Sequence[tuple[int, float]], front_end: FrontEnd) -> None:
+    def __init__(self, recordings: Sequence[Recording] | Mapping[int, Recording], segments: Sequence[tuple[int, float]], front_end: FrontEnd, *,
+                 offset_convention: OffsetConvention = 'pedal') -> None:
+        self.offset_convention = check_convention(offset_convention)
         self.recordings: Mapping[int, Recording] = dict(enumerate(recordings)) if isinstance(recordings, Sequence) else dict(recordings)
         self.segments = list(segments)
         self.front_end = front_end
@@ -124,8 +152,9 @@ class SegmentDataset(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
         return torch.from_numpy(audio), self.targets(piece, start)
 
     def targets(self, piece: int, start: float) -> dict[str, torch.Tensor]:
-        """The targets of recording `piece`'s segment starting at `start` seconds, from the notes that overlap it."""
-        notes = self.recordings[piece].notes
+        """The targets of recording `piece`'s segment starting at `start` seconds, from the notes that overlap it (their
+        offsets under `offset_convention`)."""
+        notes = self.recordings[piece].notes_for(self.offset_convention)
         end = start + self.front_end.segment_seconds
         inside = notes[(notes['end'] > start) & (notes['start'] < end + 1.0)].copy()
         inside['start'] -= start
@@ -157,7 +186,8 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
     """The first `count` Bach chorales (or `names`), with random velocities, rendered with FluidSynth as piano.
 
     Written once into `directory/<soundfont stem>-<settings hash>/` (`<bwv>.wav` beside `<bwv>.mid`) and read from
-    there afterwards. The notes are the rendered MIDI's, cleaned of unisons (`clean_notes`).
+    there afterwards. The notes are the rendered MIDI's, cleaned of unisons (`clean_notes`); the chorales hold no pedal,
+    so both offset conventions' notes are the same.
     """
     from ...data.generators import export_chorales, find_soundfont, render_pairs
 
@@ -183,7 +213,8 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
 def maestro_recordings(root: str | os.PathLike[str], table: str = 'maestro-v3.0.0.csv') -> list[Recording]:
     """MAESTRO v3 (or a folder laid out like it) as recordings with its own split, notes read from each MIDI file.
 
-    Notes are the key presses as the MIDI has them: not extended by the sustain pedal (the README says what that changes).
+    Each recording holds its notes under both offset conventions: key releases as the MIDI has them, and extended by the
+    sustain pedal (`Recording.read`).
     """
     from ...data.dataset_layouts import metadata_table
 

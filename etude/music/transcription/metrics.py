@@ -6,8 +6,9 @@ targets). The metric keeps the frames of each segment that `transcribe` keeps (`
 `transcribe` does a file and keeps only its notes: so the figures are the ones `etude evaluate` computes from the
 export, and memory holds the outputs of the pieces still coming in (about one piece with the evaluation loader's order),
 not of the whole split — MAESTRO's validation split would be about 10 GB of outputs. At `compute` each piece is
-scored against its notes with mir_eval (`scoring.score_piece`); the figures are the means over pieces, and `pieces`
-keeps each piece's own, for the worst-pieces list.
+scored with mir_eval against its notes under both offset conventions, key releases and pedal-extended
+(`scoring.score_piece`); the figures are the means over pieces, and `pieces` keeps each piece's own, for the
+worst-pieces list.
 
 An untrained network's outputs hover around the thresholds and decode to thousands of notes per second, on which
 mir_eval's matching takes minutes per piece (measured: 125,000 notes for a 42 s chorale, 25 s to match). So during
@@ -18,14 +19,17 @@ dozen) is not matched: its note figures are 0, its frame figures are computed as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from ...metrics import Metric
 from .decoding import OUTPUT_KEYS, NoteStream, segment_plan, stitched_frames
-from .scoring import average_scores, frame_scores, score_piece
+from .scoring import MEASURES, NOTE_KINDS, average_scores, frame_scores, named_by_convention, score_piece, truths_by_convention
 from .settings import DecodingSettings, FrontEnd
+
+if TYPE_CHECKING:
+    from .offsets import OffsetConvention
 
 __all__ = ['MAX_NOTES_PER_SECOND', 'NoteMetrics']
 
@@ -35,13 +39,16 @@ MAX_NOTES_PER_SECOND = 100.0
 class NoteMetrics(Metric):
     """mir_eval note and frame figures of the pieces in a split (see `scoring.FIGURES`), averaged over pieces.
 
-    Only the pieces in `notes` are scored (segments of other pieces are passed over); `prefix` names the figures.
+    Only the pieces in `truths` are scored (segments of other pieces are passed over); `prefix` names the figures.
+    `truths` maps each piece to its notes under each offset convention (`Recording.truths`), or to one note array
+    when the piece has no pedal (the truth under both).
     """
 
-    def __init__(self, notes: Mapping[int, np.ndarray], durations: Mapping[int, float], names: Mapping[int, str], front_end: FrontEnd,
-                 settings: DecodingSettings, *, prefix: str = '') -> None:
+    def __init__(self, truths: Mapping[int, np.ndarray | Mapping[OffsetConvention, np.ndarray]], durations: Mapping[int, float], names: Mapping[int, str],
+                 front_end: FrontEnd, settings: DecodingSettings, *, prefix: str = '') -> None:
         self.prefix = prefix
-        self.notes, self.durations, self.names = dict(notes), dict(durations), dict(names)
+        self.truths: dict[int, dict[OffsetConvention, np.ndarray]] = {piece: truths_by_convention(notes) for piece, notes in truths.items()}
+        self.durations, self.names = dict(durations), dict(names)
         self.front_end, self.settings = front_end, settings
         self.segment_frames = front_end.frames(front_end.segment_samples)
         self.segments: dict[int, dict[int, dict[str, np.ndarray]]] = {}  # piece -> segment index -> its kept frames
@@ -59,7 +66,7 @@ class NoteMetrics(Metric):
         pieces, starts = targets['piece'].cpu().numpy(), targets['start'].cpu().numpy()
         outputs = {key: predictions[key].detach().float().cpu().numpy() for key in OUTPUT_KEYS}
         for row, (piece, start) in enumerate(zip(pieces.tolist(), starts.tolist(), strict=True)):
-            if piece not in self.notes or piece in self.decoded:
+            if piece not in self.truths or piece in self.decoded:
                 continue  # another metric's pieces (the other soundfont's renders), or a distributed sampler's repeat
             num_frames, hop, count = self.plan(piece)
             index = round(start * self.front_end.frames_per_second / hop)
@@ -103,9 +110,10 @@ class NoteMetrics(Metric):
             self.estimates[self.names[piece]] = estimate
             if len(estimate) > MAX_NOTES_PER_SECOND * max(self.durations[piece], 1.0):
                 noise += 1
-                figures = {f'{kind}_{figure}': 0.0 for kind in ('onset', 'onset_offset', 'onset_offset_velocity') for figure in ('precision', 'recall', 'f1')}
-                self.pieces[self.names[piece]] = {**figures, **frame_scores(self.notes[piece], estimate, self.front_end.frames_per_second)}
+                unmatched = {f'{kind}_{measure}': 0.0 for kind in NOTE_KINDS for measure in MEASURES}
+                frames = {convention: frame_scores(truth, estimate, self.front_end.frames_per_second) for convention, truth in self.truths[piece].items()}
+                self.pieces[self.names[piece]] = named_by_convention({convention: {**unmatched, **figures} for convention, figures in frames.items()})
             else:
-                self.pieces[self.names[piece]] = score_piece(self.notes[piece], estimate, self.front_end.frames_per_second)
+                self.pieces[self.names[piece]] = score_piece(self.truths[piece], estimate, self.front_end.frames_per_second)
         figures = {**average_scores(list(self.pieces.values())), 'noise_pieces': float(noise)}
         return {self.prefix + key: value for key, value in figures.items()}

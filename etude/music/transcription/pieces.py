@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .data import Recording, SegmentDataset
+    from .offsets import OffsetConvention
     from .settings import FrontEnd
 
 __all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'numbered', 'segment_dataset', 'split_of']
@@ -41,7 +42,8 @@ def numbered(pieces: Mapping[str, Sequence[object]]) -> dict[str, list[int]]:
 
 
 def segment_dataset(recordings: Mapping[str, Sequence[Recording]], numbers: Mapping[str, Sequence[int]], front_end: FrontEnd, *,
-                    overlap: float, training_hop_seconds: float | None = None) -> tuple[SegmentDataset, dict[str, list[int]]]:
+                    overlap: float, training_hop_seconds: float | None = None,
+                    offset_convention: OffsetConvention = 'pedal') -> tuple[SegmentDataset, dict[str, list[int]]]:
     """The segments of the given groups' recordings and the routine's split of them (`{'train': [...], ...}`).
 
     Args:
@@ -49,6 +51,7 @@ def segment_dataset(recordings: Mapping[str, Sequence[Recording]], numbers: Mapp
         numbers: `numbered(...)` of the run's whole record of pieces, so a piece keeps its number in any dataset.
         overlap: the decoding's segment overlap (the evaluation segments are `transcribe`'s).
         training_hop_seconds: the hop of the training segments (needed when `train` is given).
+        offset_convention: the offsets the targets draw (`SegmentDataset`'s).
     """
     from .data import SegmentDataset, segment_starts
     from .decoding import planned_starts
@@ -68,4 +71,4 @@ def segment_dataset(recordings: Mapping[str, Sequence[Recording]], numbers: Mapp
             for start in starts:
                 split[split_of(group)].append(len(items))
                 items.append((number, start))
-    return SegmentDataset(pieces, items, front_end), split
+    return SegmentDataset(pieces, items, front_end, offset_convention=offset_convention), split

@@ -5,9 +5,13 @@
 - `onset_offset_velocity`: also the velocity (mir_eval's rescaled velocity within 0.1);
 - `frame`: per 10 ms frame, the keys sounding (the notes drawn as a piano roll), mir_eval.multipitch.
 
-Reference notes are the key presses of the MIDI, not extended by the sustain pedal (renders of MIDI without pedal
-events, and MAESTRO read the same way); that convention scores offsets about 12 points lower than pedal-extended ones
-(Transkun, Yan & Duan 2024), so figures are comparable only within one convention.
+Each piece is scored against its ground truth under both offset conventions (`offsets.py`): `key`, the notes ending
+at the keys' releases as written, and `pedal`, extended by the sustain pedal (Onsets and Frames' and Kong et al.'s
+published figures use it). Onsets do not depend on the convention, so the onset figures have one name
+(`onset_precision`, `onset_recall`, `onset_f1`); every figure that looks at offsets or frames carries its convention
+after its kind: `onset_offset_key_f1`, `onset_offset_pedal_f1`, `onset_offset_velocity_key_f1`, `frame_pedal_f1`, ...
+(`figure_name`). Where a piece holds no pedal (every chorale render) the two truths are one and so are their figures.
+`note_scores` and `frame_scores` score against one truth and name the figures without a convention.
 """
 
 from __future__ import annotations
@@ -16,10 +20,29 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ['FIGURES', 'OFFSET_CONVENTION', 'average_scores', 'frame_scores', 'note_scores', 'score_piece']
+from .offsets import OFFSET_CONVENTIONS, OffsetConvention
 
-OFFSET_CONVENTION = 'offsets are key releases: ground-truth notes are not extended by the sustain pedal'
-FIGURES = tuple(f'{kind}_{figure}' for kind in ('onset', 'onset_offset', 'onset_offset_velocity', 'frame') for figure in ('precision', 'recall', 'f1'))
+__all__ = ['FIGURES', 'MEASURES', 'NOTE_KINDS', 'OFFSET_KINDS', 'average_scores', 'figure_name', 'frame_scores', 'named_by_convention', 'note_scores',
+           'score_piece', 'truths_by_convention']
+
+OFFSET_KINDS = ('onset_offset', 'onset_offset_velocity', 'frame')
+"""The kinds of figure that look at offsets or frames, so are computed under each convention."""
+MEASURES = ('precision', 'recall', 'f1')
+NOTE_KINDS = ('onset', 'onset_offset', 'onset_offset_velocity')
+
+
+def figure_name(kind: str, measure: str, convention: OffsetConvention | None = None) -> str:
+    """`onset_f1`; `onset_offset_pedal_f1`: the kind, the convention for the kinds in `OFFSET_KINDS`, the measure."""
+    if kind in OFFSET_KINDS:
+        if convention is None:
+            raise ValueError(f'{kind} figures are named with their offset convention')
+        return f'{kind}_{convention}_{measure}'
+    return f'{kind}_{measure}'
+
+
+FIGURES = (*(figure_name('onset', measure) for measure in MEASURES),
+           *(figure_name(kind, measure, convention) for kind in OFFSET_KINDS for convention in OFFSET_CONVENTIONS for measure in MEASURES))
+"""Every figure `score_piece` gives, as `summary.json` names it."""
 
 
 def _intervals_pitches(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +56,7 @@ def note_scores(reference: np.ndarray, estimate: np.ndarray) -> dict[str, float]
 
     if len(reference) == 0 or len(estimate) == 0:
         empty = 1.0 if len(reference) == len(estimate) else 0.0
-        return {f'{kind}_{figure}': empty for kind in ('onset', 'onset_offset', 'onset_offset_velocity') for figure in ('precision', 'recall', 'f1')}
+        return {f'{kind}_{measure}': empty for kind in NOTE_KINDS for measure in MEASURES}
     reference_intervals, reference_pitches = _intervals_pitches(reference)
     estimate_intervals, estimate_pitches = _intervals_pitches(estimate)
     figures: dict[str, float] = {}
@@ -78,9 +101,36 @@ def frame_scores(reference: np.ndarray, estimate: np.ndarray, frames_per_second:
     return {'frame_precision': precision, 'frame_recall': recall, 'frame_f1': f1}
 
 
-def score_piece(reference: np.ndarray, estimate: np.ndarray, frames_per_second: float = 100.0) -> dict[str, float]:
-    """Every figure of `FIGURES` for one piece."""
-    return {**note_scores(reference, estimate), **frame_scores(reference, estimate, frames_per_second)}
+def truths_by_convention(reference: np.ndarray | Mapping[OffsetConvention, np.ndarray]) -> dict[OffsetConvention, np.ndarray]:
+    """convention → ground-truth notes: a mapping as given (`Recording.truths`), or one note array, which is then the
+    truth under both (notes without pedal)."""
+    if isinstance(reference, np.ndarray):
+        return dict.fromkeys(OFFSET_CONVENTIONS, reference)
+    return {convention: reference[convention] for convention in OFFSET_CONVENTIONS}
+
+
+def named_by_convention(figures: Mapping[OffsetConvention, Mapping[str, float]]) -> dict[str, float]:
+    """`FIGURES` from each convention's unnamed figures (`note_scores` and `frame_scores` against that truth): the
+    onset figures from `key`'s (onsets are the same under both), the others under each convention's name."""
+    named = {figure_name('onset', measure): figures['key'][f'onset_{measure}'] for measure in MEASURES}
+    for convention in OFFSET_CONVENTIONS:
+        named.update({figure_name(kind, measure, convention): figures[convention][f'{kind}_{measure}'] for kind in OFFSET_KINDS for measure in MEASURES})
+    return named
+
+
+def score_piece(reference: np.ndarray | Mapping[OffsetConvention, np.ndarray], estimate: np.ndarray, frames_per_second: float = 100.0) -> dict[str, float]:
+    """Every figure of `FIGURES` for one piece: its estimated notes against the truth under each offset convention.
+
+    Args:
+        reference: convention → notes (`Recording.truths`), or one note array for a piece without pedal.
+        estimate: the transcribed notes.
+    """
+    truths = truths_by_convention(reference)
+    figures: dict[OffsetConvention, dict[str, float]] = {}
+    for convention, truth in truths.items():
+        same = next((figures[done] for done in figures if truths[done] is truth or np.array_equal(truths[done], truth)), None)
+        figures[convention] = same if same is not None else {**note_scores(truth, estimate), **frame_scores(truth, estimate, frames_per_second)}
+    return named_by_convention(figures)
 
 
 def average_scores(pieces: Sequence[Mapping[str, float]]) -> dict[str, float]:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ...tasks.testing import TaskExample
     from ...training.routine_data import SplitView
     from .data import Recording, SegmentDataset
+    from .offsets import OffsetConvention
     from .settings import FrontEnd
 
 __all__ = ['OTHER_SOUNDFONT', 'EmptyTranscription', 'Transcription']
@@ -77,12 +78,22 @@ class Transcription(Task):
     frame_threshold: float = 0.3
     segment_overlap: float = 0.5
     segment_seconds: float = 4.0
-    offset_convention: str = 'key releases: ground-truth notes are not extended by the sustain pedal'
+    offset_convention: OffsetConvention = 'pedal'
+    """Which offsets the model learns (its targets' offsets and frames): 'pedal', extended by the sustain pedal, as the
+    field's published figures use, or 'key', the releases as written. Scoring uses both (`scoring.py`)."""
     peer: bool = True
     """Score basic-pitch beside the model when it is installed (`peer.py`); recorded with the run's baselines."""
     pieces: dict[str, list[list[str]]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.offset_convention, str) and self.offset_convention.startswith('key releases'):
+            self.offset_convention = 'key'  # exports before the setting recorded this text: they learned key releases
+        super().__post_init__()
+
     def check(self) -> None:
+        from .offsets import check_convention
+
+        check_convention(self.offset_convention, 'transcription task: offset_convention')
         self.decoding()  # the thresholds' own checks
         if not self.segment_seconds > 0:
             raise ConfigError(f'transcription task: segment_seconds must be positive, got {self.segment_seconds}')
@@ -130,7 +141,8 @@ class Transcription(Task):
         from .pieces import numbered, segment_dataset
 
         self.__dict__.setdefault('_recordings', {}).update({group: list(members) for group, members in recordings.items()})
-        return segment_dataset(recordings, numbered(self.pieces), front_end, overlap=self.segment_overlap, training_hop_seconds=training_hop_seconds)
+        return segment_dataset(recordings, numbered(self.pieces), front_end, overlap=self.segment_overlap, training_hop_seconds=training_hop_seconds,
+                               offset_convention=self.offset_convention)
 
     # -- inference ----------------------------------------------------------------------------------------------
 
@@ -203,7 +215,7 @@ class Transcription(Task):
             read = self.recordings([group for group in groups if self.pieces.get(group)])
             pieces = {number: recording for group, members in read.items() for number, recording in zip(numbers[group], members, strict=True)}
             if pieces:
-                metrics.append(NoteMetrics({number: piece.notes for number, piece in pieces.items()},
+                metrics.append(NoteMetrics({number: piece.truths for number, piece in pieces.items()},
                                            {number: piece.duration for number, piece in pieces.items()},
                                            {number: piece.name for number, piece in pieces.items()}, front_end, self.decoding(), prefix=prefix))
         return [*metrics, HeadLosses()]
@@ -235,7 +247,7 @@ class Transcription(Task):
         for name, transcriber in transcribers.items():
             for group in groups:
                 prefix = '' if group == split else f'{group}_'
-                scores = average_scores([score_piece(piece.notes, transcriber(piece.audio)) for piece in self.recordings([group])[group]])
+                scores = average_scores([score_piece(piece.truths, transcriber(piece.audio)) for piece in self.recordings([group])[group]])
                 figures.setdefault(name, {}).update({f'{prefix}{key}': value for key, value in scores.items()})
         return figures
 
@@ -258,7 +270,7 @@ class Transcription(Task):
             if not isinstance(metric, NoteMetrics):
                 continue
             group = evaluation.split if not metric.prefix else OTHER_SOUNDFONT
-            truths = {name: metric.notes[number] for number, name in metric.names.items()}
+            truths = {name: metric.truths[number][self.offset_convention] for number, name in metric.names.items()}
             for name, figures in metric.pieces.items():
                 evaluation.predictions.append({'piece': name, 'group': group, 'notes': int(len(metric.estimates[name])),
                                                'true_notes': int(len(truths[name])), **{key: round(value, 4) for key, value in figures.items()}})
@@ -266,8 +278,10 @@ class Transcription(Task):
                     shown.append((name, truths[name], metric.estimates[name]))
         worst = sorted((row for row in evaluation.predictions if row['group'] == evaluation.split), key=lambda row: row['onset_f1'])[:5]
         evaluation.details['shown'] = shown
-        evaluation.notes.extend([f'Offsets: {self.offset_convention}; onsets within 50 ms, offsets within 20 % of the note or 50 ms (mir_eval); '
-                                 'figures are means over pieces.',
+        learned = 'extended by the sustain pedal' if self.offset_convention == 'pedal' else 'key releases as written'
+        evaluation.notes.extend([f'Offsets: the model learned offsets {learned}; figures named *_key_* score against key releases, *_pedal_* '
+                                 'against offsets extended by the sustain pedal (the two agree where a piece has no pedal); onsets within 50 ms, '
+                                 'offsets within 20 % of the note or 50 ms (mir_eval); figures are means over pieces.',
                                  'Worst pieces by note-onset F1: ' + ', '.join(f"{row['piece']} ({row['onset_f1']:.3f})" for row in worst) + '.'])
 
     def figures(self, evaluation: Evaluation, folder: Path) -> dict[str, Path]:
