@@ -5,7 +5,8 @@
 basic-pitch is Spotify's small polyphonic transcriber trained on recordings of many instruments. It ships its model
 as ONNX inside its wheel, and onnxruntime runs that file here without TensorFlow. Its package pins TensorFlow <
 2.15.1 for Python 3.11, which cannot be installed beside etude's numpy 2, so it is installed without its
-dependencies: `pip install --no-deps basic-pitch==0.4.0 'resampy<0.4.3'` (librosa, scikit-learn, mir_eval, pretty_midi and
+dependencies: `pip install --no-deps basic-pitch==0.4.0 resampy==0.4.3` (basic-pitch asks for resampy < 0.4.3, but 0.4.2
+imports `pkg_resources`, which current setuptools no longer ships; 0.4.3 is the same code without it; librosa, scikit-learn, mir_eval, pretty_midi and
 onnxruntime come with etude's development packages or its `onnx` extra). `.ci/run` does that, so CI runs the peer.
 
 The model and the note creation are basic-pitch's own, with its own defaults (onset threshold 0.5, frame threshold
@@ -33,7 +34,7 @@ __all__ = ['BASIC_PITCH', 'BASIC_PITCH_INSTALL', 'basic_pitch_available', 'basic
 
 BASIC_PITCH = 'basic-pitch'
 """The peer's name in `summary.json`'s baselines and in tables."""
-BASIC_PITCH_INSTALL = "pip install --no-deps basic-pitch==0.4.0 'resampy<0.4.3' onnxruntime"
+BASIC_PITCH_INSTALL = 'pip install --no-deps basic-pitch==0.4.0 resampy==0.4.3 onnxruntime'
 """How to install it beside etude (its TensorFlow pin cannot be met next to numpy 2; the ONNX model needs none of it)."""
 
 
