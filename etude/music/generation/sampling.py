@@ -81,7 +81,7 @@ class SamplingSettings:
         if self.weights not in ('fp32', 'bf16', 'int8'):
             raise ConfigError(f'weights must be fp32, bf16 or int8, got {self.weights!r}')
 
-    def to_dict(self) -> dict[str, float | int | bool | None]:
+    def to_dict(self) -> dict[str, float | int | bool | str | None]:
         return {'count': self.count, 'length_notes': self.length_notes, 'length_seconds': self.length_seconds, 'temperature': self.temperature,
                 'top_k': self.top_k, 'top_p': self.top_p, 'seed': self.seed, 'max_notes': self.max_notes, 'draw_times': self.draw_times,
                 'weights': self.weights}
@@ -211,6 +211,8 @@ def sample_notes(model: NoteModel, settings: SamplingSettings, primers: Sequence
     for primer in primers:
         if len(primer) == 0:
             raise ConfigError('a primer needs at least one note')
+    if settings.weights != 'fp32' and not _fusable(model):
+        raise ConfigError(f'{type(model).__name__} samples with its own weights only; {settings.weights} weights are for a NoteLSTM (use fp32)')
     model.eval()
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     generated: list[torch.Tensor] = []

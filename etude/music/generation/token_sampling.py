@@ -220,6 +220,8 @@ def sample_tokens(model: Any, representation: Representation, settings: Sampling
     one batch per primer."""
     if hasattr(model, 'lstm'):
         return _sample_lstm(model, representation, settings, primers)
+    if settings.weights != 'fp32':
+        raise ConfigError(f'{type(model).__name__} samples with its own weights only; {settings.weights} weights are for the LSTM (use fp32)')
     import torch
 
     device = next(model.parameters()).device
