@@ -5,7 +5,7 @@
     python benchmarks/generation_quality.py runs/<id> --weights fp32 int8 --nll          # and the test NLL per weights
 
 For each sampling setting (weights, temperature, top-p, top-k): the run's 32 pieces of 200 notes (seed 0, as the task
-draws them) judged against the run's test chorales' openings by `metrical_measures.metrical_figures` (the five JSDs,
+draws them, or `--seeds`) judged against the run's test chorales' openings by `metrical_measures.metrical_figures` (the five JSDs,
 in-key share, copied run ...), beside the run's Markov chain's figures (`baselines.json`). `--nll`: the NLL per token
 of the test tiles through the same fused step as the sampler (`fused.FusedLSTM` at batch 1, a tile at a time, from
 the begin token), per weights. The run's directory is only read; its dataset cache is found under `--data` (default:
@@ -15,6 +15,7 @@ the `data/cache` beside the run's `runs/`).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -58,6 +59,8 @@ def main() -> int:
     parser.add_argument('--data', type=Path, help="the run's data directory (default: RUN/../../data)")
     parser.add_argument('--weights', nargs='+', default=['fp32'], help='weights to sample with, each at every --settings (default fp32)')
     parser.add_argument('--settings', nargs='+', default=['1,1,0'], help='temperature,top_p,top_k per setting (default 1,1,0)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0], help="seeds of the draws, each a set of the task's pieces (default 0, the task's)")
+    parser.add_argument('--pieces', type=int, help="pieces per set (default: the task's, 32)")
     parser.add_argument('--nll', action='store_true', help='also the test NLL per token per weights')
     parser.add_argument('--threads', type=int, default=1)
     arguments = parser.parse_args()
@@ -87,19 +90,18 @@ def main() -> int:
     print(f'{run.name}: {type(model).__name__}, {sum(p.numel() for p in model.parameters()):,} parameters; '
           f'{len(parts["test"])} test tiles, {len(references["evaluated"])} test pieces')
     rows: dict[str, dict[str, float]] = {'Markov chain (baselines.json)': {key: float(markov[key]) for key in SHOWN if key in markov}}
-    for weights in arguments.weights:
-        for setting in arguments.settings:
-            temperature, top_p, top_k = (float(part) for part in setting.split(','))
-            settings = SamplingSettings(count=task.evaluation_pieces, length_notes=task.evaluation_notes, seed=0, temperature=temperature,
-                                        top_p=top_p, top_k=int(top_k), weights=weights)
-            started = time.perf_counter()
-            pieces = [representation.voiced_notes(piece) for piece in sample_tokens(model, representation, settings)]
-            figures = task._judged(pieces, references)
-            name = f'{weights}, T {temperature:g}, top-p {top_p:g}, top-k {int(top_k)}'
-            rows[name] = figures
-            if arguments.nll:
-                figures['nll_per_token'] = test_nll(model, parts['test'], weights)
-            print(name, json.dumps({key: round(value, 4) for key, value in figures.items()}), f'({time.perf_counter() - started:.0f} s)', flush=True)
+    for weights, setting, seed in itertools.product(arguments.weights, arguments.settings, arguments.seeds):
+        temperature, top_p, top_k = (float(part) for part in setting.split(','))
+        settings = SamplingSettings(count=arguments.pieces or task.evaluation_pieces, length_notes=task.evaluation_notes, seed=seed, temperature=temperature,
+                                    top_p=top_p, top_k=int(top_k), weights=weights)
+        started = time.perf_counter()
+        pieces = [representation.voiced_notes(piece) for piece in sample_tokens(model, representation, settings)]
+        figures = task._judged(pieces, references)
+        name = f'{weights}, T {temperature:g}, top-p {top_p:g}, top-k {int(top_k)}' + (f', seed {seed}' if arguments.seeds != [0] else '')
+        rows[name] = figures
+        if arguments.nll and seed == arguments.seeds[0]:
+            figures['nll_per_token'] = test_nll(model, parts['test'], weights)
+        print(name, json.dumps({key: round(value, 4) for key, value in figures.items()}), f'({time.perf_counter() - started:.0f} s)', flush=True)
     shown = [*SHOWN, *(['nll_per_token'] if arguments.nll else [])]
     print('\n| measure (test split) | ' + ' | '.join(rows) + ' |\n|---|' + '---|' * len(rows))
     for key in shown:
