@@ -211,6 +211,8 @@ def sample_notes(model: NoteModel, settings: SamplingSettings, primers: Sequence
     for primer in primers:
         if len(primer) == 0:
             raise ConfigError('a primer needs at least one note')
+    if settings.weights == 'int8' and device.type != 'cpu':
+        raise ConfigError(f'int8 weights run on the CPU only (fbgemm); use --weights fp32 or bf16 on {device}')
     if settings.weights != 'fp32' and not _fusable(model):
         raise ConfigError(f'{type(model).__name__} samples with its own weights only; {settings.weights} weights are for a NoteLSTM (use fp32)')
     model.eval()

@@ -252,6 +252,8 @@ def _sample_lstm(model: TokenLSTM, representation: Representation, settings: Sam
     device = next(model.parameters()).device
     model.eval()
     batch = settings.count * max(len(primers), 1)
+    if settings.weights == 'int8' and device.type != 'cpu':
+        raise ConfigError(f'int8 weights run on the CPU only (fbgemm); use --weights fp32 or bf16 on {device}')
     fused = FusedLSTM(model.lstm, batch, cast('Any', settings.weights))
     embedding, head = model.embedding.weight.detach(), model.head
     weight, bias = head.weight.detach().t().contiguous(), head.bias.detach()
