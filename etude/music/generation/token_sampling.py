@@ -156,14 +156,9 @@ class TokenPieces:
         return all(piece.done for piece in self.pieces)
 
 
-def _draw(logits: torch.Tensor, forbidden: torch.Tensor, settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
-    """`(batch,)` tokens drawn from `(batch, vocabulary)` logits, never a `forbidden` one (`logits` may be overwritten)."""
-    return _drawer(settings, generator)(logits, forbidden)
-
-
 def _drawer(settings: SamplingSettings, generator: torch.Generator) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """`_draw` with the settings read once: what a sampler calls per token (at batch 1 its Python is a good part of a
-    step, so nothing is looked up or imported per call)."""
+    """`draw(logits, forbidden)`: `(batch,)` tokens drawn from `(batch, vocabulary)` logits (overwritten), never a
+    `forbidden` one; the settings read once, since at batch 1 the draw's Python is a good part of a step."""
     import torch
 
     from .sampling import filter_logits
