@@ -14,6 +14,9 @@ For the default model (`TokenLSTM` over REMI tokens, the checkpoint's weights, o
 - the memory floor: a step's weight bytes over this thread's measured read bandwidth (a sum over 512 MiB); the weights
   of both models fit in this machine's cache, so a step can beat it;
 - the whole `etude infer` process for 1,000 notes (a checkpoint of each model; wall, user and system time);
+- the sampler with reduced-precision LSTM weights (`--weights`, default int8 and bf16: `SamplingSettings.weights`),
+  timed in the same run, interleaved with fp32 repeat by repeat, in wall and in this thread's CPU time (on a shared
+  machine the CPU time is the steadier), and the memory floor of its byte count (the heads stay fp32);
 - time against length (the exponent of a power fit: 1 is linear) and batch sampling (`--num 64`) in notes per second.
 """
 
@@ -44,6 +47,18 @@ def timed(function: Callable[[], Any], repeats: int) -> float:
         function()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def interleaved(functions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, thread CPU) seconds of each function, the functions taking turns every repeat so that a change
+    in the machine's load falls on all of them alike."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            wall, cpu = time.perf_counter(), time.thread_time()
+            function()
+            times[name].append((time.perf_counter() - wall, time.thread_time() - cpu))
+    return {name: (statistics.median(t[0] for t in pairs), statistics.median(t[1] for t in pairs)) for name, pairs in times.items()}
 
 
 def machine_rates() -> tuple[float, float]:
@@ -103,12 +118,16 @@ def export(model: Any, task: dict[str, Any], path: Path) -> Path:
                         'resume_state': None}, path)
 
 
+WEIGHT_BYTES = {'fp32': 4, 'bf16': 2, 'int8': 1}  # per LSTM weight; int8's per-row scales add 4 bytes a row, left out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--checkpoint', type=Path, help="the default model's export (default: random weights, 2 x 256)")
     parser.add_argument('--repeats', type=int, default=3, help='timings per configuration; the median is reported (default 3)')
     parser.add_argument('--lengths', type=int, nargs='+', default=[250, 500, 1000, 2000], help='notes, for time against length')
     parser.add_argument('--batch', type=int, default=64, help='pieces of the batch figure (default 64)')
+    parser.add_argument('--weights', nargs='*', default=['int8', 'bf16'], help='reduced-precision weights to time beside fp32 (default int8 bf16)')
     arguments = parser.parse_args()
 
     import numpy as np
@@ -140,11 +159,11 @@ def main() -> int:
     print(f'{os.uname().machine}, torch {torch.__version__}, one thread: matmul {flops / 1e9:.1f} GFLOP/s, read {bandwidth / 1e9:.1f} GB/s; '
           f'median of {arguments.repeats}')
 
-    def token_sampler(count: int, notes: int) -> list[np.ndarray]:
-        return sample_tokens(token_model, representation, SamplingSettings(count=count, length_notes=notes, seed=0))
+    def token_sampler(count: int, notes: int, weights: str = 'fp32') -> list[np.ndarray]:
+        return sample_tokens(token_model, representation, SamplingSettings(count=count, length_notes=notes, seed=0, weights=weights))
 
-    def seed_sampler(count: int, notes: int) -> list[np.ndarray]:
-        return sample_notes(seed_model, SamplingSettings(count=count, length_notes=notes, seed=0))
+    def seed_sampler(count: int, notes: int, weights: str = 'fp32') -> list[np.ndarray]:
+        return sample_notes(seed_model, SamplingSettings(count=count, length_notes=notes, seed=0, weights=weights))
 
     token_steps = len(token_sampler(1, 1000)[0])
     embedding, head = token_model.embedding.weight.detach(), token_model.head
@@ -169,8 +188,10 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     with torch.no_grad():
         for name, (model, sampler, steps, embed, output, head_macs, checkpoint) in models.items():
-            sampler(1, 50)  # warm-up
-            sampled = timed(functools.partial(sampler, 1, 1000), arguments.repeats)
+            for weights in ('fp32', *arguments.weights):
+                sampler(1, 50, weights)  # warm-up
+            precisions = interleaved({weights: functools.partial(sampler, 1, 1000, weights) for weights in ('fp32', *arguments.weights)}, arguments.repeats)
+            sampled = precisions['fp32'][0]
             bare = statistics.median([hand_written(model.lstm, embed, output, steps) for _ in range(arguments.repeats)])
             macs, weight_bytes = lstm_cost(model.lstm)
             macs += head_macs
@@ -181,7 +202,9 @@ def main() -> int:
             process = whole_process(Path(checkpoint), 1000, folder / f'out-{len(results)}')
             results[name] = {'steps': steps, 'sampler': sampled, 'hand_written': bare, 'flop_floor': steps * 2 * macs / flops,
                              'memory_floor': steps * weight_bytes / bandwidth, 'parameters': sum(p.numel() for p in model.parameters()),
-                             'exponent': exponent, 'lengths': lengths, 'batch_notes_per_second': arguments.batch * 1000 / batch, 'process': process}
+                             'exponent': exponent, 'lengths': lengths, 'batch_notes_per_second': arguments.batch * 1000 / batch, 'process': process,
+                             'precisions': precisions, 'precision_floors': {weights: steps * (macs - head_macs) * WEIGHT_BYTES[weights] / bandwidth
+                                                                            + steps * head_macs * 4 / bandwidth for weights in precisions}}
     print('\n| figure | ' + ' | '.join(results) + ' |\n|---|' + '---|' * len(results))
     rows = [
         ('parameters', lambda r: f'{r["parameters"]:,}'),
@@ -194,6 +217,12 @@ def main() -> int:
         ('time ~ length^k over ' + '/'.join(str(length) for length in arguments.lengths) + ' notes', lambda r: f'k = {r["exponent"]:.2f}'),
         (f'batch {arguments.batch}, notes per second', lambda r: f'{r["batch_notes_per_second"]:,.0f}'),
     ]
+    for weights in ('fp32', *arguments.weights):
+        rows.append((f'sampler, {weights} weights: wall / thread CPU (over fp32 in the same run)',
+                     functools.partial(lambda r, w: f'**{r["precisions"][w][0]:.3f}** / {r["precisions"][w][1]:.3f} s '
+                                       f'({r["precisions"][w][0] / r["precisions"]["fp32"][0]:.2f}× / '
+                                       f'{r["precisions"][w][1] / r["precisions"]["fp32"][1]:.2f}×)', w=weights)))
+        rows.append((f'memory floor, {weights} LSTM weights', functools.partial(lambda r, w: f'{r["precision_floors"][w]:.3f} s', w=weights)))
     for label, cell in rows:
         print(f'| {label} | ' + ' | '.join(cell(result) for result in results.values()) + ' |')
     print('\n' + json.dumps({name: {key: value for key, value in result.items() if key != 'lengths'} for name, result in results.items()}))

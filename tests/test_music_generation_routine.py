@@ -80,6 +80,7 @@ def test_etude_infer_writes_midi_with_a_time_signature_bars_and_four_voices(metr
         assert markers and markers[0].text == 'bar 1'
     row = json.loads((outputs[0] / 'predictions.jsonl').read_text().splitlines()[0])
     assert row['notes'] == 30 and row['bars'] >= 1 and row['seed'] == 3
+    assert row['weights'] == 'int8'  # the default model's default on the CPU (generation README: it keeps the figures)
     refused = run_etude('infer', metrical['best'], '--draw-times', '--output', str(tmp_path / 'refused'), cwd=tmp_path)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
 
@@ -167,7 +168,7 @@ def test_a_primed_piece_starts_with_the_primer(trained: dict[str, Any], tmp_path
 
 
 @pytest.mark.parametrize('arguments', [
-    ['--temperature', '0'], ['--temperature', '-1'], ['--top-p', '0'], ['--top-p', '1.5'], ['--top', '3'],
+    ['--temperature', '0'], ['--temperature', '-1'], ['--top-p', '0'], ['--top-p', '1.5'], ['--top', '3'], ['--weights', 'int4'],
 ])
 def test_bad_settings_are_one_line_and_status_2(trained: dict[str, Any], tmp_path: Path, arguments: list[str]) -> None:
     result = run_etude('infer', trained['best'], *arguments, '--output', str(tmp_path / 'out'), cwd=tmp_path)

@@ -59,6 +59,9 @@ class SamplingSettings:
     instead of taking the prediction as it is (seed 002): the value is the prediction when the drawn bin is its own,
     else the bin's geometric centre. A regression head predicts the mean of what may follow; drawing restores the
     spread of the rhythm."""
+    weights: str = 'fp32'
+    """The LSTM's weights while sampling: 'fp32' as trained, 'int8' (one scale per output row; a quarter of the bytes
+    a step reads, CPU only) or 'bf16' (half); `fused.FusedLSTM`. A primer's run and the output heads stay fp32."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -75,10 +78,13 @@ class SamplingSettings:
             raise ConfigError(f'top_k must be 0 (all pitches) or positive, got {self.top_k}')
         if not 0 < self.top_p <= 1:
             raise ConfigError(f'top_p must be in (0, 1], got {self.top_p}')
+        if self.weights not in ('fp32', 'bf16', 'int8'):
+            raise ConfigError(f'weights must be fp32, bf16 or int8, got {self.weights!r}')
 
-    def to_dict(self) -> dict[str, float | int | bool | None]:
+    def to_dict(self) -> dict[str, float | int | bool | str | None]:
         return {'count': self.count, 'length_notes': self.length_notes, 'length_seconds': self.length_seconds, 'temperature': self.temperature,
-                'top_k': self.top_k, 'top_p': self.top_p, 'seed': self.seed, 'max_notes': self.max_notes, 'draw_times': self.draw_times}
+                'top_k': self.top_k, 'top_p': self.top_p, 'seed': self.seed, 'max_notes': self.max_notes, 'draw_times': self.draw_times,
+                'weights': self.weights}
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -89,7 +95,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     """
     import torch
 
-    logits = logits.float() / temperature
+    logits = logits.float() / temperature if temperature != 1.0 else logits.float()  # x / 1 is x: one step fewer per draw
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -torch.inf)
@@ -205,16 +211,20 @@ def sample_notes(model: NoteModel, settings: SamplingSettings, primers: Sequence
     for primer in primers:
         if len(primer) == 0:
             raise ConfigError('a primer needs at least one note')
+    if settings.weights == 'int8' and device.type != 'cpu':
+        raise ConfigError(f'int8 weights run on the CPU only (fbgemm); use --weights fp32 or bf16 on {device}')
+    if settings.weights != 'fp32' and not _fusable(model):
+        raise ConfigError(f'{type(model).__name__} samples with its own weights only; {settings.weights} weights are for a NoteLSTM (use fp32)')
     model.eval()
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     generated: list[torch.Tensor] = []
-    with torch.no_grad():
+    with torch.inference_mode():  # no autograd bookkeeping at all: a few microseconds a note at batch 1
         if primers:
             outputs, state = _primed(model, primers, settings.count, device)
         else:
             outputs, state = model.run(_begin(settings.count, device))
         elapsed = torch.zeros(settings.count * max(len(primers), 1), device=device)
-        step = _FusedNoteStep(model, state) if _fusable(model) else None
+        step = _FusedNoteStep(model, state, settings.weights) if _fusable(model) else None
         while not _done(len(generated), elapsed, settings):
             note = _next_notes(model, outputs, settings, generator)
             generated.append(note)
@@ -235,27 +245,27 @@ class _FusedNoteStep:
     """NoteLSTM.run for one note `(batch, 1, 3)`, with the LSTM's step fused into reused buffers (`fused.FusedLSTM`):
     the one-hot embedding is a column of its weight, then the three heads as in `run`."""
 
-    def __init__(self, model: NoteModel, state: LSTMState) -> None:
+    def __init__(self, model: NoteModel, state: LSTMState, weights: str = 'fp32') -> None:
         import torch
 
         from .fused import FusedLSTM
 
         layers = cast('Any', model)
-        self.model, self.fused = layers, FusedLSTM(layers.lstm, state[0].shape[1])
+        self.model, self.fused = layers, FusedLSTM(layers.lstm, state[0].shape[1], cast('Any', weights))
         self.fused.reset(state)
         self.columns = layers.embedding.weight.detach().t().contiguous()  # (129, embedding): row p is pitch p's embedding
         self.features = torch.empty(state[0].shape[1], self.columns.shape[1] + 2, device=self.columns.device, dtype=self.columns.dtype)
+        # the views each note writes, made once (a slice assignment costs more than the copy it does)
+        self.pitch_features, self.time_features = self.features[:, :self.columns.shape[1]], self.features[:, self.columns.shape[1]:]
+        self.softplus = torch.nn.functional.softplus
 
     def __call__(self, note: torch.Tensor) -> dict[str, torch.Tensor]:
-        import torch
-
-        width = self.columns.shape[1]
-        self.features[:, :width] = self.columns[note[:, 0, 0].long()]
-        self.features[:, width:] = note[:, 0, 1:3]
+        self.pitch_features.copy_(self.columns[note[:, 0, 0].long()])
+        self.time_features.copy_(note[:, 0, 1:3])
         hidden = self.fused(self.features)
-        model = self.model
-        return {'pitch_logits': model.pitch_head(hidden)[:, None], 'step': torch.nn.functional.softplus(model.step_head(hidden))[:, None, 0],
-                'duration': torch.nn.functional.softplus(model.duration_head(hidden))[:, None, 0]}
+        model, softplus = self.model, self.softplus
+        return {'pitch_logits': model.pitch_head(hidden)[:, None], 'step': softplus(model.step_head(hidden))[:, None, 0],
+                'duration': softplus(model.duration_head(hidden))[:, None, 0]}
 
 
 def sample_notes_naive(model: NoteModel, settings: SamplingSettings) -> list[np.ndarray]:

@@ -39,7 +39,16 @@ if TYPE_CHECKING:
     from ...training.routine_data import SplitView
     from .tiles import NoteTiles
 
-__all__ = ['Generation']
+__all__ = ['Generation', 'weight_precision']
+
+
+def weight_precision(text: str) -> str:
+    """`--weights`: fp32, bf16 or int8 (`SamplingSettings.weights`)."""
+    import argparse
+
+    if text not in ('fp32', 'bf16', 'int8'):
+        raise argparse.ArgumentTypeError(f'must be fp32, bf16 or int8, got {text!r}')
+    return text
 
 SCRATCH = 'from scratch'
 
@@ -65,6 +74,8 @@ class Generation(Task):
         InferenceOption('--seed', 'generators: seed of the draws; the same seed writes the same pieces (default 0)', type=int, default=0, metavar='S'),
         InferenceOption('--draw-times', "generators: draw each step and duration from the model's calibration table instead of taking "
                         'its prediction as it is (seed 002)', is_switch=True, default=False),
+        InferenceOption('--weights', "generators: the LSTM's weights while sampling, fp32, bf16 or int8 (per-row scales, CPU only; "
+                        'default: int8 for the token LSTM on the CPU, else fp32)', type=weight_precision, metavar='W'),
         InferenceOption('--render', 'also render each MIDI file to a WAV with FluidSynth', is_switch=True, default=False),
     )
 
@@ -86,7 +97,7 @@ class Generation(Task):
         return SamplingSettings(count=int(options.get('num') or 1), length_notes=None if seconds else int(options.get('length') or 200),
                                 length_seconds=float(seconds) if seconds else None, temperature=float(options.get('temperature', 1.0)),
                                 top_k=int(options.get('top_k') or 0), top_p=float(options.get('top_p', 1.0)), seed=int(options.get('seed') or 0),
-                                draw_times=bool(options.get('draw_times')))
+                                draw_times=bool(options.get('draw_times')), weights=str(options.get('weights') or 'fp32'))
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         self.sampling_settings(options)  # a ConfigError for values no sampler takes (the flags' own checks come first)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -92,6 +92,9 @@ class TokenPieces:
         self.pieces = [_Piece(bar_steps=4 * grammar.grid) for _ in range(count)]
         self.tokens: list[list[int]] = [[] for _ in range(count)]
         self._rows: dict[tuple[int, int, int], torch.Tensor] = {}
+        # the grammar's columns as Python lists: indexing a list by a token is several times cheaper than numpy's
+        self._lookups = (grammar.is_bar.tolist(), grammar.bar_quarters.tolist(), grammar.bar_steps.tolist(), grammar.position.tolist(),
+                         grammar.is_pitch.astype(int).tolist())
         for piece, primer in zip(self.pieces, primers, strict=False):
             for token in np.asarray(primer).tolist():
                 self._follow(piece, int(token))
@@ -122,17 +125,17 @@ class TokenPieces:
         return rows[0] if len(rows) == 1 else torch.cat(rows)
 
     def _follow(self, piece: _Piece, token: int) -> None:
-        grammar = self.grammar
-        if grammar.is_bar[token]:
+        is_bar, bar_quarters, bar_steps, position, is_pitch = self._lookups
+        if is_bar[token]:
             if piece.bars:
                 piece.elapsed += piece.bar_quarters
             piece.bars += 1
             piece.position = -1
-        elif grammar.bar_quarters[token] > 0:
-            piece.bar_quarters, piece.bar_steps = float(grammar.bar_quarters[token]), int(grammar.bar_steps[token])
-        elif grammar.position[token] >= 0:
-            piece.position = int(grammar.position[token])
-        piece.notes += int(grammar.is_pitch[token])
+        elif bar_quarters[token] > 0:
+            piece.bar_quarters, piece.bar_steps = bar_quarters[token], bar_steps[token]
+        elif position[token] >= 0:
+            piece.position = position[token]
+        piece.notes += is_pitch[token]
         piece.previous = token
 
     def add(self, drawn: Sequence[int]) -> bool:
@@ -142,33 +145,39 @@ class TokenPieces:
             if piece.done:
                 continue
             before = piece.previous
-            self._follow(piece, int(token))
-            if settings.length_seconds is not None and self.grammar.is_bar[token] and piece.bars > 1 \
+            self._follow(piece, token)
+            if settings.length_seconds is not None and self._lookups[0][token] and piece.bars > 1 \
                     and (piece.elapsed * 0.5 >= settings.length_seconds or len(tokens) >= settings.max_notes * 8):
                 piece.done = True  # that bar would start at or past the length: not kept
                 continue
             tokens.append(int(token))
-            if settings.length_notes is not None and piece.notes >= settings.length_notes and self.grammar.is_pitch[before]:
+            if settings.length_notes is not None and piece.notes >= settings.length_notes and self._lookups[4][before]:
                 piece.done = True
         return all(piece.done for piece in self.pieces)
 
 
-def _draw(logits: torch.Tensor, forbidden: torch.Tensor, settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
-    """`(batch,)` tokens drawn from `(batch, vocabulary)` logits, never a `forbidden` one."""
+def _drawer(settings: SamplingSettings, generator: torch.Generator) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`draw(logits, forbidden)`: `(batch,)` tokens drawn from `(batch, vocabulary)` logits (overwritten), never a
+    `forbidden` one; the settings read once, since at batch 1 the draw's Python is a good part of a step."""
     import torch
 
     from .sampling import filter_logits
 
-    masked = logits.float().masked_fill(forbidden, -torch.inf)
-    if settings.temperature != 1.0 or settings.top_k or settings.top_p < 1.0:
-        probabilities = filter_logits(masked, settings.temperature, settings.top_k, settings.top_p)
-    else:
-        probabilities = torch.softmax(masked, dim=-1)  # what filter_logits gives with these settings, without its steps
-    cumulative = probabilities.cumsum_(-1)
-    # inverse-CDF draw: the first token whose cumulative probability exceeds a uniform draw (a token of probability 0
-    # adds nothing to the sum, so it is never the first to exceed it); cheaper than torch.multinomial at batch 1
-    uniform = torch.rand(len(cumulative), 1, generator=generator, device=cumulative.device) * cumulative[:, -1:]
-    return torch.searchsorted(cumulative, uniform, right=True)[:, 0].clamp_(max=cumulative.shape[-1] - 1)
+    plain = settings.temperature == 1.0 and not settings.top_k and settings.top_p >= 1.0
+    temperature, top_k, top_p, infinity = settings.temperature, settings.top_k, settings.top_p, -torch.inf
+    softmax, rand, searchsorted = torch.softmax, torch.rand, torch.searchsorted
+
+    def draw(logits: torch.Tensor, forbidden: torch.Tensor) -> torch.Tensor:
+        masked = logits.float().masked_fill_(forbidden, infinity)
+        # without filtering, what filter_logits gives, without its steps
+        probabilities = softmax(masked, dim=-1) if plain else filter_logits(masked, temperature, top_k, top_p)
+        cumulative = probabilities.cumsum_(-1)
+        # inverse-CDF draw: the first token whose cumulative probability exceeds a uniform draw (a token of probability
+        # 0 adds nothing to the sum, so it is never the first to exceed it); cheaper than torch.multinomial at batch 1
+        uniform = rand(len(cumulative), 1, generator=generator, device=cumulative.device).mul_(cumulative[:, -1:])
+        return searchsorted(cumulative, uniform, right=True)[:, 0].clamp_(max=cumulative.shape[-1] - 1)
+
+    return draw
 
 
 def _primers(primers: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
@@ -189,9 +198,9 @@ def _sample(settings: SamplingSettings, representation: Representation, primers:
     heads = _primers(primers, settings.count)
     pieces = TokenPieces(Grammar(representation), settings, len(heads), [head[1:] for head in heads])
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    logits, history = start(heads), []
+    logits, history, draw = start(heads), [], _drawer(settings, generator)
     while True:
-        drawn = _draw(logits, pieces.forbidden(device), settings, generator)
+        drawn = draw(logits, pieces.forbidden(device))
         history.append(drawn)
         if pieces.add(drawn.tolist()):
             break
@@ -206,6 +215,8 @@ def sample_tokens(model: Any, representation: Representation, settings: Sampling
     one batch per primer."""
     if hasattr(model, 'lstm'):
         return _sample_lstm(model, representation, settings, primers)
+    if settings.weights != 'fp32':
+        raise ConfigError(f'{type(model).__name__} samples with its own weights only; {settings.weights} weights are for the LSTM (use fp32)')
     import torch
 
     device = next(model.parameters()).device
@@ -236,7 +247,9 @@ def _sample_lstm(model: TokenLSTM, representation: Representation, settings: Sam
     device = next(model.parameters()).device
     model.eval()
     batch = settings.count * max(len(primers), 1)
-    fused = FusedLSTM(model.lstm, batch)
+    if settings.weights == 'int8' and device.type != 'cpu':
+        raise ConfigError(f'int8 weights run on the CPU only (fbgemm); use --weights fp32 or bf16 on {device}')
+    fused = FusedLSTM(model.lstm, batch, cast('Any', settings.weights))
     embedding, head = model.embedding.weight.detach(), model.head
     weight, bias = head.weight.detach().t().contiguous(), head.bias.detach()
     logits = torch.empty(batch, weight.shape[1], device=device, dtype=weight.dtype)
@@ -254,7 +267,7 @@ def _sample_lstm(model: TokenLSTM, representation: Representation, settings: Sam
     def step(drawn: torch.Tensor, history: list[torch.Tensor]) -> torch.Tensor:
         return torch.addmm(bias, fused(embedding[drawn.to(device)]), weight, out=logits)
 
-    with torch.no_grad():
+    with torch.inference_mode():  # no autograd bookkeeping at all: a few microseconds a step at batch 1
         return _sample(settings, representation, primers, device, start, step)
 
 
