@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .decoding import NoteStream, decode_notes, planned_starts
     from .metrics import NoteMetrics
     from .model import PianoTranscriber
-    from .pieces import GROUPS, OTHER_SOUNDFONT
+    from .pieces import GROUPS, HELD_OUT_PIANO, HELD_OUT_PIANO_PERFORMANCES, OTHER_SOUNDFONT, TEST_PERFORMANCES
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
     from .streaming import transcribe
@@ -36,14 +36,15 @@ _SOURCES = {
     **dict.fromkeys(['NoteStream', 'decode_notes', 'planned_starts'], '.decoding'),
     'NoteMetrics': '.metrics',
     'PianoTranscriber': '.model',
-    **dict.fromkeys(['GROUPS', 'OTHER_SOUNDFONT'], '.pieces'),
+    **dict.fromkeys(['GROUPS', 'HELD_OUT_PIANO', 'HELD_OUT_PIANO_PERFORMANCES', 'OTHER_SOUNDFONT', 'TEST_PERFORMANCES'], '.pieces'),
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
     **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
     'transcribe': '.streaming',
 }
 
-__all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
+__all__ = ['GROUPS', 'HELD_OUT_PIANO', 'HELD_OUT_PIANO_PERFORMANCES', 'OTHER_SOUNDFONT', 'TEST_PERFORMANCES', 'DecodingSettings',
+           'FrontEnd', 'NoteMetrics', 'NoteStream', 'PianoTranscriber', 'Recording',
            'SegmentDataset', 'Transcription', 'average_scores', 'clean_notes', 'decode_notes', 'maestro_recordings', 'note_scores', 'planned_starts',
            'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
