@@ -368,9 +368,9 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
         for figure in ('precision', 'recall', 'f1'):
             assert 0.0 <= summary['test'][f'{kind}_{figure}'] <= 1.0
             assert f'{kind}_{figure}' in summary['baselines']['spectral flux']
-    assert 'other_soundfont_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
+    assert 'held_out_piano_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
     run = Path(summary['paths']['run'])
-    pieces = sorted((tmp_path / 'data').glob('FluidR3_GM-*/*.wav'))
+    pieces = sorted((tmp_path / 'data' / 'renders').glob('*.wav'))
     silent, text = tmp_path / 'silent.wav', tmp_path / 'text.wav'
     soundfile.write(silent, np.zeros(8000, dtype=np.float32), 16000)
     text.write_text('not audio')

@@ -47,7 +47,7 @@ def test_onnx_export_gives_the_torch_paths_notes_and_a_bad_file_is_one_error_lin
     assert metadata['etude.task']['kind'] == 'transcription' and metadata['etude.hyperparameters']['n_mels'] == 229
     assert metadata['etude.source'] == summary['paths']['best']
 
-    piece = sorted((tmp_path / 'data').glob('FluidR3_GM-*/*.wav'))[0]
+    piece = sorted((tmp_path / 'data' / 'renders').glob('*.wav'))[0]
     by_torch = etude('infer', summary['paths']['best'], str(piece), '--output', str(tmp_path / 'torch'), '--threads', '1', *LOW_THRESHOLDS)
     by_onnx = etude('infer', str(tmp_path / 'transcriber.onnx'), str(piece), '--output', str(tmp_path / 'onnx'), '--threads', '1', *LOW_THRESHOLDS)
     assert by_torch.returncode == 0 and by_onnx.returncode == 0, by_torch.stderr + by_onnx.stderr

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['NASAP_SPLIT', 'Performance', 'nasap_performances', 'performance_excerpt']
+__all__ = ['NASAP_SPLIT', 'Performance', 'excerpt_start', 'nasap_performances', 'performance_excerpt']
 
 NASAP_SPLIT = (0.7, 0.15, 0.15)
 """The expressive-performance routine's `DEFAULTS.dataset_split` (a test checks they agree; the two tasks may not import
@@ -66,6 +66,15 @@ def nasap_performances(root: str | os.PathLike[str], *, seed: int, per_piece: in
     return chosen
 
 
+def excerpt_start(performance: Performance, end_time: float, *, seconds: float, seed: int) -> float:
+    """Where `performance`'s excerpt starts (seconds, ms-rounded): uniform over the starts that fit, seeded by `seed` and
+    the performance's name; 0 when the excerpt is the whole performance."""
+    if not 0 < seconds < end_time:
+        return 0.0
+    generator = np.random.default_rng([seed, int(hashlib.sha256(performance.name.encode()).hexdigest()[:8], 16)])
+    return round(float(generator.uniform(0.0, end_time - seconds)), 3)
+
+
 def performance_excerpt(performance: Performance, directory: str | os.PathLike[str], *, seconds: float, seed: int) -> Path:
     """The excerpt MIDI file of `performance` (written once under `directory`): `seconds` from a start drawn with
     `seed` and the performance's name, the pedals carried in; `seconds` <= 0, or longer than the piece: the whole file."""
@@ -74,8 +83,7 @@ def performance_excerpt(performance: Performance, directory: str | os.PathLike[s
     source = performance.midi.read_bytes()
     midi = pretty_midi.PrettyMIDI(str(performance.midi))
     end_time = float(midi.get_end_time())
-    generator = np.random.default_rng([seed, int(hashlib.sha256(performance.name.encode()).hexdigest()[:8], 16)])
-    start = round(float(generator.uniform(0.0, end_time - seconds)), 3) if 0 < seconds < end_time else 0.0
+    start = excerpt_start(performance, end_time, seconds=seconds, seed=seed)
     stop = start + seconds if 0 < seconds < end_time else end_time + 1.0
     key = hashlib.sha256(source + f'{start}/{stop}/{EXCERPT_VERSION}'.encode()).hexdigest()[:12]
     target = Path(directory) / f'{performance.name}-{key}.mid'
