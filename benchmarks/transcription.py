@@ -44,7 +44,7 @@ def long_file(data: Path, path: Path, seconds: float = 300.0) -> float:
     import soundfile
 
     parts, total = [], 0
-    for render in sorted(data.glob('FluidR3_GM-*/*.wav')):
+    for render in sorted([*data.glob('renders/*.wav'), *data.glob('FluidR3_GM-*/*.wav')]):  # the routine's cached renders, or earlier ones
         audio, rate = soundfile.read(render, dtype='float32')
         if rate != 16000:
             continue

@@ -374,7 +374,7 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
         assert 0.0 <= summary['test'][figure] <= 1.0
         assert figure in summary['baselines']['spectral flux']
     assert summary['test']['onset_offset_key_f1'] == summary['test']['onset_offset_pedal_f1'], 'chorales have no pedal: both conventions agree'
-    assert 'other_soundfont_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
+    assert 'held_out_piano_onset_f1' in summary['test'] and 'onset_loss' in summary['test']
     from etude.music.transcription.peer import BASIC_PITCH, basic_pitch_available
 
     if basic_pitch_available():  # the peer on the same pieces, by the same calls (CI installs it)
@@ -382,7 +382,7 @@ def test_routine_end_to_end_then_infer_and_evaluate(tmp_path: Path) -> None:
         assert set(peer) == set(summary['baselines']['spectral flux']) and 0 < peer['onset_f1'] <= 1
         assert f"basic-pitch {peer['onset_f1']:.3f}" in routine_module_report(summary)
     run = Path(summary['paths']['run'])
-    pieces = sorted((tmp_path / 'data').glob('FluidR3_GM-*/*.wav'))
+    pieces = sorted((tmp_path / 'data' / 'renders').glob('*.wav'))
     silent, text = tmp_path / 'silent.wav', tmp_path / 'text.wav'
     soundfile.write(silent, np.zeros(8000, dtype=np.float32), 16000)
     text.write_text('not audio')

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,7 +36,9 @@ SOUNDFONT_PATHS = (
     '/usr/share/soundfonts/default.sf2',
 )
 # the Debian package that installs each soundfont etude's routines name, for the line that says what to install
-SOUNDFONT_PACKAGES = {'FluidR3_GM.sf2': 'fluid-soundfont-gm', 'TimGM6mb.sf2': 'timgm6mb-soundfont'}
+SOUNDFONT_PACKAGES = {'FluidR3_GM.sf2': 'fluid-soundfont-gm', 'TimGM6mb.sf2': 'timgm6mb-soundfont',
+                      'MuseScore_General_Lite.sf3': 'musescore-general-soundfont-small', 'FluidR3Mono_GM.sf3': 'fluidr3mono-gm-soundfont',
+                      'sf_GMbank.sf2': 'csound-soundfont'}
 _RENDER_RATE = 44_100  # FluidSynth plays its samples best at the rate they were recorded; soxr resamples after
 _SILENCE = 10 ** (-60 / 20)  # relative to the peak: quieter tails are cut
 _TAIL_PAD = 0.1  # seconds kept after the last audible sample
@@ -75,8 +77,8 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-def _piano_midi(midi_path: Path, out_path: Path) -> float:
-    """Rewrite a MIDI file with every pitched instrument on program 0 (acoustic grand) and drums removed.
+def _piano_midi(midi_path: Path, out_path: Path, program: int = 0) -> float:
+    """Rewrite a MIDI file with every pitched instrument on `program` (0: acoustic grand) and drums removed.
 
     Transcription models are trained on piano, and the labels must describe exactly what is audible, so drum tracks
     (whose notes are not pitches) go too. Returns the end time in seconds.
@@ -88,7 +90,7 @@ def _piano_midi(midi_path: Path, out_path: Path) -> float:
     if not any(instrument.notes for instrument in midi.instruments):
         raise DataFileError(f'{midi_path}: MIDI file contains only drum notes, nothing to play on a piano')
     for instrument in midi.instruments:
-        instrument.program = 0
+        instrument.program = program
     midi.write(str(out_path))
     return float(midi.get_end_time())
 
@@ -110,6 +112,8 @@ def render_midi(
     piano_only: bool = False,
     reverb: bool = False,
     chorus: bool = False,
+    program: int | None = None,
+    synth_settings: Mapping[str, float | int] | None = None,
 ) -> Path:
     """Render a MIDI file to audio with FluidSynth, resampled with soxr and written atomically.
 
@@ -128,6 +132,10 @@ def render_midi(
         piano_only: play every instrument on the acoustic grand piano (program 0) and drop drum tracks.
         reverb: FluidSynth's reverb; off by default so the audio stays dry and note offsets stay sharp.
         chorus: FluidSynth's chorus; off by default for the same reason.
+        program: play every instrument on this General MIDI program (0-127) and drop drum tracks, as `piano_only`
+            does with 0: a soundfont's other pianos (1 bright, 2 electric grand, 3 honky-tonk).
+        synth_settings: FluidSynth settings passed as `-o name=value`, e.g. `{'synth.reverb.room-size': 0.6,
+            'synth.chorus.depth': 4}` (the reverb and chorus shape; `reverb` and `chorus` switch them on).
 
     Returns:
         `audio_path`.
@@ -136,21 +144,26 @@ def render_midi(
         MissingDependencyError: fluidsynth or the soundfont is not installed.
         DataFileError: the MIDI file cannot be read or FluidSynth fails on it.
     """
-    program = _require_fluidsynth()
+    program_path = _require_fluidsynth()
     font = find_soundfont(soundfont)
     midi_path, audio_path = Path(midi_path), Path(audio_path)
     if not 0 < gain <= 10 or sample_rate < 1000:
         raise ConfigError(f'render_midi needs 0 < gain <= 10 and sample_rate >= 1000, got {gain}, {sample_rate}')
+    if program is not None and not 0 <= program <= 127:
+        raise ConfigError(f'render_midi needs a General MIDI program 0-127, got {program}')
+    if piano_only and program is None:
+        program = 0
+    options = [item for name, value in sorted((synth_settings or {}).items()) for item in ('-o', f'{name}={value}')]
     with tempfile.TemporaryDirectory(prefix='etude-fluidsynth-') as temporary:
         source = midi_path
-        if piano_only:
+        if program is not None:
             source = Path(temporary) / 'piano.mid'
-            end_time = _piano_midi(midi_path, source)
+            end_time = _piano_midi(midi_path, source, program)
         else:
             end_time = _end_time(midi_path)  # also rejects a file that is not MIDI before FluidSynth sees it
         raw = Path(temporary) / 'render.wav'
         command = [
-            program, '-n', '-i', '-q', '-R', '1' if reverb else '0', '-C', '1' if chorus else '0', '-g', str(gain),
+            program_path, '-n', '-i', '-q', '-R', '1' if reverb else '0', '-C', '1' if chorus else '0', '-g', str(gain), *options,
             '-r', str(_RENDER_RATE), '-O', 'float', '-T', 'wav', '-F', str(raw), str(font), str(source),
         ]
         result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .model import PianoTranscriber
     from .offsets import OFFSET_CONVENTIONS, OffsetConvention, extend_by_pedal
     from .peer import BASIC_PITCH, basic_pitch_available, basic_pitch_notes
-    from .pieces import GROUPS, OTHER_SOUNDFONT
+    from .pieces import GROUPS, HELD_OUT_PIANO, HELD_OUT_PIANO_PERFORMANCES, OTHER_SOUNDFONT, TEST_PERFORMANCES
     from .scoring import average_scores, note_scores, score_piece
     from .settings import DecodingSettings, FrontEnd
     from .streaming import transcribe
@@ -43,16 +43,17 @@ _SOURCES = {
     'PianoTranscriber': '.model',
     **dict.fromkeys(['BASIC_PITCH', 'basic_pitch_available', 'basic_pitch_notes'], '.peer'),
     **dict.fromkeys(['OFFSET_CONVENTIONS', 'OffsetConvention', 'extend_by_pedal'], '.offsets'),
-    **dict.fromkeys(['GROUPS', 'OTHER_SOUNDFONT'], '.pieces'),
+    **dict.fromkeys(['GROUPS', 'HELD_OUT_PIANO', 'HELD_OUT_PIANO_PERFORMANCES', 'OTHER_SOUNDFONT', 'TEST_PERFORMANCES'], '.pieces'),
     'Transcription': '.task',
     **dict.fromkeys(['average_scores', 'note_scores', 'score_piece'], '.scoring'),
     **dict.fromkeys(['DecodingSettings', 'FrontEnd'], '.settings'),
     'transcribe': '.streaming',
 }
 
-__all__ = ['BASIC_PITCH', 'GROUPS', 'OFFSET_CONVENTIONS', 'OTHER_SOUNDFONT', 'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream',
-           'OffsetConvention', 'PianoTranscriber', 'Recording', 'SegmentDataset', 'Transcription', 'average_scores', 'basic_pitch_available',
-           'basic_pitch_notes', 'clean_notes', 'decode_notes', 'extend_by_pedal', 'maestro_recordings', 'note_scores', 'planned_starts',
+__all__ = ['BASIC_PITCH', 'GROUPS', 'HELD_OUT_PIANO', 'HELD_OUT_PIANO_PERFORMANCES', 'OFFSET_CONVENTIONS', 'OTHER_SOUNDFONT', 'TEST_PERFORMANCES',
+           'DecodingSettings', 'FrontEnd', 'NoteMetrics', 'NoteStream', 'OffsetConvention', 'PianoTranscriber', 'Recording', 'SegmentDataset',
+           'Transcription', 'average_scores', 'basic_pitch_available', 'basic_pitch_notes', 'clean_notes', 'decode_notes', 'extend_by_pedal',
+           'maestro_recordings', 'note_scores', 'planned_starts',
            'rendered_chorales', 'score_piece', 'segment_starts', 'transcribe', 'transcribe_baseline']
 
 

@@ -32,7 +32,7 @@ from ...errors import ConfigError, DataFileError, DatasetError
 from .offsets import OFFSET_CONVENTIONS, OffsetConvention, check_convention, extend_by_pedal, sustain_events
 from .settings import BEGIN_NOTE, NUM_PITCHES, FrontEnd
 
-__all__ = ['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts']
+__all__ = ['Recording', 'SegmentDataset', 'clean_notes', 'maestro_recordings', 'rendered_chorales', 'segment_starts', 'velocity_chorales']
 
 
 @dataclass(frozen=True)
@@ -181,20 +181,13 @@ def _velocity_midi(source: Path, target: Path, seed: int) -> None:
     midi.write(str(target))
 
 
-def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfont: str | os.PathLike[str] | None = None,
-                      seed: int = 0, names: Sequence[str] | None = None, progress: bool = False) -> list[Recording]:
-    """The first `count` Bach chorales (or `names`), with random velocities, rendered with FluidSynth as piano.
+def velocity_chorales(directory: str | os.PathLike[str], *, count: int, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
+    """The first `count` Bach chorales (or `names`) as MIDI files with seeded random velocities (`_velocity_midi`),
+    written once into `directory/chorales-velocity-<settings hash>/`."""
+    from ...data.generators import export_chorales
 
-    Written once into `directory/<soundfont stem>-<settings hash>/` (`<bwv>.wav` beside `<bwv>.mid`) and read from
-    there afterwards. The notes are the rendered MIDI's, cleaned of unisons (`clean_notes`); the chorales hold no pedal,
-    so both offset conventions' notes are the same.
-    """
-    from ...data.generators import export_chorales, find_soundfont, render_pairs
-
-    font = find_soundfont(soundfont)
     root = Path(directory)
-    midi_folder = root / 'chorales-midi'
-    sources = export_chorales(midi_folder, limit=None if names else count, names=names)
+    sources = export_chorales(root / 'chorales-midi', limit=None if names else count, names=names)
     settings = json.dumps({'sources': [path.stem for path in sources], 'seed': seed, 'version': 1})
     velocity_folder = root / f'chorales-velocity-{hashlib.sha256(settings.encode()).hexdigest()[:8]}'
     velocity_folder.mkdir(parents=True, exist_ok=True)
@@ -206,7 +199,22 @@ def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfon
             _velocity_midi(path, partial, seed)
             partial.replace(target)
         rewritten.append(target)
-    pairs = render_pairs(rewritten, root / f'{font.stem}-{velocity_folder.name.rsplit("-", 1)[1]}', soundfont=font, progress=progress)
+    return rewritten
+
+
+def rendered_chorales(directory: str | os.PathLike[str], *, count: int, soundfont: str | os.PathLike[str] | None = None,
+                      seed: int = 0, names: Sequence[str] | None = None, progress: bool = False) -> list[Recording]:
+    """The first `count` Bach chorales (or `names`), with random velocities, rendered with FluidSynth as piano.
+
+    Written once into `directory/<soundfont stem>-<settings hash>/` (`<bwv>.wav` beside `<bwv>.mid`) and read from
+    there afterwards. The notes are the rendered MIDI's, cleaned of unisons (`clean_notes`). (The routine renders
+    each chorale on a piano of its own instead: `many_pianos.rendered_pieces`.)
+    """
+    from ...data.generators import find_soundfont, render_pairs
+
+    font = find_soundfont(soundfont)
+    rewritten = velocity_chorales(directory, count=count, seed=seed, names=names)
+    pairs = render_pairs(rewritten, Path(directory) / f'{font.stem}-{rewritten[0].parent.name.rsplit("-", 1)[1]}', soundfont=font, progress=progress)
     return [Recording.read(audio, midi) for audio, midi in pairs]
 
 

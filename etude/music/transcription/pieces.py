@@ -1,7 +1,9 @@
 """A run's pieces and the segments cut from them: one numbering, shared by training, its metrics and `etude evaluate`.
 
-The transcription task records the pieces of each group as `[audio, midi]` pairs: `train`, `validation`, `test`, and
-`other_soundfont` (the test pieces rendered with a second piano, scored apart). Pieces are numbered in that order,
+The transcription task records the pieces of each group as `[audio, midi]` pairs: `train`, `validation`, `test` (the
+held-out chorales, or MAESTRO's test split), `test_performances` (the held-out (n)ASAP performances, on training
+pianos), and `held_out_piano` and `held_out_piano_performances` (the same test pieces rendered on the held-out piano),
+each test group scored apart under its own prefix (`PREFIXES`). Pieces are numbered in that order,
 group after group; a segment's `piece` target is that number, so `NoteMetrics` can join segments back into pieces
 whichever part of the run a dataset holds. Training segments start every `training_hop_seconds`; the segments of the
 other groups are the ones `transcribe` cuts (`planned_starts`), so a split's figures are the ones a whole-file
@@ -18,16 +20,32 @@ if TYPE_CHECKING:
     from .offsets import OffsetConvention
     from .settings import FrontEnd
 
-__all__ = ['GROUPS', 'OTHER_SOUNDFONT', 'numbered', 'segment_dataset', 'split_of']
+__all__ = ['GROUPS', 'HELD_OUT_PIANO', 'HELD_OUT_PIANO_PERFORMANCES', 'OTHER_SOUNDFONT', 'PREFIXES', 'TEST_PERFORMANCES', 'numbered',
+           'readable_groups', 'segment_dataset', 'split_of']
 
+TEST_PERFORMANCES = 'test_performances'
+"""Held-out (n)ASAP performances on training pianos: figures `test.performances_*`."""
+HELD_OUT_PIANO = 'held_out_piano'
+"""The test chorales (or pieces) rendered on the held-out piano: figures `test.held_out_piano_*`."""
+HELD_OUT_PIANO_PERFORMANCES = 'held_out_piano_performances'
+"""The held-out performances rendered on the held-out piano: figures `test.held_out_piano_performances_*`."""
 OTHER_SOUNDFONT = 'other_soundfont'
-"""The group of test pieces rendered with a second soundfont: scored apart, its figures prefixed `other_soundfont_`."""
-GROUPS = ('train', 'validation', 'test', OTHER_SOUNDFONT)
-SPLIT_OF_GROUP = {'train': 'train', 'validation': 'validation', 'test': 'test', OTHER_SOUNDFONT: 'test'}
+"""The name earlier exports gave the held-out piano's group; read as `HELD_OUT_PIANO` (`readable_groups`)."""
+GROUPS = ('train', 'validation', 'test', TEST_PERFORMANCES, HELD_OUT_PIANO, HELD_OUT_PIANO_PERFORMANCES)
+SPLIT_OF_GROUP = {'train': 'train', 'validation': 'validation', 'test': 'test', TEST_PERFORMANCES: 'test', HELD_OUT_PIANO: 'test',
+                  HELD_OUT_PIANO_PERFORMANCES: 'test'}
+PREFIXES = {TEST_PERFORMANCES: 'performances_', HELD_OUT_PIANO: 'held_out_piano_', HELD_OUT_PIANO_PERFORMANCES: 'held_out_piano_performances_'}
+"""The test groups scored apart, and the prefix of their figures (validation and test are scored together, unprefixed)."""
+
+
+def readable_groups(pieces: Mapping[str, Sequence[object]]) -> dict[str, list]:
+    """A recorded `pieces` with an earlier export's `other_soundfont` read as `held_out_piano` (its numbering unchanged:
+    it followed `test`, as `held_out_piano` does when there are no performances)."""
+    return {(HELD_OUT_PIANO if group == OTHER_SOUNDFONT else group): list(members) for group, members in pieces.items()}
 
 
 def split_of(group: str) -> str:
-    """The routine's split a group's segments belong to (the other soundfont's are test segments)."""
+    """The routine's split a group's segments belong to (every test group's are test segments)."""
     return SPLIT_OF_GROUP[group]
 
 

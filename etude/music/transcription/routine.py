@@ -1,49 +1,57 @@
 """Piano transcription: audio to notes (onsets, offsets, velocities), scored with mir_eval (seed 001, after Kong et al. 2021).
 
-Renders Bach chorales from music21's corpus with FluidSynth on the acoustic grand piano (seeded random velocities),
-split by piece, or reads MAESTRO v3 (`dataset=maestro`, its own split); trains PianoTranscriber on segments whose
-targets are computed from the note lists on the fly. The task reports mir_eval's note-onset, onset+offset,
-onset+offset+velocity and frame F1 on the held-out pieces, decoded as whole pieces from overlapping segments, beside a
-transcriber that learns nothing (spectral flux and spectral peaks). With the chorales it also scores the same test
-pieces rendered with a second General MIDI soundfont (test.other_soundfont_*), to show what a change of piano costs.
+By default renders Bach chorales from music21's corpus (seeded random velocities) and excerpts of (n)ASAP's human
+performances (with their pedal) with FluidSynth, each piece on a piano drawn for it (soundfont, program, reverb and
+chorus; `many_pianos.py`), split by piece; `dataset=chorales` leaves the performances out, `dataset=maestro` reads
+MAESTRO v3 (its own split). Trains PianoTranscriber on segments whose targets are computed from the note lists on the
+fly. The task reports mir_eval's note-onset, onset+offset, onset+offset+velocity and frame F1 on the held-out pieces,
+decoded as whole pieces from overlapping segments, beside a transcriber that learns nothing (spectral flux and
+spectral peaks): the test chorales (test.*), the test performances (test.performances_*), and both again on a piano
+no training piece is played on (test.held_out_piano_*, test.held_out_piano_performances_*).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 
 from etude import ConfigError, Range, Routine
-from etude.data import SPLIT_NAMES, split_by_groups
+from etude.data import SPLIT_NAMES
 from etude.music.transcription import (
     BASIC_PITCH,
-    OTHER_SOUNDFONT,
+    HELD_OUT_PIANO,
+    HELD_OUT_PIANO_PERFORMANCES,
+    TEST_PERFORMANCES,
     DecodingSettings,
     FrontEnd,
     PianoTranscriber,
     Recording,
     Transcription,
     maestro_recordings,
-    rendered_chorales,
 )
+from etude.music.transcription.pieces import PREFIXES
 
 
 @dataclass(kw_only=True)
 class PianoTranscription(PianoTranscriber.Parameters):
-    dataset: Literal['chorales', 'maestro'] = 'chorales'
-    """chorales: Bach chorales rendered here with FluidSynth; maestro: MAESTRO v3 in maestro_directory."""
+    dataset: Literal['chorales+performances', 'chorales', 'maestro'] = 'chorales+performances'
+    """chorales+performances: Bach chorales and (n)ASAP performance excerpts rendered here on many pianos; chorales: the
+    chorales alone (offline, nothing to install); maestro: MAESTRO v3 in maestro_directory."""
     data_directory: str = 'data/transcription'
-    """Where the chorales are exported and rendered (once)."""
+    """Where the chorales and excerpts are exported and rendered (once, cached by content)."""
+    nasap_directory: str = 'data/nasap'
+    """(n)ASAP's folder (holding metadata.csv), where `etude data install nasap` puts it."""
+    performances_per_piece: Annotated[int, Range(1)] = 1
+    """(n)ASAP performances rendered per piece (drawn with the seed)."""
+    excerpt_seconds: Annotated[float, Range(0)] = 7.5
+    """Seconds of each performance rendered, from a start drawn with the seed (0: the whole performance)."""
     maestro_directory: str = 'data/maestro-v3.0.0'
     """MAESTRO v3's folder (holding maestro-v3.0.0.csv), for dataset=maestro."""
-    chorales: Annotated[int, Range(3)] = 100
+    chorales: Annotated[int, Range(3)] = 70
     """How many chorales to render (music21 has 350 distinct ones; one fails to convert)."""
-    soundfont: str = ''
-    """The soundfont of the training renders; empty: FluidR3 GM (Debian's fluid-soundfont-gm)."""
-    other_soundfont: str = '/usr/share/sounds/sf2/TimGM6mb.sf2'
-    """A second General MIDI soundfont the test pieces are also rendered with; empty: none."""
     segment_seconds: Annotated[float, Range(0.5)] = 4.0
     """Length of the segments the model trains on and transcribes in."""
     training_hop_seconds: Annotated[float, Range(0, exclusive_minimum=True)] = 4.0
@@ -76,7 +84,7 @@ class PianoTranscription(PianoTranscriber.Parameters):
 DEFAULTS = PianoTranscription(batch_size=8, learning_rate=3e-3, lr_schedule='cosine', num_of_epochs=30, patience=6, dataset_split=(0.8, 0.1, 0.1),
                               pitch_shift_semitones=2, noise_probability=0.3,
                               monitor='validation_onset_f1', monitor_mode='max', gradient_clip=3.0)
-TESTING = {'chorales': 8, 'num_of_epochs': 1, 'dataset_split': (0.5, 0.25, 0.25), 'channels': (4,), 'acoustic_units': 16, 'gru_units': 8,
+TESTING = {'dataset': 'chorales', 'chorales': 8, 'num_of_epochs': 1, 'dataset_split': (0.5, 0.25, 0.25), 'channels': (4,), 'acoustic_units': 16, 'gru_units': 8,
            'segment_seconds': 2.0, 'training_hop_seconds': 2.0}
 PROJECT = 'etude-piano-transcription'
 
@@ -89,7 +97,7 @@ def build(routine: Routine, parameters: PianoTranscription) -> None:
                          pieces={group: [[str(piece.audio.resolve()), str(piece.midi.resolve())] for piece in members]
                                  for group, members in recordings.items() if members})
     dataset, split = task.segment_dataset(recordings, parameters.front_end, training_hop_seconds=parameters.training_hop_seconds)
-    name = parameters.dataset if parameters.dataset == 'maestro' else f'chorales-{parameters.chorales}'
+    name = parameters.dataset if parameters.dataset == 'maestro' else f'{parameters.dataset}-{parameters.chorales}'
     routine.set_dataset(dataset, split=split, name=name, metadata={'pieces': {group: [piece.name for piece in members] for group, members in
                                                                               recordings.items()}})
     routine.set_task(task)
@@ -97,28 +105,27 @@ def build(routine: Routine, parameters: PianoTranscription) -> None:
 
 
 def pieces(parameters: PianoTranscription, progress: bool = False) -> dict[str, list[Recording]]:
-    """The recordings of each group: MAESTRO's own split, or chorales rendered here and split by piece, with the test
-    pieces rendered again with the other soundfont."""
+    """The recordings of each group: MAESTRO's own split, or chorales (and (n)ASAP excerpts) rendered here on drawn
+    pianos and split by piece, with the test pieces rendered again on the held-out piano (`many_pianos.py`)."""
+    from etude.music.transcription.many_pianos import PieceSources, rendered_pieces
+
     if parameters.dataset == 'maestro':
         recordings = maestro_recordings(parameters.maestro_directory)
         return {part: [recording for recording in recordings if recording.split == part] for part in SPLIT_NAMES}
-    chorales = rendered_chorales(parameters.data_directory, count=parameters.chorales, soundfont=parameters.soundfont or None, seed=parameters.seed,
-                                 progress=progress)
-    split = split_by_groups(np.arange(len(chorales)), parameters.dataset_split, parameters.seed)
-    groups = {part: [chorales[index] for index in split[part]] for part in SPLIT_NAMES}
-    if not groups['test'] or not groups['validation']:
-        raise ConfigError(f'{len(chorales)} chorales leave no validation or test piece with dataset_split {list(parameters.dataset_split)}; '
-                          'render more (chorales=...)')
-    if parameters.other_soundfont:
-        renders = rendered_chorales(parameters.data_directory, count=len(groups['test']), names=[f'bach/{piece.name}' for piece in groups['test']],
-                                    soundfont=parameters.other_soundfont, seed=parameters.seed, progress=progress)
-        by_name = {piece.name: piece for piece in renders}
-        groups[OTHER_SOUNDFONT] = [by_name[piece.name] for piece in groups['test']]
-    return groups
+    nasap = None
+    if parameters.dataset == 'chorales+performances':
+        nasap = Path(parameters.nasap_directory)
+        if not (nasap / 'metadata.csv').is_file():
+            raise ConfigError(f'(n)ASAP is not installed at {nasap} (no metadata.csv): install it with `etude data install nasap` '
+                              '(or pass nasap_directory=...), or train on the chorales alone with dataset=chorales')
+    sources = PieceSources(chorales=parameters.chorales, dataset_split=parameters.dataset_split, seed=parameters.seed, nasap_directory=nasap,
+                           performances_per_piece=parameters.performances_per_piece, excerpt_seconds=parameters.excerpt_seconds,
+                           sample_rate=parameters.sample_rate)
+    return rendered_pieces(parameters.data_directory, sources, progress=progress)
 
 
 def report(summary: dict[str, Any]) -> str:
-    """The test onset F1 of held-out pieces beside the baseline's (and the other soundfont's, when rendered)."""
+    """The test onset F1 of held-out pieces beside the baseline's (and the performances' and held-out piano's, when rendered)."""
     test, baseline = summary['test'], summary['baselines']['spectral flux']
     both = ', '.join(f"{label} {test[f'{kind}_key_f1']:.3f} / {test[f'{kind}_pedal_f1']:.3f}"
                      for kind, label in (('onset_offset', 'onset+offset'), ('onset_offset_velocity', '+velocity'), ('frame', 'frame')))
@@ -127,8 +134,10 @@ def report(summary: dict[str, Any]) -> str:
     peer = summary['baselines'].get(BASIC_PITCH)
     if peer:
         line += f"; basic-pitch {peer['onset_f1']:.3f}"
-    other = test.get(f'{OTHER_SOUNDFONT}_onset_f1')
-    if other is not None and np.isfinite(other):
-        line += f"; the same pieces rendered with another soundfont: {other:.3f}"
+    for prefix, what in ((PREFIXES[TEST_PERFORMANCES], 'held-out (n)ASAP performances'), (PREFIXES[HELD_OUT_PIANO], 'the test chorales on the held-out piano'),
+                         (PREFIXES[HELD_OUT_PIANO_PERFORMANCES], 'the performances on the held-out piano')):
+        figure = test.get(f'{prefix}onset_f1')
+        if figure is not None and np.isfinite(figure):
+            line += f"; {what}: {figure:.3f}"
     return line
 

@@ -28,7 +28,7 @@ from ...argument_types import open_probability
 from ...errors import ConfigError, DataFileError, EtudeError
 from ...tasks.audio import AUDIO_INPUTS
 from ...tasks.base import Evaluation, InferenceContext, InferenceOption, InputKind, ListeningSet, Outcome, Task
-from .pieces import GROUPS, OTHER_SOUNDFONT, split_of
+from .pieces import GROUPS, OTHER_SOUNDFONT, PREFIXES, readable_groups, split_of
 from .protocol import FrameTranscriber
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ class Transcription(Task):
         from .offsets import check_convention
 
         check_convention(self.offset_convention, 'transcription task: offset_convention')
+        self.pieces = readable_groups(self.pieces)  # an earlier export's other_soundfont is the held-out piano's group
         self.decoding()  # the thresholds' own checks
         if not self.segment_seconds > 0:
             raise ConfigError(f'transcription task: segment_seconds must be positive, got {self.segment_seconds}')
@@ -203,7 +204,8 @@ class Transcription(Task):
 
     def metrics(self, model: Model) -> list[Metric]:
         """mir_eval's note and frame figures of the validation and test pieces, each decoded whole from its segments
-        (`NoteMetrics`), the other soundfont's apart (`other_soundfont_*`), and each head's loss."""
+        (`NoteMetrics`), each further test group apart under its prefix (`pieces.PREFIXES`: the held-out performances, the
+        held-out piano), and each head's loss."""
         from .metrics import NoteMetrics
         from .model import HeadLosses
         from .pieces import numbered
@@ -211,7 +213,7 @@ class Transcription(Task):
         front_end = cast(FrameTranscriber, model).front_end(self.segment_seconds)
         numbers = numbered(self.pieces)
         metrics: list[Metric] = []
-        for groups, prefix in ((('validation', 'test'), ''), ((OTHER_SOUNDFONT,), f'{OTHER_SOUNDFONT}_')):
+        for groups, prefix in ((('validation', 'test'), ''), *(((group,), prefix) for group, prefix in PREFIXES.items())):
             read = self.recordings([group for group in groups if self.pieces.get(group)])
             pieces = {number: recording for group, members in read.items() for number, recording in zip(numbers[group], members, strict=True)}
             if pieces:
@@ -246,13 +248,13 @@ class Transcription(Task):
         figures: dict[str, dict[str, float]] = {}
         for name, transcriber in transcribers.items():
             for group in groups:
-                prefix = '' if group == split else f'{group}_'
+                prefix = '' if group == split else PREFIXES[group]
                 scores = average_scores([score_piece(piece.truths, transcriber(piece.audio)) for piece in self.recordings([group])[group]])
                 figures.setdefault(name, {}).update({f'{prefix}{key}': value for key, value in scores.items()})
         return figures
 
     def evaluation_data(self, context: EvaluationContext) -> SplitView:
-        """The segments `transcribe` cuts from the split's pieces (and the other soundfont's, for the test split)."""
+        """The segments `transcribe` cuts from the split's pieces (and the further test groups', for the test split)."""
         import numpy as np
 
         groups = [group for group in GROUPS if group != 'train' and split_of(group) == context.split and self.pieces.get(group)]
@@ -269,7 +271,7 @@ class Transcription(Task):
         for metric in metrics:
             if not isinstance(metric, NoteMetrics):
                 continue
-            group = evaluation.split if not metric.prefix else OTHER_SOUNDFONT
+            group = next((name for name, prefix in PREFIXES.items() if prefix == metric.prefix), evaluation.split)
             truths = {name: metric.truths[number][self.offset_convention] for number, name in metric.names.items()}
             for name, figures in metric.pieces.items():
                 evaluation.predictions.append({'piece': name, 'group': group, 'notes': int(len(metric.estimates[name])),
