@@ -101,10 +101,9 @@ def show_help(arguments: argparse.Namespace) -> None:
 
 def train_from_command_line(arguments: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..threads import check_threads, passive_waiting
+    from ..threads import check_threads
 
-    check_threads(arguments.threads)
-    passive_waiting()  # before torch loads: a waiting OpenMP thread sleeps instead of spinning on a busy machine
+    check_threads(arguments.threads)  # OpenMP's waiting is left as it is for training: etude.threads says why
     from .routine import TrainingInterrupted
 
     for extra in arguments.overrides:

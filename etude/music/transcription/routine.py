@@ -81,7 +81,7 @@ class PianoTranscription(PianoTranscriber.Parameters):
                         f_max=self.f_max, segment_seconds=self.segment_seconds)
 
 
-DEFAULTS = PianoTranscription(batch_size=8, learning_rate=3e-3, lr_schedule='cosine', num_of_epochs=30, patience=6, dataset_split=(0.8, 0.1, 0.1),
+DEFAULTS = PianoTranscription(batch_size=8, learning_rate=3e-3, lr_schedule='cosine', num_of_epochs=20, patience=6, dataset_split=(0.8, 0.1, 0.1),
                               pitch_shift_semitones=2, noise_probability=0.3, reverb_probability=0.3, equalizer_probability=0.3,
                               monitor='validation_onset_f1', monitor_mode='max', gradient_clip=3.0)
 TESTING = {'dataset': 'chorales', 'chorales': 8, 'num_of_epochs': 1, 'dataset_split': (0.5, 0.25, 0.25), 'channels': (4,), 'acoustic_units': 16, 'gru_units': 8,
