@@ -24,6 +24,7 @@ from etude.music.transcription import (
     BASIC_PITCH,
     HELD_OUT_PIANO,
     HELD_OUT_PIANO_PERFORMANCES,
+    PREFIXES,
     TEST_PERFORMANCES,
     DecodingSettings,
     FrontEnd,
@@ -32,7 +33,6 @@ from etude.music.transcription import (
     Transcription,
     maestro_recordings,
 )
-from etude.music.transcription.pieces import PREFIXES
 
 
 @dataclass(kw_only=True)
@@ -107,7 +107,7 @@ def build(routine: Routine, parameters: PianoTranscription) -> None:
 def pieces(parameters: PianoTranscription, progress: bool = False) -> dict[str, list[Recording]]:
     """The recordings of each group: MAESTRO's own split, or chorales (and (n)ASAP excerpts) rendered here on drawn
     pianos and split by piece, with the test pieces rendered again on the held-out piano (`many_pianos.py`)."""
-    from etude.music.transcription.many_pianos import PieceSources, rendered_pieces
+    from etude.music.transcription import PieceSources, rendered_pieces
 
     if parameters.dataset == 'maestro':
         recordings = maestro_recordings(parameters.maestro_directory)
